@@ -1,0 +1,102 @@
+"""Atomic file writing (temp file in the target's folder + rename) and netCDF helpers."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+class OutputError(OSError):
+    """The output path cannot be written (reported as one line by the CLI)."""
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early, before long work, if ``path``'s folder does not exist or is not writable."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {path}: folder {parent} does not exist")
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"cannot write {path}: folder {parent} is not writable")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temp path beside ``path``; on success rename it onto ``path``, else remove it."""
+    path = check_writable(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes(path, data: bytes) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text(path, text: str) -> Path:
+    return write_bytes(path, text.encode())
+
+
+def write_json(path, obj) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def netcdf_safe_attrs(attrs: dict) -> dict:
+    """netCDF attrs hold numbers, strings and 1-D arrays: JSON-encode everything else."""
+    out = {}
+    for k, v in attrs.items():
+        if isinstance(v, bool):
+            out[k] = int(v)
+        elif v is None:
+            out[k] = "none"
+        elif isinstance(v, (str, int, float, np.integer, np.floating)):
+            out[k] = v
+        elif isinstance(v, (list, tuple, np.ndarray)) and len(v) and all(
+                isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) for x in v):
+            out[k] = np.asarray(v)
+        else:
+            out[k] = json.dumps(v, default=_json_default)
+    return out
+
+
+def write_netcdf(ds, path) -> Path:
+    """Write an xarray Dataset to netCDF (h5netcdf engine) atomically."""
+    ds = ds.copy()
+    ds.attrs = netcdf_safe_attrs(ds.attrs)
+    for v in ds.variables.values():
+        v.attrs = netcdf_safe_attrs(v.attrs)
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+    return Path(path)
+
+
+def read_netcdf(path):
+    import xarray as xr
+
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()

@@ -1,0 +1,1 @@
+"""Dataset and model measures of MEASURES.md, returned as labelled xarray Datasets."""
