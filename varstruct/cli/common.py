@@ -14,3 +14,21 @@ console = Console()
 
 class UserError(Exception):
     """A problem with the user's input: printed as one line, exit code 2."""
+
+
+def parse_params(items: list[str] | None) -> dict:
+    """``["r=3", "profile=flip", "sizes=[5,5]"]`` -> {"r": 3, "profile": "flip", "sizes": [5, 5]}.
+
+    Values are read as JSON where they parse (numbers, lists, true/false), else kept as strings."""
+    import json
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"parameter {item!r} is not KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
