@@ -9,4 +9,15 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 from . import data as datasets  # noqa: E402  (varstruct.datasets.get(name, **params))
 from . import data  # noqa: E402,F401
 
-__all__ = ["datasets", "data", "__version__"]
+__all__ = ["datasets", "data", "__version__", "train", "TrainConfig", "load_model"]
+
+# Imported on first use (they pull in torch).
+_LAZY = {"train": "varstruct.training", "TrainConfig": "varstruct.training", "load_model": "varstruct.models"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'varstruct' has no attribute {name!r}")

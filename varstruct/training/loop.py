@@ -1,0 +1,189 @@
+"""The training loop: seeded, resumable, with a progress bar and atomic checkpoints.
+
+Randomness. Weights are initialised from ``torch.manual_seed(seed)``. Step t (0-based) draws
+its batch from ``numpy.random.default_rng(SeedSequence([seed, t]).spawn(2)[0])`` (factors,
+nuisances) and seeds torch's generator (sampling ε, FactorVAE's permutation, nested dropout,
+hard-concrete gates) from the second child, so the whole stream is a function of (seed, t):
+the same config gives bit-identical weights on CPU, and a resumed run continues exactly
+where its checkpoint stopped. Torch's global RNG state is restored after training.
+
+Model dir: config.json is written first (an unfinished dir has no model.safetensors), then
+checkpoint.safetensors every ``checkpoint_every`` steps, finally model.safetensors and
+train_log.csv (columns: step, loss terms, seconds), and the checkpoint is removed.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import io
+from ..models import store
+from ..models.errors import ConfigError
+from ..tensors import to_torch
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig, differences, resolve
+
+RUN_FILES = (store.CONFIG, store.WEIGHTS, store.LOG, store.CHECKPOINT, "scores.nc", "measures.nc")
+
+
+@contextlib.contextmanager
+def _deterministic(threads: int | None = None):
+    """Deterministic algorithms, a private copy of torch's RNG state, optionally a thread count."""
+    prev, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    prev_threads = torch.get_num_threads()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        torch.use_deterministic_algorithms(prev, warn_only=warn)
+        torch.set_num_threads(prev_threads)
+
+
+def step_streams(seed: int, step: int) -> tuple[np.random.Generator, int]:
+    """(numpy Generator for the data, torch seed) of step ``step``."""
+    data_ss, torch_ss = np.random.SeedSequence([seed, step]).spawn(2)
+    return np.random.default_rng(data_ss), int(torch_ss.generate_state(1, np.uint64)[0])
+
+
+def make_batch(ds, objective, batch_size: int, rng: np.random.Generator):
+    """x [B, C, H, W], or (x1, x2) for pair objectives (pairs from ``ds.sample_pairs``)."""
+    if objective.pairs:
+        idx1, idx2 = ds.sample_pairs(batch_size, rng, k=objective.hparams["k"])
+        x = to_torch(ds.render(np.concatenate([idx1, idx2]), rng=rng))
+        return x[:batch_size], x[batch_size:]
+    return to_torch(ds.render(ds.sample_factors(batch_size, rng), rng=rng))
+
+
+def _prepare_dir(out: Path, record: dict, resume: bool, overwrite: bool) -> str:
+    """Check/clean the output dir. Returns 'fresh', 'resume' (a checkpoint exists) or 'done'."""
+    if resume and overwrite:
+        raise ConfigError("choose one of resume and overwrite")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output {out} exists and is not a folder")
+    if not out.exists():
+        if not out.parent.is_dir():
+            raise ConfigError(f"cannot create {out}: folder {out.parent} does not exist")
+        return "fresh"
+    if not any(out.iterdir()):
+        return "fresh"
+    if overwrite:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+        return "fresh"
+    if not resume:
+        raise ConfigError(f"output dir {out} exists and is not empty (use --resume to finish its run or --overwrite)")
+    if not (out / store.CONFIG).is_file():
+        raise ConfigError(f"cannot resume: {out} has no {store.CONFIG}")
+    diff = differences(store.read_config(out), record)
+    if diff:
+        raise ConfigError(f"cannot resume {out}: its run differs in {', '.join(diff)}")
+    if (out / store.CHECKPOINT).is_file():
+        return "resume"
+    return "done" if (out / store.WEIGHTS).is_file() else "fresh"
+
+
+def _progress(enabled: bool, total: int, start: int):
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    p = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                 TimeRemainingColumn(), TextColumn("{task.fields[terms]}"))
+    p.add_task("train", total=total, completed=start, terms="")
+    return p
+
+
+def _write_log(path: Path, columns, rows) -> None:
+    lines = [",".join(columns)]
+    for r in rows:
+        lines.append(",".join([str(int(r[0]))] + [f"{v:.9g}" for v in r[1:]]))
+    io.write_text(path, "\n".join(lines) + "\n")
+
+
+def train(config, *, out=None, resume: bool = False, overwrite: bool = False, progress: bool = False,
+          stop_after: int | None = None, threads: int | None = None) -> Path:
+    """Train the model a config describes and write its model dir; return the dir's Path.
+
+    config: a :class:`TrainConfig` or a dict of its fields (``out`` may be given here).
+    resume: finish an interrupted run from its checkpoint (same final weights as an
+    uninterrupted run); a finished run is left as it is. overwrite: replace the run files
+    of an existing dir. An existing non-empty dir is refused otherwise. progress: show a
+    rich progress bar. stop_after: checkpoint and return after this many steps (simulates
+    an interruption). threads: torch CPU threads while training (restored after; bit-identity
+    holds for a fixed thread count; 1 is fastest on a busy or small machine). Raises ConfigError / DatasetError (ValueError) for bad input.
+    """
+    cfg = TrainConfig.from_dict(config)
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"threads must be an integer >= 1, got {threads!r}")
+    out = out if out is not None else cfg.out
+    if out is None:
+        raise ConfigError("no output dir given")
+    out = Path(out)
+    ds, objective, record = resolve(cfg)
+    state = _prepare_dir(out, record, resume, overwrite)
+    if state == "done":
+        return out
+    out.mkdir(exist_ok=True)
+    if state == "fresh":
+        io.write_json(out / store.CONFIG, record)
+
+    from ..models.nets import build_model
+
+    seed, steps, B = record["seed"], record["steps"], record["batch_size"]
+    log_every, ckpt_every = record["log_every"], record["checkpoint_every"]
+    with _deterministic(threads):
+        torch.manual_seed(seed)
+        model = build_model(record)
+        objective = type(objective)(record["latent_dim"], recon=record["recon"], recon_var=record["recon_var"],
+                                    **record["hparams"])  # built after the model: its own init is seeded too
+        model.train()
+        opt = torch.optim.Adam(model.parameters(), lr=record["lr"], betas=(0.9, 0.999), eps=1e-8)
+        columns = ["step", *objective.term_names(model.masked), "seconds"]
+        n_terms = len(columns) - 2
+        start, seconds, rows, acc, n = 0, 0.0, [], [0.0] * n_terms, 0
+        if state == "resume":
+            st = load_checkpoint(out / store.CHECKPOINT, model=model, objective=objective, opt=opt, columns=columns)
+            start, seconds, rows, acc, n = st["step"], st["seconds"], st["rows"], st["acc"], st["n"]
+
+        def checkpoint(done: int):
+            save_checkpoint(out / store.CHECKPOINT, model=model, objective=objective, opt=opt, step=done,
+                            seconds=seconds, columns=columns, rows=rows, acc=acc, n=n)
+
+        with _progress(progress, steps, start) as bar:
+            t0 = time.perf_counter()
+            for t in range(start, steps):
+                rng, torch_seed = step_streams(seed, t)
+                batch = make_batch(ds, objective, B, rng)
+                torch.manual_seed(torch_seed)
+                terms = objective.train_step(model, opt, batch, t)
+                vals = torch.stack([v.double() for v in terms.values()]).tolist()
+                acc = [a + v for a, v in zip(acc, vals)]
+                n += 1
+                done = t + 1
+                now = time.perf_counter()
+                seconds, t0 = seconds + (now - t0), now
+                if done % log_every == 0 or done == steps:
+                    rows.append([done, *(a / n for a in acc), seconds])
+                    acc, n = [0.0] * n_terms, 0
+                    if bar is not None:
+                        bar.update(0, completed=done, terms="  ".join(
+                            f"{c} {v:.4g}" for c, v in zip(columns[1:-1], rows[-1][1:-1])))
+                elif bar is not None:
+                    bar.update(0, completed=done)
+                if stop_after is not None and done == stop_after and done < steps:
+                    checkpoint(done)
+                    return out
+                if done % ckpt_every == 0 and done < steps:
+                    checkpoint(done)
+                    t0 = time.perf_counter()
+        store.write_weights(out / store.WEIGHTS, model.state_dict())
+        _write_log(out / store.LOG, columns, rows)
+        (out / store.CHECKPOINT).unlink(missing_ok=True)
+    return out
