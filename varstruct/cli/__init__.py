@@ -14,12 +14,14 @@ from .common import UserError, app, measure_app  # noqa: F401
 
 # Command modules register themselves on import.
 from . import data_cmd  # noqa: E402,F401
+from . import train_cmd  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     from ..data.base import DatasetError
     from ..io import OutputError
+    from ..models.errors import ConfigError, ModelDirError
 
     try:
         rv = app(args=argv, prog_name="varstruct", standalone_mode=False)
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         if msg.strip():
             print(f"error: {msg}", file=sys.stderr)
         return e.exit_code if isinstance(getattr(e, "exit_code", None), int) else 2
-    except (UserError, DatasetError, OutputError) as e:
+    except (UserError, DatasetError, OutputError, ConfigError, ModelDirError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
