@@ -114,8 +114,11 @@ def resolve(cfg: TrainConfig):
             raise ConfigError(f"mask mode must be one of {', '.join(MASK_MODES)}, got {mask['mode']!r}")
         if not (mask["l1"] >= 0 and math.isfinite(mask["l1"])):
             raise ConfigError(f"mask l1 must be >= 0, got {cfg.mask.get('l1')!r}")
-    if objective.pairs and not hasattr(ds, "sample_pairs"):
-        raise ConfigError(f"{cfg.method} needs pairs, which {cfg.dataset} cannot sample")
+    if objective.pairs:  # fail now, not at the first batch: e.g. k larger than the number of factors
+        try:
+            ds.sample_pairs(2, 0, k=objective.hparams["k"])
+        except (AttributeError, NotImplementedError):
+            raise ConfigError(f"{cfg.method} needs pairs, which {cfg.dataset} cannot sample") from None
     record = {
         "dataset": cfg.dataset, "dataset_params": dict(cfg.dataset_params or {}), "data_file": data_file,
         "method": cfg.method, "hparams": dict(objective.hparams), "seed": seed, "steps": steps,

@@ -52,13 +52,14 @@ def step_streams(seed: int, step: int) -> tuple[np.random.Generator, int]:
     return np.random.default_rng(data_ss), int(torch_ss.generate_state(1, np.uint64)[0])
 
 
-def make_batch(ds, objective, batch_size: int, rng: np.random.Generator):
+def make_batch(ds, objective, batch_size: int, rng: np.random.Generator, channels_last: bool = False):
     """x [B, C, H, W], or (x1, x2) for pair objectives (pairs from ``ds.sample_pairs``)."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     if objective.pairs:
         idx1, idx2 = ds.sample_pairs(batch_size, rng, k=objective.hparams["k"])
-        x = to_torch(ds.render(np.concatenate([idx1, idx2]), rng=rng))
+        x = to_torch(ds.render(np.concatenate([idx1, idx2]), rng=rng)).contiguous(memory_format=fmt)
         return x[:batch_size], x[batch_size:]
-    return to_torch(ds.render(ds.sample_factors(batch_size, rng), rng=rng))
+    return to_torch(ds.render(ds.sample_factors(batch_size, rng), rng=rng)).contiguous(memory_format=fmt)
 
 
 def _prepare_dir(out: Path, record: dict, resume: bool, overwrite: bool) -> str:
@@ -144,6 +145,9 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
         objective = type(objective)(record["latent_dim"], recon=record["recon"], recon_var=record["recon_var"],
                                     **record["hparams"])  # built after the model: its own init is seeded too
         model.train()
+        channels_last = record["arch"] == "conv"  # ~20% faster convolutions on CPU (oneDNN)
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
         opt = torch.optim.Adam(model.parameters(), lr=record["lr"], betas=(0.9, 0.999), eps=1e-8)
         columns = ["step", *objective.term_names(model.masked), "seconds"]
         n_terms = len(columns) - 2
@@ -160,7 +164,7 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
             t0 = time.perf_counter()
             for t in range(start, steps):
                 rng, torch_seed = step_streams(seed, t)
-                batch = make_batch(ds, objective, B, rng)
+                batch = make_batch(ds, objective, B, rng, channels_last)
                 torch.manual_seed(torch_seed)
                 terms = objective.train_step(model, opt, batch, t)
                 vals = torch.stack([v.double() for v in terms.values()]).tolist()
