@@ -99,6 +99,8 @@ RESUME_CASES = {
                                  "mask": {"mode": "hard_concrete", "l1": 1e-3},    # discriminator: few steps)
                                  "steps": 6, "checkpoint_every": 4},
     "ordered_ae": {"method": "ordered_ae", "hparams": {"p": 0.3}},
+    "conv_dsprites": {"dataset": "dsprites", "arch": "conv", "recon": "bernoulli", "batch_size": 8, "steps": 6,
+                      "checkpoint_every": 4},  # the standard network (channels_last on CPU)
 }
 
 

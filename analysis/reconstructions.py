@@ -1,0 +1,62 @@
+"""Originals beside reconstructions of a trained model (sigmoid of the decoded encoder mean).
+
+    python analysis/reconstructions.py [RUN_DIR] [--n 8] [--seed 0] [--out figures/reconstructions_dsprites.png]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from varstruct.io import atomic_path  # noqa: E402
+from varstruct.models import load_model, load_run_dataset  # noqa: E402
+from varstruct.tensors import to_numpy, to_torch  # noqa: E402
+
+
+def plot_reconstructions(model, images):
+    """Figure: row 1 the images [N, H, W, C], row 2 their reconstructions."""
+    with torch.no_grad():
+        rec = to_numpy(torch.sigmoid(model(to_torch(images))))
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(1.4 * n, 3.0), squeeze=False)
+    for j in range(n):
+        for row, imgs in enumerate((images, rec)):
+            ax = axes[row, j]
+            img = imgs[j]
+            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("original")
+    axes[1, 0].set_ylabel("reconstruction")
+    cfg = model.config
+    hp = ", ".join(f"{k}={v}" for k, v in cfg["hparams"].items())
+    fig.suptitle(f"{cfg['method']} ({hp}) on {cfg['dataset']}, {cfg['steps']} steps, seed {cfg['seed']}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", nargs="?", default="/work/runs/bvae_dsprites")
+    p.add_argument("--n", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="figures/reconstructions_dsprites.png")
+    a = p.parse_args()
+    model = load_model(a.run)
+    ds = load_run_dataset(model.config)
+    _, images = ds.sample(a.n, a.seed)
+    fig = plot_reconstructions(model, images)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
