@@ -1,7 +1,8 @@
 """Training throughput of the standard conv network (β-VAE, batch 64, 64x64x1) in images/s.
 
 Compares varstruct's training step (the objective's ``train_step`` on the model the trainer
-builds, as the trainer runs it: channels_last, batches rendered on the fly) with a plain
+builds, as the trainer runs it: channels_last; model-only on a fixed batch, and end-to-end
+with dsprites batches rendered on the fly, with and without the trainer's prefetch thread) with a plain
 PyTorch loop of the same network and loss (the floor: ``nn.Conv2d``/``nn.ConvTranspose2d``
 with symmetric padding, NCHW, a hand-written β-VAE loss), and reports each as a fraction of
 the machine's fp32 matmul peak (measured here with a large ``torch.mm``). FLOPs per step are
@@ -26,7 +27,7 @@ from torch import nn
 from varstruct import data
 from varstruct.models.nets import VAE
 from varstruct.models.objectives import make_objective
-from varstruct.training.loop import make_batch, step_streams
+from varstruct.training.loop import batch_stream, make_batch
 
 B = 64
 
@@ -111,17 +112,15 @@ def main():
         x = x_cl if channels_last else x_nchw
         return lambda: obj.train_step(m, o, x, 0)
 
-    def ours_end_to_end():
+    def ours_end_to_end(prefetch):
         m = VAE((64, 64, 1), 10, "conv").to(memory_format=torch.channels_last)
         o = torch.optim.Adam(m.parameters(), lr=1e-4)
-        t = {"i": 0}
+        stream = batch_stream(ds, obj, 0, B, 0, 10 ** 9, channels_last=True, prefetch=prefetch)
 
         def step():
-            r, s = step_streams(0, t["i"])
-            t["i"] += 1
-            x = make_batch(ds, obj, B, r, channels_last=True)
+            t, x, s = next(stream)
             torch.manual_seed(s)
-            return obj.train_step(m, o, x, 0)
+            return obj.train_step(m, o, x, t)
         return step
 
     def plain():
@@ -133,7 +132,8 @@ def main():
                 "varstruct step (NCHW)": ours(channels_last=False),
                 "varstruct step (channels_last, foreach Adam)": ours(foreach=True)}
     if ds is not None:
-        variants["varstruct end-to-end (render + step)"] = ours_end_to_end()
+        variants["varstruct end-to-end (render, then step)"] = ours_end_to_end(False)
+        variants["varstruct end-to-end (render prefetched)"] = ours_end_to_end(True)
     if a.compile:
         m = VAE((64, 64, 1), 10, "conv").to(memory_format=torch.channels_last)
         o = torch.optim.Adam(m.parameters(), lr=1e-4)

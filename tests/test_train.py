@@ -80,7 +80,9 @@ def test_same_config_and_seed_give_bit_identical_weights(tmp_path):
     a = varstruct.train(TOY, out=tmp_path / "a")
     b = varstruct.train(TOY, out=tmp_path / "b")
     c = varstruct.train({**TOY, "seed": 1}, out=tmp_path / "c")
+    d = varstruct.train(TOY, out=tmp_path / "d", prefetch=False)
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+    assert (a / "model.safetensors").read_bytes() == (d / "model.safetensors").read_bytes()
     assert not _same_weights(a, c)
     assert np.array_equal(_log(a)[1][:, :-1], _log(b)[1][:, :-1])
 

@@ -62,6 +62,29 @@ def make_batch(ds, objective, batch_size: int, rng: np.random.Generator, channel
     return to_torch(ds.render(ds.sample_factors(batch_size, rng), rng=rng)).contiguous(memory_format=fmt)
 
 
+def batch_stream(ds, objective, seed: int, batch_size: int, start: int, stop: int, channels_last: bool = False,
+                 prefetch: bool = True):
+    """Yield (t, batch, torch_seed) for steps start..stop-1. With ``prefetch`` the batch of step
+    t+1 is rendered in a background thread while step t trains (each batch depends on (seed, t)
+    only, so the stream is the same either way)."""
+    def load(t):
+        rng, torch_seed = step_streams(seed, t)
+        return make_batch(ds, objective, batch_size, rng, channels_last), torch_seed
+
+    if not prefetch:
+        for t in range(start, stop):
+            yield (t, *load(t))
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="varstruct-data") as pool:
+        nxt = pool.submit(load, start) if start < stop else None
+        for t in range(start, stop):
+            batch, torch_seed = nxt.result()
+            nxt = pool.submit(load, t + 1) if t + 1 < stop else None
+            yield t, batch, torch_seed
+
+
 def _prepare_dir(out: Path, record: dict, resume: bool, overwrite: bool) -> str:
     """Check/clean the output dir. Returns 'fresh', 'resume' (a checkpoint exists) or 'done'."""
     if resume and overwrite:
@@ -109,7 +132,7 @@ def _write_log(path: Path, columns, rows) -> None:
 
 
 def train(config, *, out=None, resume: bool = False, overwrite: bool = False, progress: bool = False,
-          stop_after: int | None = None, threads: int | None = None) -> Path:
+          stop_after: int | None = None, threads: int | None = None, prefetch: bool = True) -> Path:
     """Train the model a config describes and write its model dir; return the dir's Path.
 
     config: a :class:`TrainConfig` or a dict of its fields (``out`` may be given here).
@@ -118,7 +141,8 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
     of an existing dir. An existing non-empty dir is refused otherwise. progress: show a
     rich progress bar. stop_after: checkpoint and return after this many steps (simulates
     an interruption). threads: torch CPU threads while training (restored after; bit-identity
-    holds for a fixed thread count; 1 is fastest on a busy or small machine). Raises ConfigError / DatasetError (ValueError) for bad input.
+    holds for a fixed thread count; 1 is fastest on a busy or small machine). prefetch: render
+    the next batch in a background thread during each step (same batches either way). Raises ConfigError / DatasetError (ValueError) for bad input.
     """
     cfg = TrainConfig.from_dict(config)
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
@@ -162,9 +186,7 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
 
         with _progress(progress, steps, start) as bar:
             t0 = time.perf_counter()
-            for t in range(start, steps):
-                rng, torch_seed = step_streams(seed, t)
-                batch = make_batch(ds, objective, B, rng, channels_last)
+            for t, batch, torch_seed in batch_stream(ds, objective, seed, B, start, steps, channels_last, prefetch):
                 torch.manual_seed(torch_seed)
                 terms = objective.train_step(model, opt, batch, t)
                 vals = torch.stack([v.double() for v in terms.values()]).tolist()
