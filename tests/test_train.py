@@ -74,6 +74,9 @@ def test_model_dir_follows_the_contract(tmp_path):
     mean, logvar = m.encode(torch.rand(3, 1, 16, 16))
     assert mean.shape == (3, 4) and torch.equal(logvar, torch.zeros(3, 4))
     assert m.decode(mean).shape == (3, 1, 16, 16)
+    # a config.json is itself a valid config: retraining from it reproduces the weights
+    again = varstruct.train(cfg, out=tmp_path / "again")
+    assert (again / "model.safetensors").read_bytes() == (run / "model.safetensors").read_bytes()
 
 
 def test_same_config_and_seed_give_bit_identical_weights(tmp_path):
@@ -117,6 +120,8 @@ def test_resume_gives_the_uninterrupted_weights(tmp_path, case):
     varstruct.train(cfg, out=part, resume=True)
     assert not (part / "checkpoint.safetensors").exists()
     assert _same_weights(full, part)
+    model = load_model(part)
+    assert model.masked == ("mask" in RESUME_CASES[case]) and (0.0 <= model.sparsity() <= 1.0 or not model.masked)
     (hf, rf), (hp, rp) = _log(full), _log(part)
     assert hf == hp and np.array_equal(rf[:, :-1], rp[:, :-1])
 

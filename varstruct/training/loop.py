@@ -142,7 +142,8 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
     rich progress bar. stop_after: checkpoint and return after this many steps (simulates
     an interruption). threads: torch CPU threads while training (restored after; bit-identity
     holds for a fixed thread count; 1 is fastest on a busy or small machine). prefetch: render
-    the next batch in a background thread during each step (same batches either way). Raises ConfigError / DatasetError (ValueError) for bad input.
+    the next batch in a background thread during each step (same batches either way).
+    Raises ConfigError / DatasetError (ValueError) for bad input, before writing anything.
     """
     cfg = TrainConfig.from_dict(config)
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
