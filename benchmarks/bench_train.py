@@ -10,8 +10,8 @@ counted by ``torch.utils.flop_counter`` (convolutions and matmuls, forward + bac
 
     python benchmarks/bench_train.py [--threads 1] [--steps 10] [--rounds 3] [--compile]
 
-Variants are timed in interleaved rounds (the machine may be shared); the median round rate
-is reported.
+Variants are timed one step at a time, interleaved (the machine may be shared); the median
+per-step rate and its interquartile range are reported.
 """
 from __future__ import annotations
 
@@ -158,21 +158,24 @@ def main():
     flops = flops_per_step(variants["plain PyTorch loop (floor)"])
     for f in variants.values():  # warm-up
         f(); f()
-    rates = {k: [] for k in variants}
-    for _ in range(a.rounds):
+    # interleave single steps of every variant (the machine may be shared: load drifts), and
+    # report the median per-step rate, plus the interquartile range
+    times = {k: [] for k in variants}
+    for _ in range(a.rounds * a.steps):
         for k, f in variants.items():
             t = time.perf_counter()
-            for _ in range(a.steps):
-                f()
-            rates[k].append(a.steps * B / (time.perf_counter() - t))
+            f()
+            times[k].append(time.perf_counter() - t)
+    rates = {k: [B / v for v in ts] for k, ts in times.items()}
     print(f"data: {name}; batch {B}; torch threads {torch.get_num_threads()}; "
           f"{a.rounds} rounds x {a.steps} steps; fp32 matmul peak {peak:.1f} GFLOP/s; "
           f"{flops / 1e9:.2f} GFLOP per training step ({flops / B / 1e6:.0f} MFLOP per image)")
     floor = statistics.median(rates["plain PyTorch loop (floor)"])
-    print(f"{'variant':48s} {'images/s':>9s} {'vs plain':>9s} {'of peak':>8s}")
+    print(f"{'variant':48s} {'images/s':>9s} {'IQR':>11s} {'vs plain':>9s} {'of peak':>8s}")
     for k, r in rates.items():
         med = statistics.median(r)
-        print(f"{k:48s} {med:9.0f} {med / floor:8.2f}x {med * flops / B / 1e9 / peak:8.1%}")
+        q = statistics.quantiles(r, n=4)
+        print(f"{k:48s} {med:9.0f} {q[0]:5.0f}-{q[2]:<5.0f} {med / floor:8.2f}x {med * flops / B / 1e9 / peak:8.1%}")
 
 
 if __name__ == "__main__":
