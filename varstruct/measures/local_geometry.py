@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 # Principal directions whose eigenvalue is below this fraction of the largest are numerically
 # zero (the neighbourhood spans fewer than K_o directions) and are not used.
@@ -106,6 +107,12 @@ def local_pca_alignment(X, keep, d) -> np.ndarray:
     obtained from the eigen-decomposition of the n×n Gram matrix (u_k = X_cᵀ v_k / √λ_k);
     directions with λ_k ≤ 1e-10 λ_max are dropped, factors with ‖d_j‖ = 0 are skipped
     (NaN if every factor is skipped)."""
+    # Batches of small matrices: one BLAS thread is faster than several contending ones.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _local_pca_alignment(X, keep, d)
+
+
+def _local_pca_alignment(X, keep, d) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     d = np.asarray(d, dtype=np.float64)
     w = np.asarray(keep, dtype=np.float64)  # [P, n]
@@ -113,7 +120,7 @@ def local_pca_alignment(X, keep, d) -> np.ndarray:
     k_o = d.shape[1]
     if k_o == 0:
         return np.full(P, np.nan)
-    mean = np.einsum("pn,pnd->pd", w, X) / w.sum(axis=1, keepdims=True)
+    mean = (w[:, None, :] @ X)[:, 0] / w.sum(axis=1, keepdims=True)
     Xc = (X - mean[:, None]) * w[:, :, None]
     gram = Xc @ Xc.transpose(0, 2, 1)  # [P, n, n]
     lam, vec = np.linalg.eigh(gram)  # ascending
