@@ -326,7 +326,7 @@ def test_noisy_dsprites_freeze():
     """image = min(sprite + U, 1): with the noise frozen a changing pixel moves by (1 − U), so
     E[V_noisy] = V_dsprites · E[(1 − U)²] = V_dsprites / 3 (every channel alike); fresh noise
     adds about Var(U)(n_j − 1)/n_j on the (mostly background) pixels."""
-    kw = dict(n_anchors=16, seed=0, n_pca_anchors=0)
+    kw = dict(n_anchors=10, seed=0, n_pca_anchors=0)
     clean = varstruct.measure_dataset(datasets.get("dsprites"), **kw)
     noisy = datasets.get("noisy_dsprites")
     frozen = varstruct.measure_dataset(noisy, **kw)

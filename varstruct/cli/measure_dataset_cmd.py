@@ -90,6 +90,10 @@ def measure_dataset_cmd(
         raise
     except (TypeError, ValueError) as e:  # a badly typed parameter reaching a constructor
         raise UserError(f"{name}: bad parameter(s) {params}: {e}") from None
+    except Exception as e:  # an unreadable data file the loader did not classify
+        if data_file is None:
+            raise
+        raise UserError(f"--data-file {data_file}: cannot load it as {name}: {type(e).__name__}: {e}") from None
 
     m = measure_dataset(ds, n_anchors=anchors, seed=seed, freeze_nuisance=not no_freeze_nuisance,
                         n_pca_anchors=pca_anchors, progress=True)
