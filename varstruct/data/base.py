@@ -142,10 +142,10 @@ class FactorDataset:
         raise NotImplementedError
 
     # ---- weak supervision --------------------------------------------------------------
-    def sample_pairs(self, n, rng=None, k=1, changeable=None):
+    def sample_pairs(self, n, rng=None, k=1, changeable=None, return_mask=False):
         """Pairs for weak supervision; see :func:`varstruct.data.pairs.sample_pairs`."""
         from .pairs import sample_pairs
-        return sample_pairs(self, n, rng=rng, k=k, changeable=changeable)
+        return sample_pairs(self, n, rng=rng, k=k, changeable=changeable, return_mask=return_mask)
 
 
 def drop_unit_factors(factors) -> tuple[Factor, ...]:
