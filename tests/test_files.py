@@ -111,6 +111,14 @@ def test_dsprites_uncompressed_npz(tmp_path):
     np.testing.assert_array_equal(ds.render(idx)[..., 0], arrays["imgs"].astype(np.float32))
 
 
+def test_relative_path_is_recorded_absolute(tmp_path, monkeypatch):
+    arrays, _ = _dsprites_arrays()
+    _write_npz(tmp_path / "d.npz", arrays)
+    monkeypatch.chdir(tmp_path)
+    ds = varstruct.datasets.get("dsprites", data_file="d.npz")
+    assert ds.params == {"data_file": str(tmp_path / "d.npz")}
+
+
 def test_color_and_noisy_dsprites_wrap_the_real_sprites(dsprites_file):
     path, arrays, _, marker = dsprites_file
     rows = np.array([0, 5, 77, 215, 5])

@@ -40,7 +40,7 @@ class ArrayFactorDataset(FactorDataset):
     """Images of a real file: ``render(idx)`` = ``source(ravel_multi_index(idx, sizes))``.
 
     source: flat image indices int64 [B] -> float32 [B, H, W, C] in [0, 1]. ``params`` records
-    the ``data_file``. Pickles by path (reloads the file), so process pools stay cheap."""
+    the ``data_file`` (absolute path). Pickles by path (reloads the file), so process pools stay cheap."""
 
     def __init__(self, name: str, factors, image_shape, source, path: str):
         self.name = name
@@ -88,21 +88,19 @@ class FileNoisyDSprites(_FileSprites, NoisyDSprites):
 
 def load_file(name: str, path, **params) -> FactorDataset:
     """The dataset ``name`` with its images read from ``path`` (see the module docstring)."""
+    loaders = {"dsprites": load_dsprites_npz, "color_dsprites": lambda p: FileColorDSprites(load_dsprites_npz(p)),
+               "noisy_dsprites": lambda p: FileNoisyDSprites(load_dsprites_npz(p)), "shapes3d": load_shapes3d_h5}
+    if name not in loaders:
+        raise DatasetError(f"{name}: no data-file layout for this dataset (data files are for dsprites, "
+                           "color_dsprites, noisy_dsprites (.npz) and shapes3d (.h5))")
     if params:
         raise DatasetError(f"{name} from a data file takes no parameters (got {', '.join(params)})")
-    path = os.fspath(path)
+    path = os.path.abspath(os.fspath(path))
     if not os.path.exists(path):
         raise DatasetError(f"data file {path}: not found")
     if not os.path.isfile(path):
         raise DatasetError(f"data file {path}: not a file")
-    if name in ("dsprites", "color_dsprites", "noisy_dsprites"):
-        base = load_dsprites_npz(path)
-        return {"dsprites": lambda b: b, "color_dsprites": FileColorDSprites,
-                "noisy_dsprites": FileNoisyDSprites}[name](base)
-    if name == "shapes3d":
-        return load_shapes3d_h5(path)
-    raise DatasetError(f"{name}: no data-file layout for this dataset (data files are for dsprites, "
-                       "color_dsprites, noisy_dsprites (.npz) and shapes3d (.h5))")
+    return loaders[name](path)
 
 
 # ---- shared checks ---------------------------------------------------------------------------

@@ -208,10 +208,13 @@ class Shapes3D(FactorDataset):
         # colours [10 hues, 3 layers, 3 rgb] for the wall, floor and object saturations
         self._colours = hsv_to_rgb(HUES[:, None], SATURATION[None, :]).astype(np.float32)
 
-    def _render(self, idx, nuisance):
+    def _render(self, idx, nuisance, chunk: int = 512):
         W = layer_weights()
         combo = (idx[:, 3] * 4 + idx[:, 4]) * 15 + idx[:, 5]
         col = np.stack([self._colours[idx[:, 1], 0], self._colours[idx[:, 0], 1], self._colours[idx[:, 2], 2]], 1)
-        out = np.matmul(W[combo], col)  # [B, H*W, 3 layers] @ [B, 3 layers, 3 rgb]
+        out = np.empty((len(idx), SIZE * SIZE, 3), dtype=np.float32)
+        for s in range(0, len(idx), chunk):  # chunks keep the gathered weights in cache
+            e = s + chunk
+            np.matmul(W[combo[s:e]], col[s:e], out=out[s:e])  # [b, H*W, 3 layers] @ [b, 3 layers, 3 rgb]
         np.clip(out, 0.0, 1.0, out=out)
         return out.reshape(-1, SIZE, SIZE, 3)
