@@ -13,7 +13,8 @@ idx [B, K]. Both layouts store the full factor grid in C order: image n has the 
   ``metadata`` entry is never read (np.load with allow_pickle=False).
 - 3dshapes (``images`` uint8 [N, 64, 64, 3], ``labels`` float [N, 6]; columns floor_hue,
   wall_hue, object_hue, scale, shape, orientation): name ``shapes3d``. Images are read lazily
-  with h5py at each render (sorted unique rows, mapped back); only the labels are loaded.
+  with h5py at each render (sorted unique rows, read as runs of consecutive rows, mapped
+  back); only the labels are loaded.
 
 Factors of size 1 are dropped (MEASURES.md §0: dSprites' color). Factor values are the stored
 label values. Any problem with a file raises :class:`DatasetError` naming the problem and path.
