@@ -8,8 +8,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 from . import data as datasets  # noqa: E402  (varstruct.datasets.get(name, **params))
 from . import data  # noqa: E402,F401
+from .measures.dataset import measure_dataset  # noqa: E402
 
-__all__ = ["datasets", "data", "__version__", "train", "TrainConfig", "load_model"]
+__all__ = ["datasets", "data", "measure_dataset", "__version__", "train", "TrainConfig", "load_model"]
 
 # Imported on first use (they pull in torch).
 _LAZY = {"train": "varstruct.training", "TrainConfig": "varstruct.training", "load_model": "varstruct.models"}
