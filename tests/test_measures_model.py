@@ -350,3 +350,74 @@ def test_netcdf_roundtrip(permuted, tmp_path):
     for v in m.data_vars:
         np.testing.assert_array_equal(back[v].values, m[v].values)
     assert back["active"].dtype == bool and back.attrs["response"] == "traversal"
+
+
+# ---- CLI (against the model-dir contract; varstruct.models is replaced by a stand-in) --------
+@pytest.fixture
+def fake_models(monkeypatch):
+    import json
+    import sys
+    import types
+    from pathlib import Path
+
+    mod = types.ModuleType("varstruct.models")
+
+    class ModelDirError(ValueError):
+        pass
+
+    def load_model(d):
+        d = Path(d)
+        if not (d / "model.safetensors").is_file():
+            raise ModelDirError(f"{d}: no model.safetensors")
+        cfg = json.loads((d / "config.json").read_text())
+        model = Linear(toy(), PERM)
+        model.config = cfg
+        return model
+
+    def load_run_dataset(cfg):
+        return varstruct.datasets.get(cfg["dataset"], **cfg["dataset_params"])
+
+    mod.ModelDirError, mod.load_model, mod.load_run_dataset = ModelDirError, load_model, load_run_dataset
+    monkeypatch.setitem(sys.modules, "varstruct.models", mod)
+
+    def make(path, image_shape=(16, 16, 1), weights=True):
+        path.mkdir()
+        (path / "config.json").write_text(json.dumps({"dataset": "toy_linear", "dataset_params": {},
+                                                      "image_shape": list(image_shape)}))
+        if weights:
+            (path / "model.safetensors").write_bytes(b"stand-in")
+        return path
+    return make
+
+
+def test_cli_measure_model_writes_measures(fake_models, tmp_path, capsys):
+    from varstruct.cli import main
+    from varstruct.io import read_netcdf
+
+    run = fake_models(tmp_path / "run")
+    assert main(["measure", "model", str(run), "--anchors", "20", "--seed", "3", "--response", "jacobian"]) == 0
+    out = capsys.readouterr().out
+    assert "mode latent" in out and "decoder_orthogonality" in out and "f0" in out
+    m = read_netcdf(run / "measures.nc")
+    assert m.sizes["anchor"] == 20 and m.attrs["seed"] == 3 and m.attrs["response"] == "jacobian"
+    np.testing.assert_array_equal(m["encoding_dim"].values, np.broadcast_to(PERM.argmax(0), (20, 3)))
+    assert [p.name for p in run.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("case", ["no_weights", "no_dir", "shape", "response"])
+def test_cli_bad_input_one_line_exit_2(fake_models, tmp_path, capsys, case):
+    from varstruct.cli import main
+
+    run = tmp_path / "run"
+    args = ["measure", "model", str(run), "--anchors", "5"]
+    if case == "no_weights":
+        fake_models(run, weights=False)
+    elif case == "shape":
+        fake_models(run, image_shape=(32, 32, 1))
+    elif case == "response":
+        fake_models(run)
+        args += ["--response", "both"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and len(err.splitlines()) == 1, err
+    assert not (run / "measures.nc").exists()
