@@ -73,7 +73,7 @@ def encoding_entropy(dim: np.ndarray, n_active: int) -> np.ndarray:
             continue
         p = np.bincount(d) / len(d)
         p = p[p > 0]
-        out[j] = float(-(p * np.log(p)).sum() / np.log(n_active))
+        out[j] = float(-(p * np.log(p)).sum() / np.log(n_active)) + 0.0  # no -0.0
     return out
 
 

@@ -41,7 +41,7 @@ from .jacobian import decoder_cosines, encode_batches, encoder_jvp, images_to_mo
 ACTIVE_POSTERIOR_VARIANCE = 0.8
 ACTIVE_LATENT_VARIANCE = 1e-4  # deterministic models
 RESPONSES = ("traversal", "jacobian")
-RENDER_CHUNK = 2048  # images rendered at once for the traversals
+RENDER_CHUNK = 1024  # images rendered at once for the traversals
 
 
 @contextlib.contextmanager
@@ -125,9 +125,10 @@ def latent_statistics(model, images: np.ndarray, deterministic: bool, batch_size
 
 def traversal_response(model, ds, anchors, nuisance, latent_variance, active, batch_size=256, advance=None):
     """Var_t μ_l(X_j(c_a))[t] / latent_variance_l for active l with latent_variance_l > 0, else 0
-    -> float64 [A, K, L]."""
+    -> (float64 [A, K, L], and the dataset's V [A, K] of ``grid.traversal_variance`` from the same
+    rendered traversals)."""
     A, K, L = len(anchors), ds.num_factors, len(latent_variance)
-    R = np.zeros((A, K, L))
+    R, V = np.zeros((A, K, L)), np.zeros((A, K))
     scale = np.where(active & (latent_variance > 0), 1.0 / np.where(latent_variance > 0, latent_variance, 1.0), 0.0)
     for j in range(K):
         n_j = int(ds.factor_sizes[j])
@@ -137,11 +138,12 @@ def traversal_response(model, ds, anchors, nuisance, latent_variance, active, ba
             nz = None if nuisance is None else nuisance[sl]
             X = grid.render_traversal(ds, anchors[sl], j, nz)  # [a, n_j, H, W, C]
             a = X.shape[0]
+            V[sl, j] = grid.traversal_spread(X)
             mu, _ = encode_batches(model, X.reshape((a * n_j,) + X.shape[2:]), batch_size)
             R[sl, j] = mu.reshape(a, n_j, L).var(axis=1) * scale
             if advance:
                 advance(a * n_j)
-    return R
+    return R, V
 
 
 def jacobian_response(model, ds, anchors, nuisance, batch_size=256, advance=None):
@@ -191,22 +193,21 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
         A, K = len(anchors), ds.num_factors
         nuisance = grid.anchor_nuisance(ds, A, seed)
         k_o = sum(t != "categorical" for t in ds.factor_types)
-        total = int(n_variance + A * ds.factor_sizes.sum() + A * k_o + n_decoder + A * K)
+        total = int(n_variance + A * ds.factor_sizes.sum() + A * k_o + n_decoder)
         with _progress(progress, total) as advance:
             _, images = ds.sample(int(n_variance), np.random.default_rng([int(seed), 2]))
             deterministic = bool(getattr(model, "deterministic", False))
             mu, lat_var, post_var, active = latent_statistics(model, images, deterministic, batch_size)
             deterministic = deterministic or np.isnan(post_var).all()
             advance(int(n_variance), "traversal responses")
-            R_tr = traversal_response(model, ds, anchors, nuisance, lat_var, active, batch_size, advance)
+            R_tr, V = traversal_response(model, ds, anchors, nuisance, lat_var, active, batch_size, advance)
             advance(0, "Jacobian responses")
             R_jac = jacobian_response(model, ds, anchors, nuisance, batch_size, advance)
             advance(0, "decoder Jacobians")
             lat = np.flatnonzero(active)
             C = decoder_cosines(model, mu[:int(n_decoder)], lat, batch_size) if len(lat) >= 2 \
                 else np.zeros((int(n_decoder), len(lat), len(lat)))
-            advance(int(n_decoder), "dataset traversal variance")
-            V = grid.traversal_variance(ds, anchors, nuisance, progress=advance)
+            advance(int(n_decoder))
     finally:
         if was_training and hasattr(model, "train"):
             model.train()
