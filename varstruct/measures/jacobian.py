@@ -9,13 +9,14 @@ to the dtype/device of the model's first floating parameter (float32 on the CPU 
   K directions of each anchor (the primal forward pass runs once per anchor, the K tangents in
   one batched pass), chunked over anchors.
 - :func:`decoder_cosines`: C = ĴᵀĴ with Ĵ = ∂f/∂z at z, restricted to the given latents and
-  column-normalised, by ``vmap(jacfwd(f))`` (L is small, so forward mode is the cheap side).
+  column-normalised, in forward mode (L is small, so forward mode is the cheap side): a vmap of
+  jvp over the basis vectors, which is what ``jacfwd`` does, batched over images.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.func import jacfwd, jvp, vmap
+from torch.func import jvp, vmap
 
 from ..tensors import to_torch
 
@@ -82,27 +83,25 @@ def encoder_jvp(model, images: np.ndarray, directions: np.ndarray, batch_size: i
 def decoder_jacobian(model, z: np.ndarray, latents, batch_size: int = 256) -> np.ndarray:
     """∂f/∂z_l at each z [N, L] for l in ``latents`` -> float64 [N, D_out, len(latents)].
 
-    ``vmap(jacfwd(f))`` with f: the chosen latents -> flattened logits (other latents fixed at z)."""
+    Forward mode, as ``jacfwd`` builds it (a vmap of jvp over the basis vectors e_l), but with the
+    decoder's own batch dim for the images: ``vmap(e -> jvp(decode, (z,), (e,)))`` over the chosen
+    basis vectors, so each chunk's primal pass is shared by its len(latents) tangents."""
     dtype, device = model_dtype_device(model)
     lat = np.asarray(latents, dtype=np.int64)
     N, L = z.shape
     La = len(lat)
-    E = torch.zeros(L, La, dtype=dtype, device=device)
-    E[torch.as_tensor(lat), torch.arange(La)] = 1.0  # embeds the chosen latents into R^L
-    lat_t = torch.as_tensor(lat, device=device)
-
-    def f(za, zfull):
-        zz = zfull + E @ (za - zfull[lat_t])
-        return model.decode(zz[None])[0].reshape(-1)
-
-    jf = vmap(jacfwd(f, argnums=0))
-    per = max(1, int(batch_size) // max(La, 1))
+    if N == 0 or La == 0:
+        return np.zeros((N, 0, La))
+    basis = torch.eye(L, dtype=dtype, device=device)[torch.as_tensor(lat, device=device)]  # [La, L]
+    per = max(1, int(batch_size) // La)
     out = []
     for s in range(0, N, per):
         zs = torch.as_tensor(z[s:s + per], dtype=dtype, device=device)
+        n = len(zs)
         with torch.no_grad():
-            out.append(jf(zs[:, lat_t], zs).double().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0, La))
+            J = vmap(lambda e: jvp(model.decode, (zs,), (e.expand(n, L),))[1])(basis)  # [La, n, C, H, W]
+        out.append(J.reshape(La, n, -1).permute(1, 2, 0).double().cpu().numpy())
+    return np.concatenate(out)
 
 
 def decoder_cosines(model, z: np.ndarray, latents, batch_size: int = 256) -> np.ndarray:
