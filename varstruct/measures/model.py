@@ -53,7 +53,7 @@ def _progress(enabled: bool, total: int):
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TimeElapsedColumn(), transient=True) as p:
-        task = p.add_task("measuring model", total=total)
+        task = p.add_task("latent statistics", total=total)
 
         def advance(n, what=None):
             p.update(task, advance=n, **({"description": what} if what else {}))
@@ -146,22 +146,21 @@ def traversal_response(model, ds, anchors, nuisance, latent_variance, active, ba
     return R, V
 
 
-def jacobian_response(model, ds, anchors, nuisance, batch_size=256, advance=None):
+def jacobian_response(model, ds, anchors, nuisance, n_latents: int, batch_size=256, advance=None):
     """|J_μ(g(c_a)) · d_j(c_a)| by forward-mode autograd -> float64 [A, K, L]; NaN for categorical
     factors. d_j is ``grid.factor_directions`` (central differences, one-sided at borders)."""
     A, K = len(anchors), ds.num_factors
     cols = [j for j in range(K) if ds.factor_types[j] != "categorical"]
-    out = None
-    per = max(1, RENDER_CHUNK // (2 * max(len(cols), 1)))
+    out = np.full((A, K, int(n_latents)), np.nan)
+    if not cols:
+        return out
+    per = max(1, RENDER_CHUNK // (2 * len(cols)))
     for s in range(0, A, per):
         sl = slice(s, min(s + per, A))
         nz = None if nuisance is None else nuisance[sl]
         x = grid.render_at(ds, anchors[sl][:, None, :], nz)[:, 0]  # [a, H, W, C]
         d = grid.factor_directions(ds, anchors[sl], nz)[:, cols]  # [a, K_o, D]
-        t = np.abs(encoder_jvp(model, x, d, batch_size))  # [a, K_o, L]
-        if out is None:
-            out = np.full((A, K, t.shape[-1]), np.nan)
-        out[sl][:, cols] = t
+        out[sl][:, cols] = np.abs(encoder_jvp(model, x, d, batch_size))  # [a, K_o, L]
         if advance:
             advance(len(x) * len(cols))
     return out
@@ -202,7 +201,7 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
             advance(int(n_variance), "traversal responses")
             R_tr, V = traversal_response(model, ds, anchors, nuisance, lat_var, active, batch_size, advance)
             advance(0, "Jacobian responses")
-            R_jac = jacobian_response(model, ds, anchors, nuisance, batch_size, advance)
+            R_jac = jacobian_response(model, ds, anchors, nuisance, L, batch_size, advance)
             advance(0, "decoder Jacobians")
             lat = np.flatnonzero(active)
             C = decoder_cosines(model, mu[:int(n_decoder)], lat, batch_size) if len(lat) >= 2 \
