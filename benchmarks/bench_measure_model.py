@@ -80,7 +80,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--anchors", type=int, default=200)
     ap.add_argument("--subset", type=int, default=20, help="anchors timed in the per-sample loop")
-    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--run", default=None, help="a model dir to time `varstruct measure model` on")
     args = ap.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus")

@@ -313,6 +313,13 @@ def test_decoder_orthogonality_matches_per_sample_jacobian(tiny):
     np.testing.assert_allclose(m["decoder_angles"].values, hist / cos.size)
 
 
+def test_chunking_does_not_change_results(tiny):
+    ds, model, m = tiny
+    small = measure_model(model, ds, n_anchors=12, response="jacobian", n_variance=300, n_decoder=16, batch_size=7)
+    for v in m.data_vars:
+        np.testing.assert_allclose(small[v].values, m[v].values, rtol=1e-10, atol=1e-12, err_msg=v)
+
+
 def test_categorical_factor_has_nan_jacobian_response():
     ds = varstruct.datasets.get("toy_linear")
     ds.factors = (ds.factors[0], type(ds.factors[1])("f1", 10, "categorical"), ds.factors[2])

@@ -106,7 +106,7 @@ def _check_args(ds, n_anchors, response, n_variance, n_decoder, batch_size, anch
     return anchors
 
 
-def latent_statistics(model, images: np.ndarray, deterministic: bool, batch_size: int = 256):
+def latent_statistics(model, images: np.ndarray, deterministic: bool, batch_size: int = 1024):
     """(mean codes [N, L], latent_variance [L], posterior_variance [L], active [L]) for images [N, H, W, C].
 
     latent_variance = Var_x μ_l(x) (ddof 0); posterior_variance = mean_x exp(s_l(x)) (NaN for a
@@ -123,7 +123,7 @@ def latent_statistics(model, images: np.ndarray, deterministic: bool, batch_size
     return mu, lat_var, post_var, active
 
 
-def traversal_response(model, ds, anchors, nuisance, latent_variance, active, batch_size=256, advance=None):
+def traversal_response(model, ds, anchors, nuisance, latent_variance, active, batch_size=1024, advance=None):
     """Var_t μ_l(X_j(c_a))[t] / latent_variance_l for active l with latent_variance_l > 0, else 0
     -> (float64 [A, K, L], and the dataset's V [A, K] of ``grid.traversal_variance`` from the same
     rendered traversals)."""
@@ -146,7 +146,7 @@ def traversal_response(model, ds, anchors, nuisance, latent_variance, active, ba
     return R, V
 
 
-def jacobian_response(model, ds, anchors, nuisance, n_latents: int, batch_size=256, advance=None):
+def jacobian_response(model, ds, anchors, nuisance, n_latents: int, batch_size=1024, advance=None):
     """|J_μ(g(c_a)) · d_j(c_a)| by forward-mode autograd -> float64 [A, K, L]; NaN for categorical
     factors. d_j is ``grid.factor_directions`` (central differences, one-sided at borders)."""
     A, K = len(anchors), ds.num_factors
@@ -154,7 +154,7 @@ def jacobian_response(model, ds, anchors, nuisance, n_latents: int, batch_size=2
     out = np.full((A, K, int(n_latents)), np.nan)
     if not cols:
         return out
-    per = max(1, RENDER_CHUNK // (2 * len(cols)))
+    per = max(1, int(batch_size) // len(cols))  # anchors per call: batch_size (anchor, direction) pairs
     for s in range(0, A, per):
         sl = slice(s, min(s + per, A))
         nz = None if nuisance is None else nuisance[sl]
@@ -168,7 +168,7 @@ def jacobian_response(model, ds, anchors, nuisance, n_latents: int, batch_size=2
 
 def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str = "traversal",
                   n_variance: int = 10000, n_decoder: int = 1000, progress: bool = False,
-                  batch_size: int = 256, anchors: np.ndarray | None = None) -> xr.Dataset:
+                  batch_size: int = 1024, anchors: np.ndarray | None = None) -> xr.Dataset:
     """Every model measure of MEASURES.md §2 for ``model`` on dataset ``ds`` -> xr.Dataset.
 
     Dims anchor [A], factor [K], latent [L], angle_bin [18]. ``response`` ('traversal' or
@@ -177,7 +177,9 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
     already is), so a factor is always assigned to an active latent. encoding_dim is -1 where it
     is undefined (NaN or all-zero response) and such cells are left out of the counts.
     ``anchors`` (int [A, K]) overrides the seeded anchor draw. ``batch_size`` bounds images per
-    encoder call and (anchor, direction) pairs per Jacobian call. Raises ValueError for bad input.
+    encoder call and (image, direction) pairs per Jacobian call (large batches matter for the
+    jvp: its primal pass runs on batch_size / K images); lower it to save memory. Raises
+    ValueError for bad input.
     """
     from .. import __version__
 
