@@ -8,6 +8,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 from . import data as datasets  # noqa: E402  (varstruct.datasets.get(name, **params))
 from . import data  # noqa: E402,F401
+from .measures.dataset import measure_dataset  # noqa: E402
 from .measures.model import measure_model  # noqa: E402
 
-__all__ = ["datasets", "data", "measure_model", "__version__"]
+__all__ = ["datasets", "data", "measure_dataset", "measure_model", "__version__"]
