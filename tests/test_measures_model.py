@@ -428,3 +428,45 @@ def test_cli_bad_input_one_line_exit_2(fake_models, tmp_path, capsys, case):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and len(err.splitlines()) == 1, err
     assert not (run / "measures.nc").exists()
+
+
+# ---- CLI on real model dirs (needs the trainer: varstruct.training / varstruct.models) -------
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    training = pytest.importorskip("varstruct.training")
+    out = tmp_path_factory.mktemp("real") / "run"
+    return training.train(dict(dataset="toy_linear", method="beta_vae", steps=20, batch_size=32, latent_dim=4,
+                               out=str(out)))
+
+
+def test_cli_real_model_dir(real_run, capsys):
+    from varstruct.cli import main
+    from varstruct.io import read_netcdf
+
+    assert main(["measure", "model", str(real_run), "--anchors", "30", "--response", "jacobian"]) == 0
+    assert "discordance effect" in capsys.readouterr().out
+    m = read_netcdf(real_run / "measures.nc")
+    assert m.sizes["latent"] == 4 and m.attrs["dataset"] == "toy_linear" and m.attrs["response"] == "jacobian"
+    assert np.isfinite(m["jacobian_response"].values).all()
+
+
+@pytest.mark.parametrize("case", ["no_weights", "shape"])
+def test_cli_real_model_dir_bad_input(real_run, tmp_path, capsys, case):
+    import json
+    import shutil
+
+    from varstruct.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(real_run, run)
+    (run / "measures.nc").unlink(missing_ok=True)
+    if case == "no_weights":
+        (run / "model.safetensors").unlink()
+    else:  # a 16x16 model pointed at a 32x32 dataset
+        cfg = json.loads((run / "config.json").read_text())
+        cfg["dataset"] = "toy_square"
+        (run / "config.json").write_text(json.dumps(cfg))
+    assert main(["measure", "model", str(run), "--anchors", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and len(err.splitlines()) == 1, err
+    assert not (run / "measures.nc").exists()
