@@ -173,9 +173,10 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
 
     Dims anchor [A], factor [K], latent [L], angle_bin [18]. ``response`` ('traversal' or
     'jacobian') feeds encoding_dim and everything computed from it; both responses are stored.
-    Inactive latents are zeroed in the response that feeds encoding_dim (the traversal response
-    already is), so a factor is always assigned to an active latent. encoding_dim is -1 where it
-    is undefined (NaN or all-zero response) and such cells are left out of the counts.
+    The chosen response is used as stored (the traversal response is 0 on inactive latents; the
+    Jacobian response is not masked). encoding_dim is -1 where it is undefined (NaN or all-zero
+    response, e.g. categorical factors under the Jacobian response) and such cells are left out
+    of the counts.
     ``anchors`` (int [A, K]) overrides the seeded anchor draw. ``batch_size`` bounds images per
     encoder call and (image, direction) pairs per Jacobian call (large batches matter for the
     jvp: its primal pass runs on batch_size / K images); lower it to save memory. Raises
@@ -212,7 +213,7 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
     finally:
         if was_training and hasattr(model, "train"):
             model.train()
-    R = (R_tr if response == "traversal" else R_jac) * active[None, None, :]
+    R = R_tr if response == "traversal" else R_jac
     return _assemble(ds, anchors, R_tr, R_jac, R, V, lat_var, post_var, active, C, dict(
         dataset=ds.name, params=dict(ds.params), n_anchors=A, seed=int(seed), response=response,
         n_variance=int(n_variance), n_decoder=int(n_decoder), version=__version__,
