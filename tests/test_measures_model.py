@@ -104,7 +104,9 @@ def test_same_seed_same_numbers_and_anchors_shared(permuted):
     ds, m = permuted
     m2 = measure_model(Linear(ds, rotation()), ds, n_anchors=100, **SMALL)
     np.testing.assert_array_equal(m2["anchor_factors"].values, m["anchor_factors"].values)
+    threads = torch.get_num_threads()
     m3 = measure_model(Linear(ds, PERM), ds, n_anchors=100, **SMALL)
+    assert torch.get_num_threads() == threads  # rendering runs single-threaded, then restores
     for v in m.data_vars:
         np.testing.assert_array_equal(m3[v].values, m[v].values)
 

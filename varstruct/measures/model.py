@@ -45,6 +45,19 @@ RENDER_CHUNK = 1024  # images rendered at once for the traversals
 
 
 @contextlib.contextmanager
+def _one_torch_thread():
+    """Render with one torch intra-op thread, then restore: the renderers work on batches of small
+    images where a second thread only spins (dsprites traversals: 12x slower with 2 threads on a
+    busy 2-core machine). Model passes keep the caller's setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
 def _progress(enabled: bool, total: int):
     if not enabled:
         yield lambda n, what=None: None
@@ -136,7 +149,8 @@ def traversal_response(model, ds, anchors, nuisance, latent_variance, active, ba
         for s in range(0, A, per):
             sl = slice(s, min(s + per, A))
             nz = None if nuisance is None else nuisance[sl]
-            X = grid.render_traversal(ds, anchors[sl], j, nz)  # [a, n_j, H, W, C]
+            with _one_torch_thread():
+                X = grid.render_traversal(ds, anchors[sl], j, nz)  # [a, n_j, H, W, C]
             a = X.shape[0]
             V[sl, j] = grid.traversal_spread(X)
             mu, _ = encode_batches(model, X.reshape((a * n_j,) + X.shape[2:]), batch_size)
@@ -158,8 +172,9 @@ def jacobian_response(model, ds, anchors, nuisance, n_latents: int, batch_size=1
     for s in range(0, A, per):
         sl = slice(s, min(s + per, A))
         nz = None if nuisance is None else nuisance[sl]
-        x = grid.render_at(ds, anchors[sl][:, None, :], nz)[:, 0]  # [a, H, W, C]
-        d = grid.factor_directions(ds, anchors[sl], nz)[:, cols]  # [a, K_o, D]
+        with _one_torch_thread():
+            x = grid.render_at(ds, anchors[sl][:, None, :], nz)[:, 0]  # [a, H, W, C]
+            d = grid.factor_directions(ds, anchors[sl], nz)[:, cols]  # [a, K_o, D]
         out[sl][:, cols] = np.abs(encoder_jvp(model, x, d, batch_size))  # [a, K_o, L]
         if advance:
             advance(len(x) * len(cols))
@@ -197,7 +212,8 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
         k_o = sum(t != "categorical" for t in ds.factor_types)
         total = int(n_variance + A * ds.factor_sizes.sum() + A * k_o + n_decoder)
         with _progress(progress, total) as advance:
-            _, images = ds.sample(int(n_variance), np.random.default_rng([int(seed), 2]))
+            with _one_torch_thread():
+                _, images = ds.sample(int(n_variance), np.random.default_rng([int(seed), 2]))
             deterministic = bool(getattr(model, "deterministic", False))
             mu, lat_var, post_var, active = latent_statistics(model, images, deterministic, batch_size)
             deterministic = deterministic or np.isnan(post_var).all()
