@@ -85,7 +85,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--anchors", type=int, default=200)
     ap.add_argument("--subset", type=int, default=20, help="samples timed in the per-sample loop (a multiple of 5)")
-    ap.add_argument("--batch-size", type=int, default=1024)
+    ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=None,
                     help="torch intra-op threads (default: torch's). On a busy machine 2 threads make the many "
                          "small ops of the per-sample loop erratic (up to 40x slower); 1 thread is stable")

@@ -36,7 +36,7 @@ def images_to_model(model, images: np.ndarray) -> torch.Tensor:
     return to_torch(images).to(device=device, dtype=dtype)
 
 
-def encode_batches(model, images: np.ndarray, batch_size: int = 1024):
+def encode_batches(model, images: np.ndarray, batch_size: int = 256):
     """Encoder mean and log-variance of images [N, H, W, C] -> (float64 [N, L], float64 [N, L] or None)."""
     means, logvars = [], []
     with torch.no_grad():
@@ -55,7 +55,7 @@ def _mean_fn(model):
     return f
 
 
-def encoder_jvp(model, images: np.ndarray, directions: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def encoder_jvp(model, images: np.ndarray, directions: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """J_μ(x_a) · v_{a,k}: images [A, H, W, C], directions [A, K, D] (D = H·W·C, dataset layout)
     -> float64 [A, K, L].
 
@@ -80,7 +80,7 @@ def encoder_jvp(model, images: np.ndarray, directions: np.ndarray, batch_size: i
     return np.concatenate(out)
 
 
-def decoder_jacobian(model, z: np.ndarray, latents, batch_size: int = 1024) -> np.ndarray:
+def decoder_jacobian(model, z: np.ndarray, latents, batch_size: int = 256) -> np.ndarray:
     """∂f/∂z_l at each z [N, L] for l in ``latents`` -> float64 [N, D_out, len(latents)].
 
     Forward mode, as ``jacfwd`` builds it (a vmap of jvp over the basis vectors e_l), but with the
@@ -104,7 +104,7 @@ def decoder_jacobian(model, z: np.ndarray, latents, batch_size: int = 1024) -> n
     return np.concatenate(out)
 
 
-def decoder_cosines(model, z: np.ndarray, latents, batch_size: int = 1024) -> np.ndarray:
+def decoder_cosines(model, z: np.ndarray, latents, batch_size: int = 256) -> np.ndarray:
     """C = ĴᵀĴ, Ĵ the decoder Jacobian over ``latents`` with unit columns: float64 [N, La, La].
 
     Entries involving a column of zero norm are NaN. Computed chunk by chunk, so the full

@@ -119,7 +119,7 @@ def _check_args(ds, n_anchors, response, n_variance, n_decoder, batch_size, anch
     return anchors
 
 
-def latent_statistics(model, images: np.ndarray, deterministic: bool, batch_size: int = 1024):
+def latent_statistics(model, images: np.ndarray, deterministic: bool, batch_size: int = 256):
     """(mean codes [N, L], latent_variance [L], posterior_variance [L], active [L]) for images [N, H, W, C].
 
     latent_variance = Var_x μ_l(x) (ddof 0); posterior_variance = mean_x exp(s_l(x)) (NaN for a
@@ -136,7 +136,7 @@ def latent_statistics(model, images: np.ndarray, deterministic: bool, batch_size
     return mu, lat_var, post_var, active
 
 
-def traversal_response(model, ds, anchors, nuisance, latent_variance, active, batch_size=1024, advance=None):
+def traversal_response(model, ds, anchors, nuisance, latent_variance, active, batch_size=256, advance=None):
     """Var_t μ_l(X_j(c_a))[t] / latent_variance_l for active l with latent_variance_l > 0, else 0
     -> (float64 [A, K, L], and the dataset's V [A, K] of ``grid.traversal_variance`` from the same
     rendered traversals)."""
@@ -160,7 +160,7 @@ def traversal_response(model, ds, anchors, nuisance, latent_variance, active, ba
     return R, V
 
 
-def jacobian_response(model, ds, anchors, nuisance, n_latents: int, batch_size=1024, advance=None):
+def jacobian_response(model, ds, anchors, nuisance, n_latents: int, batch_size=256, advance=None):
     """|J_μ(g(c_a)) · d_j(c_a)| by forward-mode autograd -> float64 [A, K, L]; NaN for categorical
     factors. d_j is ``grid.factor_directions`` (central differences, one-sided at borders)."""
     A, K = len(anchors), ds.num_factors
@@ -183,7 +183,7 @@ def jacobian_response(model, ds, anchors, nuisance, n_latents: int, batch_size=1
 
 def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str = "traversal",
                   n_variance: int = 10000, n_decoder: int = 1000, progress: bool = False,
-                  batch_size: int = 1024, anchors: np.ndarray | None = None) -> xr.Dataset:
+                  batch_size: int = 256, anchors: np.ndarray | None = None) -> xr.Dataset:
     """Every model measure of MEASURES.md §2 for ``model`` on dataset ``ds`` -> xr.Dataset.
 
     Dims anchor [A], factor [K], latent [L], angle_bin [18]. ``response`` ('traversal' or
@@ -193,9 +193,9 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
     response, e.g. categorical factors under the Jacobian response) and such cells are left out
     of the counts.
     ``anchors`` (int [A, K]) overrides the seeded anchor draw. ``batch_size`` bounds images per
-    encoder call and (image, direction) pairs per Jacobian call (large batches matter for the
-    jvp: its primal pass runs on batch_size / K images); lower it to save memory. Raises
-    ValueError for bad input.
+    encoder call and (image, direction) pairs per Jacobian call (256 suits one or two CPU threads;
+    larger batches pay off with more threads or a GPU). Rendering runs on one torch thread;
+    model passes use the caller's ``torch.set_num_threads``. Raises ValueError for bad input.
     """
     from .. import __version__
 
