@@ -105,7 +105,7 @@ def test_same_seed_same_numbers_and_anchors_shared(permuted):
     m2 = measure_model(Linear(ds, rotation()), ds, n_anchors=100, **SMALL)
     np.testing.assert_array_equal(m2["anchor_factors"].values, m["anchor_factors"].values)
     threads = torch.get_num_threads()
-    m3 = measure_model(Linear(ds, PERM), ds, n_anchors=100, **SMALL)
+    m3 = measure_model(Linear(ds, PERM), ds, n_anchors=100, threads=1, **SMALL)
     assert torch.get_num_threads() == threads  # rendering runs single-threaded, then restores
     for v in m.data_vars:
         np.testing.assert_array_equal(m3[v].values, m[v].values)
@@ -122,15 +122,16 @@ def test_rotated_encoder_purity_and_orthogonality_closed_form():
     jac = np.abs(Mc) * slope(ds)[None]
     np.testing.assert_allclose(m["jacobian_response"].values, np.broadcast_to(jac.T[None], (40, 3, 3)), rtol=1e-5)
     mj = measure_model(Linear(ds, M), ds, n_anchors=40, response="jacobian", n_variance=2000, n_decoder=20)
-    np.testing.assert_allclose(mj["encoding_purity"].values, np.broadcast_to(np.abs(Mc).max(0) / np.abs(Mc).sum(0), (40, 3)),
-                               rtol=1e-5)
+    purity = np.abs(Mc).max(0) / np.abs(Mc).sum(0)
+    np.testing.assert_allclose(mj["encoding_purity"].values, np.broadcast_to(purity, (40, 3)), rtol=1e-5)
     assert (mj["encoding_dim"].values == np.abs(Mc).argmax(0)[None]).all()
     # traversal response: M_lj² var_j / latvar_l, latvar_l = Σ_k M_lk² var_k (population variances)
     v = pop_var(ds)
     latvar = (Mc ** 2) @ v
     resp = (Mc ** 2) * v[None] / latvar[:, None]  # [l, j]
     np.testing.assert_allclose(m["traversal_response"].values, np.broadcast_to(resp.T[None], (40, 3, 3)), rtol=0.04)
-    np.testing.assert_allclose(m["encoding_purity"].values, np.broadcast_to(resp.max(0) / resp.sum(0), (40, 3)), rtol=0.03)
+    purity = resp.max(0) / resp.sum(0)
+    np.testing.assert_allclose(m["encoding_purity"].values, np.broadcast_to(purity, (40, 3)), rtol=0.03)
     # the decoder is the transpose of an orthogonal map: orthogonal Jacobian
     assert float(m["decoder_orthogonality"]) == pytest.approx(1.0, abs=1e-9)
 
@@ -349,6 +350,8 @@ def test_bad_input_raises_value_error():
         measure_model(Linear(ds, PERM), ds, n_variance=100, n_decoder=200)
     with pytest.raises(ValueError, match="no encode"):
         measure_model(object(), ds)
+    with pytest.raises(ValueError, match="threads"):
+        measure_model(Linear(ds, PERM), ds, threads=0)
 
 
 def test_netcdf_roundtrip(permuted, tmp_path):
@@ -404,7 +407,8 @@ def test_cli_measure_model_writes_measures(fake_models, tmp_path, capsys):
     from varstruct.io import read_netcdf
 
     run = fake_models(tmp_path / "run")
-    assert main(["measure", "model", str(run), "--anchors", "20", "--seed", "3", "--response", "jacobian"]) == 0
+    assert main(["measure", "model", str(run), "--anchors", "20", "--seed", "3", "--response", "jacobian",
+                 "--threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "mode latent" in out and "decoder_orthogonality" in out and "f0" in out
     m = read_netcdf(run / "measures.nc")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import typer
@@ -33,6 +34,8 @@ def measure_model_cmd(
     seed: int = typer.Option(0, "--seed", "-s", help="Seed of the anchors and image draws."),
     response: str = typer.Option("traversal", "--response", "-r",
                                  help="Response feeding encoding_dim: traversal or jacobian."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1,
+                                          help="Torch CPU threads for the model passes (default: torch's)."),
 ):
     """Which latent encodes which factor, where: writes DIR/measures.nc and prints a summary."""
     from ..io import check_writable, write_netcdf
@@ -45,7 +48,8 @@ def measure_model_cmd(
     out_path = check_writable(model_dir / "measures.nc")
     model, ds = _load(model_dir)
     try:
-        m = measure_model(model, ds, n_anchors=anchors, seed=seed, response=response, progress=True)
+        m = measure_model(model, ds, n_anchors=anchors, seed=seed, response=response, progress=True,
+                          threads=threads)
     except ValueError as e:
         raise UserError(f"{model_dir}: {e}") from None
     write_netcdf(m, out_path)

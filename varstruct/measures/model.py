@@ -45,16 +45,21 @@ RENDER_CHUNK = 1024  # images rendered at once for the traversals
 
 
 @contextlib.contextmanager
-def _one_torch_thread():
-    """Render with one torch intra-op thread, then restore: the renderers work on batches of small
-    images where a second thread only spins (dsprites traversals: 12x slower with 2 threads on a
-    busy 2-core machine). Model passes keep the caller's setting."""
+def _torch_threads(n: int | None):
+    """Run with n torch intra-op threads (None: leave as is), then restore."""
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    if n is not None:
+        torch.set_num_threads(int(n))
     try:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _one_torch_thread():
+    """Rendering runs on one torch thread: the renderers work on batches of small images where a
+    second thread only spins (dsprites traversals: 12x slower with 2 threads on a busy 2-core machine)."""
+    return _torch_threads(1)
 
 
 @contextlib.contextmanager
@@ -183,7 +188,7 @@ def jacobian_response(model, ds, anchors, nuisance, n_latents: int, batch_size=2
 
 def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str = "traversal",
                   n_variance: int = 10000, n_decoder: int = 1000, progress: bool = False,
-                  batch_size: int = 256, anchors: np.ndarray | None = None) -> xr.Dataset:
+                  batch_size: int = 256, anchors: np.ndarray | None = None, threads: int | None = None) -> xr.Dataset:
     """Every model measure of MEASURES.md §2 for ``model`` on dataset ``ds`` -> xr.Dataset.
 
     Dims anchor [A], factor [K], latent [L], angle_bin [18]. ``response`` ('traversal' or
@@ -194,38 +199,42 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
     of the counts.
     ``anchors`` (int [A, K]) overrides the seeded anchor draw. ``batch_size`` bounds images per
     encoder call and (image, direction) pairs per Jacobian call (256 suits one or two CPU threads;
-    larger batches pay off with more threads or a GPU). Rendering runs on one torch thread;
-    model passes use the caller's ``torch.set_num_threads``. Raises ValueError for bad input.
+    larger batches pay off with more threads or a GPU). ``threads``: torch intra-op threads for
+    the model passes (None: torch's setting; restored after; 1 is fastest on a busy machine);
+    rendering always runs on one thread. Raises ValueError for bad input.
     """
     from .. import __version__
 
     anchors = _check_args(ds, n_anchors, response, n_variance, n_decoder, batch_size, anchors)
+    if threads is not None and (isinstance(threads, bool) or int(threads) != threads or threads < 1):
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
     was_training = bool(getattr(model, "training", False))
     if hasattr(model, "eval"):
         model.eval()
     try:
-        L = _check_model(model, ds)
-        if anchors is None:
-            anchors = grid.sample_anchors(ds, int(n_anchors), seed)
-        A, K = len(anchors), ds.num_factors
-        nuisance = grid.anchor_nuisance(ds, A, seed)
-        k_o = sum(t != "categorical" for t in ds.factor_types)
-        total = int(n_variance + A * ds.factor_sizes.sum() + A * k_o + n_decoder)
-        with _progress(progress, total) as advance:
-            with _one_torch_thread():
-                _, images = ds.sample(int(n_variance), np.random.default_rng([int(seed), 2]))
-            deterministic = bool(getattr(model, "deterministic", False))
-            mu, lat_var, post_var, active = latent_statistics(model, images, deterministic, batch_size)
-            deterministic = deterministic or np.isnan(post_var).all()
-            advance(int(n_variance), "traversal responses")
-            R_tr, V = traversal_response(model, ds, anchors, nuisance, lat_var, active, batch_size, advance)
-            advance(0, "Jacobian responses")
-            R_jac = jacobian_response(model, ds, anchors, nuisance, L, batch_size, advance)
-            advance(0, "decoder Jacobians")
-            lat = np.flatnonzero(active)
-            C = decoder_cosines(model, mu[:int(n_decoder)], lat, batch_size) if len(lat) >= 2 \
-                else np.zeros((int(n_decoder), len(lat), len(lat)))
-            advance(int(n_decoder))
+        with _torch_threads(threads):
+            L = _check_model(model, ds)
+            if anchors is None:
+                anchors = grid.sample_anchors(ds, int(n_anchors), seed)
+            A, K = len(anchors), ds.num_factors
+            nuisance = grid.anchor_nuisance(ds, A, seed)
+            k_o = sum(t != "categorical" for t in ds.factor_types)
+            total = int(n_variance + A * ds.factor_sizes.sum() + A * k_o + n_decoder)
+            with _progress(progress, total) as advance:
+                with _one_torch_thread():
+                    _, images = ds.sample(int(n_variance), np.random.default_rng([int(seed), 2]))
+                deterministic = bool(getattr(model, "deterministic", False))
+                mu, lat_var, post_var, active = latent_statistics(model, images, deterministic, batch_size)
+                deterministic = deterministic or np.isnan(post_var).all()
+                advance(int(n_variance), "traversal responses")
+                R_tr, V = traversal_response(model, ds, anchors, nuisance, lat_var, active, batch_size, advance)
+                advance(0, "Jacobian responses")
+                R_jac = jacobian_response(model, ds, anchors, nuisance, L, batch_size, advance)
+                advance(0, "decoder Jacobians")
+                lat = np.flatnonzero(active)
+                C = decoder_cosines(model, mu[:int(n_decoder)], lat, batch_size) if len(lat) >= 2 \
+                    else np.zeros((int(n_decoder), len(lat), len(lat)))
+                advance(int(n_decoder))
     finally:
         if was_training and hasattr(model, "train"):
             model.train()
