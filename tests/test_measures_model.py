@@ -476,3 +476,15 @@ def test_cli_real_model_dir_bad_input(real_run, tmp_path, capsys, case):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and len(err.splitlines()) == 1, err
     assert not (run / "measures.nc").exists()
+
+
+def test_encoding_helpers_edge_cases():
+    R = np.array([[[0.0, 0.0, 0.0], [1.0, 3.0, 3.0], [np.nan, np.nan, np.nan]]])  # [1, 3, 3]
+    np.testing.assert_array_equal(encoding.encoding_dim(R), [[-1, 1, -1]])  # ties -> lowest latent
+    np.testing.assert_allclose(encoding.encoding_purity(R), [[np.nan, 3 / 7, np.nan]])
+    dim = np.array([[0, 0, 1], [0, 1, -1], [-1, -1, -1]])
+    np.testing.assert_allclose(encoding.encoding_collision(dim), ((1 - 2 / 3) + (1 - 2 / 2)) / 2)
+    np.testing.assert_allclose(encoding.encoding_entropy(dim, 1), [0.0, 0.0, 0.0])
+    assert np.isnan(encoding.encoding_entropy(dim, 0)).all()
+    assert np.isnan(encoding.decoder_orthogonality(np.ones((4, 1, 1))))
+    assert np.isnan(encoding.decoder_angles(np.ones((4, 1, 1)))).all()
