@@ -216,7 +216,7 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
             L = _check_model(model, ds)
             if anchors is None:
                 anchors = grid.sample_anchors(ds, int(n_anchors), seed)
-            A, K = len(anchors), ds.num_factors
+            A = len(anchors)
             nuisance = grid.anchor_nuisance(ds, A, seed)
             k_o = sum(t != "categorical" for t in ds.factor_types)
             total = int(n_variance + A * ds.factor_sizes.sum() + A * k_o + n_decoder)
@@ -246,7 +246,7 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
 
 
 def _assemble(ds, anchors, R_tr, R_jac, R, V, lat_var, post_var, active, C, info) -> xr.Dataset:
-    A, K, L = R.shape
+    A, _, L = R.shape
     dim = enc.encoding_dim(R)
     n_active = int(active.sum())
     purity = enc.encoding_purity(R)
