@@ -306,7 +306,8 @@ def test_decoder_orthogonality_matches_per_sample_jacobian(tiny):
     assert len(act) >= 2
     cos = []
     for n in range(16):
-        J = torch.autograd.functional.jacobian(lambda v: model.decode(v[None])[0].reshape(-1), z[n]).numpy()[:, act]
+        J = torch.autograd.functional.jacobian(lambda v: model.decode(v[None])[0].reshape(-1), z[n], vectorize=True,
+                                               strategy="forward-mode").detach().numpy()[:, act]
         J = J / np.linalg.norm(J, axis=0)
         C = J.T @ J
         cos.append(np.abs(C[np.triu_indices(len(act), 1)]))
