@@ -16,6 +16,7 @@ from .common import UserError, app, measure_app  # noqa: F401
 from . import data_cmd  # noqa: E402,F401
 from . import train_cmd  # noqa: E402,F401
 from . import measure_dataset_cmd  # noqa: E402,F401
+from . import measure_model_cmd  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -98,20 +98,26 @@ def factor_directions(ds: FactorDataset, anchors: np.ndarray, nuisance=None, sch
     return out
 
 
+def traversal_spread(X: np.ndarray) -> np.ndarray:
+    """mean_t ‖X[..., t, :] − mean_t X‖² / D in float64 for rendered traversals X [A, T, H, W, C]
+    -> [A] (the V of one factor; shared with the model measures, which render the traversals anyway)."""
+    X = X.reshape(X.shape[0], X.shape[1], -1).astype(np.float64)
+    return ((X - X.mean(axis=1, keepdims=True)) ** 2).sum(-1).mean(-1) / X.shape[-1]
+
+
 def traversal_variance(ds: FactorDataset, anchors: np.ndarray, nuisance=None, rng=None,
                        chunk: int = 256, progress=None) -> np.ndarray:
     """V[a, j] = mean_t ‖X_j(c_a)[t] − mean_t X_j(c_a)‖² / D, float64 [A, K].
 
     Rendered in chunks of anchors to bound memory; ``progress(n)`` (optional) is called with
     the number of anchors done per chunk and factor."""
-    A, K, D = len(anchors), ds.num_factors, ds.n_pixels
+    A, K = len(anchors), ds.num_factors
     V = np.empty((A, K))
     for j in range(K):
         for s in range(0, A, chunk):
             sl = slice(s, min(s + chunk, A))
             nz = None if nuisance is None else nuisance[sl]
-            X = render_traversal(ds, anchors[sl], j, nz, rng).reshape(sl.stop - sl.start, -1, D).astype(np.float64)
-            V[sl, j] = ((X - X.mean(axis=1, keepdims=True)) ** 2).sum(-1).mean(-1) / D
+            V[sl, j] = traversal_spread(render_traversal(ds, anchors[sl], j, nz, rng))
             if progress is not None:
                 progress(sl.stop - sl.start)
     return V

@@ -1,0 +1,302 @@
+"""Model measures (MEASURES.md §2): which latent encodes which factor, where, and how consistently.
+
+``measure_model(model, ds)`` works on any object with
+
+- ``encode(x) -> (mean, logvar)``: x float [B, C, H, W] in [0, 1] (PyTorch layout), mean and
+  logvar [B, L]; a deterministic autoencoder sets ``model.deterministic = True`` (its logvar is
+  ignored; ``None`` is accepted too) and its active latents are those with latent_variance > 1e-4;
+- ``decode(z) -> logits``: z [B, L] -> [B, C, H, W].
+
+Both must be batch-wise and differentiable (torch.func transforms them). To measure an encoder
+of your own, wrap it::
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self, enc, dec):
+            super().__init__()
+            self.enc, self.dec = enc, dec
+        def encode(self, x):             # x [B, C, H, W]
+            h = self.enc(x)              # e.g. [B, 2L]
+            return h[:, :L], h[:, L:]    # mean, logvar
+        def decode(self, z):
+            return self.dec(z)           # logits [B, C, H, W]
+
+    varstruct.measure_model(Wrapped(enc, dec).eval(), varstruct.datasets.get("dsprites"))
+
+Computation: anchors ``grid.sample_anchors(ds, n_anchors, seed)`` (the same for every model of a
+dataset) with nuisances frozen per anchor; latent statistics from ``n_variance`` images drawn
+with seed [seed, 2]; the decoder Jacobian at μ(x) for the first ``n_decoder`` of those images.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+import xarray as xr
+
+from . import encoding as enc
+from . import grid
+from .jacobian import decoder_cosines, encode_batches, encoder_jvp, images_to_model
+
+ACTIVE_POSTERIOR_VARIANCE = 0.8
+ACTIVE_LATENT_VARIANCE = 1e-4  # deterministic models
+RESPONSES = ("traversal", "jacobian")
+RENDER_CHUNK = 1024  # images rendered at once for the traversals
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    """Run with n torch intra-op threads (None: leave as is), then restore."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _one_torch_thread():
+    """Rendering runs on one torch thread: the renderers work on batches of small images where a
+    second thread only spins (dsprites traversals: 12x slower with 2 threads on a busy 2-core machine)."""
+    return _torch_threads(1)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool, total: int):
+    if not enabled:
+        yield lambda n, what=None: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), transient=True) as p:
+        task = p.add_task("latent statistics", total=total)
+
+        def advance(n, what=None):
+            p.update(task, advance=n, **({"description": what} if what else {}))
+        yield advance
+
+
+def _check_model(model, ds) -> int:
+    """Raise ValueError unless model encodes ds's images to [1, L] and decodes back to D values; return L."""
+    for name in ("encode", "decode"):
+        if not callable(getattr(model, name, None)):
+            raise ValueError(f"model has no {name}() method (see varstruct.measures.model for the interface)")
+    shape = "x".join(map(str, ds.image_shape))
+    cfg = getattr(model, "config", None)
+    if isinstance(cfg, dict) and cfg.get("image_shape") is not None and \
+            tuple(int(v) for v in cfg["image_shape"]) != tuple(ds.image_shape):
+        theirs = "x".join(str(v) for v in cfg["image_shape"])
+        raise ValueError(f"model was trained on {theirs} images but dataset {ds.name} renders {shape}")
+    x = images_to_model(model, ds.render(ds.sample_factors(2, 0), rng=0))
+    try:
+        with torch.no_grad():
+            mean, logvar = model.encode(x)
+            out = model.decode(mean)
+    except (RuntimeError, ValueError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"model cannot encode/decode {ds.name} images ({shape}): {first}") from None
+    if mean.ndim != 2 or mean.shape[0] != 2:
+        raise ValueError(f"model.encode must return mean [B, L]; got shape {tuple(mean.shape)}")
+    if logvar is not None and tuple(logvar.shape) != tuple(mean.shape):
+        raise ValueError(f"model.encode returned logvar {tuple(logvar.shape)} for mean {tuple(mean.shape)}")
+    if out.shape[0] != 2 or out[0].numel() != ds.n_pixels:
+        raise ValueError(f"model.decode returns {tuple(out.shape[1:])} per image, dataset {ds.name} has {shape}")
+    return int(mean.shape[1])
+
+
+def _check_args(ds, n_anchors, response, n_variance, n_decoder, batch_size, anchors):
+    if response not in RESPONSES:
+        raise ValueError(f"response must be one of {RESPONSES}, got {response!r}")
+    if anchors is None and (int(n_anchors) != n_anchors or n_anchors < 1):
+        raise ValueError(f"n_anchors must be a positive integer, got {n_anchors!r}")
+    if int(n_variance) != n_variance or n_variance < 2:
+        raise ValueError(f"n_variance must be an integer >= 2, got {n_variance!r}")
+    if int(n_decoder) != n_decoder or not 1 <= n_decoder <= n_variance:
+        raise ValueError(f"n_decoder must be an integer in [1, n_variance={n_variance}], got {n_decoder!r}")
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if anchors is not None:
+        anchors = ds.validate_indices(anchors)
+        if not len(anchors):
+            raise ValueError("anchors must hold at least one anchor")
+    return anchors
+
+
+def latent_statistics(model, images: np.ndarray, deterministic: bool, batch_size: int = 256):
+    """(mean codes [N, L], latent_variance [L], posterior_variance [L], active [L]) for images [N, H, W, C].
+
+    latent_variance = Var_x μ_l(x) (ddof 0); posterior_variance = mean_x exp(s_l(x)) (NaN for a
+    deterministic model); active = posterior_variance < 0.8, or latent_variance > 1e-4 when
+    deterministic (or when encode returns no logvar)."""
+    mu, logvar = encode_batches(model, images, batch_size)
+    lat_var = mu.var(axis=0)
+    if deterministic or logvar is None:
+        post_var = np.full(mu.shape[1], np.nan)
+        active = lat_var > ACTIVE_LATENT_VARIANCE
+    else:
+        post_var = np.exp(logvar).mean(axis=0)
+        active = post_var < ACTIVE_POSTERIOR_VARIANCE
+    return mu, lat_var, post_var, active
+
+
+def traversal_response(model, ds, anchors, nuisance, latent_variance, active, batch_size=256, advance=None):
+    """Var_t μ_l(X_j(c_a))[t] / latent_variance_l for active l with latent_variance_l > 0, else 0
+    -> (float64 [A, K, L], and the dataset's V [A, K] of ``grid.traversal_variance`` from the same
+    rendered traversals)."""
+    A, K, L = len(anchors), ds.num_factors, len(latent_variance)
+    R, V = np.zeros((A, K, L)), np.zeros((A, K))
+    scale = np.where(active & (latent_variance > 0), 1.0 / np.where(latent_variance > 0, latent_variance, 1.0), 0.0)
+    for j in range(K):
+        n_j = int(ds.factor_sizes[j])
+        per = max(1, RENDER_CHUNK // n_j)
+        for s in range(0, A, per):
+            sl = slice(s, min(s + per, A))
+            nz = None if nuisance is None else nuisance[sl]
+            with _one_torch_thread():
+                X = grid.render_traversal(ds, anchors[sl], j, nz)  # [a, n_j, H, W, C]
+            a = X.shape[0]
+            V[sl, j] = grid.traversal_spread(X)
+            mu, _ = encode_batches(model, X.reshape((a * n_j,) + X.shape[2:]), batch_size)
+            R[sl, j] = mu.reshape(a, n_j, L).var(axis=1) * scale
+            if advance:
+                advance(a * n_j)
+    return R, V
+
+
+def jacobian_response(model, ds, anchors, nuisance, n_latents: int, batch_size=256, advance=None):
+    """|J_μ(g(c_a)) · d_j(c_a)| by forward-mode autograd -> float64 [A, K, L]; NaN for categorical
+    factors. d_j is ``grid.factor_directions`` (central differences, one-sided at borders)."""
+    A, K = len(anchors), ds.num_factors
+    cols = [j for j in range(K) if ds.factor_types[j] != "categorical"]
+    out = np.full((A, K, int(n_latents)), np.nan)
+    if not cols:
+        return out
+    per = max(1, int(batch_size) // len(cols))  # anchors per call: batch_size (anchor, direction) pairs
+    for s in range(0, A, per):
+        sl = slice(s, min(s + per, A))
+        nz = None if nuisance is None else nuisance[sl]
+        with _one_torch_thread():
+            x = grid.render_at(ds, anchors[sl][:, None, :], nz)[:, 0]  # [a, H, W, C]
+            d = grid.factor_directions(ds, anchors[sl], nz)[:, cols]  # [a, K_o, D]
+        out[sl][:, cols] = np.abs(encoder_jvp(model, x, d, batch_size))  # [a, K_o, L]
+        if advance:
+            advance(len(x) * len(cols))
+    return out
+
+
+def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str = "traversal",
+                  n_variance: int = 10000, n_decoder: int = 1000, progress: bool = False,
+                  batch_size: int = 256, anchors: np.ndarray | None = None, threads: int | None = None) -> xr.Dataset:
+    """Every model measure of MEASURES.md §2 for ``model`` on dataset ``ds`` -> xr.Dataset.
+
+    Dims anchor [A], factor [K], latent [L], angle_bin [18]. ``response`` ('traversal' or
+    'jacobian') feeds encoding_dim and everything computed from it; both responses are stored.
+    The chosen response is used as stored (the traversal response is 0 on inactive latents; the
+    Jacobian response is not masked). encoding_dim is -1 where it is undefined (NaN or all-zero
+    response, e.g. categorical factors under the Jacobian response) and such cells are left out
+    of the counts.
+    ``anchors`` (int [A, K]) overrides the seeded anchor draw. ``batch_size`` bounds images per
+    encoder call and (image, direction) pairs per Jacobian call (256 suits one or two CPU threads;
+    larger batches pay off with more threads or a GPU). ``threads``: torch intra-op threads for
+    the model passes (None: torch's setting; restored after; 1 is fastest on a busy machine);
+    rendering always runs on one thread. Raises ValueError for bad input.
+    """
+    from .. import __version__
+
+    anchors = _check_args(ds, n_anchors, response, n_variance, n_decoder, batch_size, anchors)
+    if threads is not None and (isinstance(threads, bool) or int(threads) != threads or threads < 1):
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    was_training = bool(getattr(model, "training", False))
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        with _torch_threads(threads):
+            L = _check_model(model, ds)
+            if anchors is None:
+                anchors = grid.sample_anchors(ds, int(n_anchors), seed)
+            A = len(anchors)
+            nuisance = grid.anchor_nuisance(ds, A, seed)
+            k_o = sum(t != "categorical" for t in ds.factor_types)
+            total = int(n_variance + A * ds.factor_sizes.sum() + A * k_o + n_decoder)
+            with _progress(progress, total) as advance:
+                with _one_torch_thread():
+                    _, images = ds.sample(int(n_variance), np.random.default_rng([int(seed), 2]))
+                deterministic = bool(getattr(model, "deterministic", False))
+                mu, lat_var, post_var, active = latent_statistics(model, images, deterministic, batch_size)
+                deterministic = deterministic or np.isnan(post_var).all()
+                advance(int(n_variance), "traversal responses")
+                R_tr, V = traversal_response(model, ds, anchors, nuisance, lat_var, active, batch_size, advance)
+                advance(0, "Jacobian responses")
+                R_jac = jacobian_response(model, ds, anchors, nuisance, L, batch_size, advance)
+                advance(0, "decoder Jacobians")
+                lat = np.flatnonzero(active)
+                C = decoder_cosines(model, mu[:int(n_decoder)], lat, batch_size) if len(lat) >= 2 \
+                    else np.zeros((int(n_decoder), len(lat), len(lat)))
+                advance(int(n_decoder))
+    finally:
+        if was_training and hasattr(model, "train"):
+            model.train()
+    R = R_tr if response == "traversal" else R_jac
+    return _assemble(ds, anchors, R_tr, R_jac, R, V, lat_var, post_var, active, C, dict(
+        dataset=ds.name, params=dict(ds.params), n_anchors=A, seed=int(seed), response=response,
+        n_variance=int(n_variance), n_decoder=int(n_decoder), version=__version__,
+        deterministic=bool(deterministic), model_config=getattr(model, "config", None)))
+
+
+def _assemble(ds, anchors, R_tr, R_jac, R, V, lat_var, post_var, active, C, info) -> xr.Dataset:
+    A, _, L = R.shape
+    dim = enc.encoding_dim(R)
+    n_active = int(active.sum())
+    purity = enc.encoding_purity(R)
+    incons = enc.encoding_inconsistency(dim)
+    entropy = enc.encoding_entropy(dim, n_active)
+    disc = enc.discordance_effect(dim, V)
+    edges = enc.ANGLE_EDGES
+    AKL, AK = ("anchor", "factor", "latent"), ("anchor", "factor")
+    out = xr.Dataset(
+        {
+            "latent_variance": ("latent", lat_var),
+            "posterior_variance": ("latent", post_var),
+            "active": ("latent", active.astype(bool)),
+            "traversal_response": (AKL, R_tr),
+            "jacobian_response": (AKL, R_jac),
+            "encoding_dim": (AK, dim),
+            "encoding_purity": (AK, purity),
+            "encoding_mode": ("factor", enc.encoding_mode(dim)),
+            "encoding_inconsistency": ("factor", incons),
+            "encoding_entropy": ("factor", entropy),
+            "encoding_collision": ((), enc.encoding_collision(dim)),
+            "discordance_effect": ("factor", disc),
+            "discordant_fraction": ("factor", enc.discordant(V).mean(0)),
+            "decoder_orthogonality": ((), enc.decoder_orthogonality(C)),
+            "decoder_angles": ("angle_bin", enc.decoder_angles(C)),
+            "n_active": ((), n_active),
+        },
+        coords={
+            "anchor": np.arange(A),
+            "factor": list(ds.factor_names),
+            "latent": np.arange(L),
+            "angle_bin": edges[:-1],
+            "angle_lo": ("angle_bin", edges[:-1]),
+            "angle_hi": ("angle_bin", edges[1:]),
+            "factor_type": ("factor", list(ds.factor_types)),
+            "anchor_factors": (AK, np.asarray(anchors, dtype=np.int64)),
+        },
+    )
+    with np.errstate(invalid="ignore"):
+        for name in ("encoding_inconsistency", "encoding_entropy", "discordance_effect", "encoding_purity"):
+            v = out[name].values
+            out[f"{name}_mean"] = ((), float(np.nanmean(v)) if np.isfinite(v).any() else np.nan)
+    out.attrs.update({k: v for k, v in info.items() if v is not None})
+    out.attrs.update(
+        active_rule=(f"latent_variance > {ACTIVE_LATENT_VARIANCE}" if info["deterministic"]
+                     else f"posterior_variance < {ACTIVE_POSTERIOR_VARIANCE}"),
+        direction_scheme="central", freeze_nuisance=1, encoding_dim_undefined=enc.UNDEFINED,
+        discordance_min_anchors=enc.DISCORDANCE_MIN_ANCHORS, decoder_angles_normalisation="fraction of pairs",
+        summary_means="nanmean over factors (encoding_purity_mean: over anchors and factors)",
+    )
+    out["decoder_angles"].attrs["units"] = "fraction of (image, latent pair) angles per 5 degree bin"
+    out["angle_bin"].attrs["units"] = "degrees (lower bin edge)"
+    return out
