@@ -9,4 +9,13 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 from . import data as datasets  # noqa: E402  (varstruct.datasets.get(name, **params))
 from . import data  # noqa: E402,F401
 
-__all__ = ["datasets", "data", "__version__"]
+
+def __getattr__(name):
+    """``varstruct.evaluate`` is imported on first use (it pulls in scikit-learn)."""
+    if name == "evaluate":
+        from .metrics.evaluate import evaluate
+        return evaluate
+    raise AttributeError(f"module 'varstruct' has no attribute {name!r}")
+
+
+__all__ = ["datasets", "data", "evaluate", "__version__"]
