@@ -105,3 +105,39 @@ def test_evaluate_writes_netcdf(ds, tmp_path):
 def test_evaluate_bad_metric(ds):
     with pytest.raises(ValueError, match="unknown metric"):
         varstruct.evaluate(readout(ds), ds, metrics=["mig", "nope"])
+
+
+# ---- CLI (error paths; the full run needs varstruct.models.load_model from the trainer) ------------
+def test_cli_evaluate_errors(tmp_path, capsys):
+    from varstruct.cli import main
+    assert main(["evaluate", str(tmp_path / "missing")]) == 2
+    assert "no such model dir" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no weights" in err and err.count("\n") == 1
+    assert main(["evaluate", str(tmp_path), "--metrics", "mig,bogus"]) == 2
+    assert "unknown metric(s) bogus" in capsys.readouterr().err
+    assert not (tmp_path / "scores.nc").exists()
+
+
+def test_cli_evaluate_with_stub_loader(tmp_path, capsys, monkeypatch, ds):
+    """The command's flow (load, dataset from config, evaluate, scores.nc, table) with a stub
+    ``varstruct.models.load_model``; the real loader is tested by the trainer's tests."""
+    import sys
+    import types
+
+    from varstruct.cli import main
+    from varstruct.io import read_netcdf
+
+    def load_model(run_dir):
+        model = CoefficientEncoder(ds)
+        model.config = {"dataset": "toy_linear", "dataset_params": ds.params, "data_file": None}
+        return model
+    monkeypatch.setitem(sys.modules, "varstruct.models", types.SimpleNamespace(load_model=load_model))
+    (tmp_path / "model.safetensors").write_bytes(b"stub")
+    rc = main(["evaluate", str(tmp_path), "--metrics", "mig,irs", "--seed", "3", "--train-points", "300"])
+    assert rc == 0
+    assert "mig" in capsys.readouterr().out
+    scores = read_netcdf(tmp_path / "scores.nc")
+    assert scores.attrs["seed"] == 3 and scores.attrs["metrics"] == "mig,irs"
+    assert float(scores["irs"]) == pytest.approx(1.0)
