@@ -124,6 +124,22 @@ def test_fast_gbt_first_tree_equals_sklearn():
     np.testing.assert_allclose(ref.feature_importances_, me.feature_importances_, atol=1e-12)
 
 
+def test_fast_gbt_near_tie_chains_equal_sklearn():
+    """float32 values one ulp apart are ties for scikit-learn (x <= x_prev + 1e-7f in float32)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+    rng = np.random.default_rng(0)
+    vals = [np.float32(0.75)]
+    for _ in range(200):
+        vals.append(np.nextafter(vals[-1], np.float32(2)))
+    x0 = rng.choice(np.array(vals, dtype=np.float32), 600)
+    y = (x0 > vals[100]).astype(int)
+    X = np.stack([x0, rng.normal(size=600).astype(np.float32)], axis=1)
+    ref = GradientBoostingClassifier(random_state=0, n_estimators=5).fit(X, y)
+    me = GradientBoosting(n_estimators=5).fit(X, y)
+    np.testing.assert_allclose(ref.decision_function(X), me.train_raw_[:, 0], atol=1e-10)
+    np.testing.assert_allclose(ref.feature_importances_, me.feature_importances_, atol=1e-10)
+
+
 # ---- SAP -----------------------------------------------------------------------------------------
 def test_sap_hand_computed():
     f = grid(2, 2, reps=50)

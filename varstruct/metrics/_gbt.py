@@ -9,7 +9,7 @@ It builds the same model as scikit-learn 1.x (``sklearn/ensemble/_gb.py``,
   squared-error criterion is fitted to the negative gradient of the log loss (y_k - softmax_k,
   or y - expit for two classes) computed at the start of the stage, all features considered;
 - split search as scikit-learn's best splitter: candidate positions between consecutive sorted
-  values that differ by more than 1e-7 (float32 inputs), proxy Σ_l²/n_l + Σ_r²/n_r, the first
+  values that differ by more than 1e-7 (in float32 arithmetic), proxy Σ_l²/n_l + Σ_r²/n_r, the first
   maximum wins, threshold = x_prev/2 + x_next/2; a node is a leaf at depth 3, with < 2 samples,
   with impurity <= float64 eps, or without a valid split;
 - leaves get one Newton step, ((K-1)/K if K > 2) · mean(g) / mean(p (1 - p)) (0 when the
@@ -28,7 +28,8 @@ import numpy as np
 from scipy.stats import gmean
 
 EPS = np.finfo(np.float64).eps
-FEATURE_THRESHOLD = 1e-7
+FEATURE_THRESHOLD = np.float32(1e-7)  # float32 in scikit-learn, added in float32
+TREES_PER_BATCH = 16  # trees of one stage fitted together (memory ~ 10 x 8 B x L N per tree)
 TIE_ATOL, TIE_RTOL = 1e-9, 1e-12  # proxy rounding of sums over <= 1e5 residuals in [-1, 1]
 
 
@@ -45,70 +46,82 @@ class Presorted:
         self.XT = np.ascontiguousarray(X32.T, dtype=np.float64)  # [L, N]
         self.n_features, self.n_samples = L, N = self.XT.shape
         self.order = np.argsort(self.XT, axis=1, kind="stable").astype(np.intp)  # [L, N]
-        vs = np.take_along_axis(self.XT, self.order, axis=1)
+        # scikit-learn compares float32 values in float32: x[p] <= x[p-1] + 1e-7f is a tie
+        self.X32T = np.ascontiguousarray(X32.T)
+        vs = np.take_along_axis(self.X32T, self.order, axis=1)
         brk = np.zeros((L, N), dtype=bool)
         brk[:, 1:] = vs[:, 1:] > vs[:, :-1] + FEATURE_THRESHOLD
         gid_sorted = np.cumsum(brk, axis=1).astype(np.int32)
         self.group_sorted = gid_sorted                           # groups in sorted order
         first = np.maximum.accumulate(np.where(brk | (np.arange(N) == 0), np.arange(N), 0), axis=1)
-        span = vs - np.take_along_axis(vs, first, axis=1)        # distance to the group's first value
-        self.chained = np.flatnonzero((span > FEATURE_THRESHOLD).any(axis=1))
+        span = vs > np.take_along_axis(vs, first, axis=1) + FEATURE_THRESHOLD   # separable from the group's first
+        self.chained = np.flatnonzero(span.any(axis=1))
 
 
-def fit_tree(ps: Presorted, g: np.ndarray, rng: np.random.Generator, max_depth: int = 3):
-    """Fit one squared-error regression tree (heap layout, 2^(d+1)-1 nodes) to g [N].
+def fit_trees(ps: Presorted, G: np.ndarray, rng: np.random.Generator, max_depth: int = 3):
+    """Fit T squared-error regression trees (heap layout, 2^(d+1)-1 nodes), tree t to G[t] [N].
 
-    Returns (feature [n_nodes] int (-1 at leaves/unused), threshold [n_nodes], leaf [N] heap
-    index of each sample's leaf, importance [L] (unnormalised, / N), n_splits)."""
+    All trees advance level by level together: every row of ``fidx`` holds, for one feature, the
+    alive samples of every tree sorted by (tree, node, value), so each (tree, node) is one
+    contiguous segment and one prefix sum per feature scores every candidate split.
+
+    Returns feature [T, n_nodes] int (-1 at leaves/unused), threshold [T, n_nodes], leaf [T, N]
+    (heap index of each sample's leaf), importance [T, L] (unnormalised, / N), n_splits [T]."""
     L, N = ps.n_features, ps.n_samples
+    G = np.ascontiguousarray(G, dtype=np.float64)
+    T = G.shape[0]
     n_nodes = 2 ** (max_depth + 1) - 1
-    feature = np.full(n_nodes, -1, dtype=np.int64)
-    threshold = np.zeros(n_nodes)
-    importance = np.zeros(L)
-    leaf = np.zeros(N, dtype=np.intp)  # heap id of each sample's current node
-    n_splits = 0
+    feature = np.full((T, n_nodes), -1, dtype=np.int64)
+    threshold = np.zeros((T, n_nodes))
+    importance = np.zeros((T, L))
+    leaf = np.zeros((T, N), dtype=np.intp)      # heap id of each sample's current node
+    n_splits = np.zeros(T, dtype=np.int64)
+    Gf, G2f = G.ravel(), (G * G).ravel()
+    XTf = ps.XT.ravel()
 
-    g2 = g * g
-    s_root, q_root = g.sum(), g2.sum()
-    imp_root = q_root / N - (s_root / N) ** 2
-    if max_depth < 1 or N < 2 or imp_root <= EPS:
+    imp_root = G2f.reshape(T, N).sum(axis=1) / N - (G.sum(axis=1) / N) ** 2
+    trees = np.flatnonzero(imp_root > EPS) if (max_depth >= 1 and N >= 2) else np.array([], dtype=np.int64)
+    if trees.size == 0:
         return feature, threshold, leaf, importance, n_splits
-
-    idx, gid = ps.order, ps.group_sorted        # [L, M]: alive samples sorted by (node, value)
-    heap = np.array([0])                        # heap ids of the open nodes, in segment order
-    counts = np.array([N])
-    imps = np.array([imp_root])
-    cs = None
+    # level state: segments (tree, heap id, size, impurity) in row order
+    seg_tree, seg_heap = trees, np.zeros(trees.size, dtype=np.int64)
+    counts, imps = np.full(trees.size, N), imp_root[trees]
+    # [L, P]: flat (tree, sample) index t*N + i, its tie group and its target, row-sorted
+    fidx = (ps.order[:, None, :] + (trees * N)[None, :, None]).reshape(L, -1)
+    gid = np.tile(ps.group_sorted, (1, trees.size))
+    gs = Gf.take(fidx)
     for depth in range(max_depth):
-        M, S = idx.shape[1], len(heap)
+        P, S = fidx.shape[1], len(seg_heap)
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         ends = starts + counts
-        pos = np.arange(M)
+        pos = np.arange(P)
         seg = np.repeat(np.arange(S), counts)
-        nl = (pos - starts[seg]).astype(np.float64)             # samples left of position p
+        tpos = seg_tree[seg]                                     # tree of each position
+        nl = (pos - starts[seg]).astype(np.float64)              # samples left of position p
         nr = (ends[seg] - pos).astype(np.float64)
 
-        if cs is None or cs.shape[1] != M + 1:
-            cs = np.zeros((L, M + 1))
-        np.cumsum(np.take(g, idx), axis=1, out=cs[:, 1:])
+        cs = np.zeros((L, P + 1))
+        np.cumsum(gs, axis=1, out=cs[:, 1:])
         before = cs[:, starts]                                   # [L, S]
-        left = cs[:, :-1] - np.repeat(before, counts, axis=1)    # sum over [start, p)
+        left = cs[:, :-1] - np.repeat(before, counts, axis=1)    # sum over [segment start, p)
         right = np.repeat(cs[:, ends] - before, counts, axis=1)
+        del cs
         right -= left
-        valid = np.empty((L, M), dtype=bool)
-        valid[:, 0] = False
-        np.not_equal(gid[:, 1:], gid[:, :-1], out=valid[:, 1:])
-        for l in ps.chained:
-            v = ps.XT[l].take(idx[l])
-            valid[l, 1:] = v[1:] > v[:-1] + FEATURE_THRESHOLD
-        valid &= nl > 0
         with np.errstate(divide="ignore", invalid="ignore"):
             left *= left
             left /= nl
             right *= right
             right /= nr
             left += right
-        proxy = np.where(valid, left, -np.inf)
+        proxy = left                                             # -inf where no split is allowed:
+        tie = np.equal(gid[:, 1:], gid[:, :-1])                  # between tied values,
+        for l in ps.chained:                                     # (near-tie chains: by value)
+            v = ps.X32T[l].take(fidx[l] % N)
+            tie[l] = v[1:] <= v[:-1] + FEATURE_THRESHOLD
+        np.putmask(proxy[:, 1:], tie, -np.inf)
+        proxy[:, starts] = -np.inf                               # and before a node's first sample
+        del tie
+        del right
 
         segmax = np.maximum.reduceat(proxy, starts, axis=1)     # [L, S]
         top = segmax.max(axis=0)
@@ -118,49 +131,60 @@ def fit_tree(ps: Presorted, g: np.ndarray, rng: np.random.Generator, max_depth: 
         fbest = np.argmax(np.where(tied, rng.random((L, S)), -1.0), axis=0)
         vbest = segmax[fbest, np.arange(S)]
         cand = proxy[fbest[seg], pos]
-        pbest = np.minimum.reduceat(np.where(cand == vbest[seg], pos, M), starts)
+        del proxy
+        pbest = np.minimum.reduceat(np.where(cand == vbest[seg], pos, P), starts)
         sid = np.flatnonzero(np.isfinite(vbest))
         if sid.size == 0:
             break
-        f_s, p_s = fbest[sid], pbest[sid]
-        xprev = ps.XT[f_s, idx[f_s, p_s - 1]]
-        xnext = ps.XT[f_s, idx[f_s, p_s]]
-        h_s = heap[sid]
-        feature[h_s] = f_s
-        threshold[h_s] = xprev / 2.0 + xnext / 2.0
-        n_splits += sid.size
+        f_s, p_s, t_s, h_s = fbest[sid], pbest[sid], seg_tree[sid], seg_heap[sid]
+        xprev = ps.XT[f_s, fidx[f_s, p_s - 1] % N]
+        xnext = ps.XT[f_s, fidx[f_s, p_s] % N]
+        feature[t_s, h_s] = f_s
+        threshold[t_s, h_s] = xprev / 2.0 + xnext / 2.0
+        np.add.at(n_splits, t_s, 1)
 
         # samples of the split nodes go to the children by value (as tree.apply does)
-        alive = idx[0]
-        hs = leaf[alive]
-        split_alive = feature[hs] >= 0
-        a_s, h_a = alive[split_alive], hs[split_alive]
-        child = 2 * h_a + 1 + (ps.XT[feature[h_a], a_s] > threshold[h_a])
-        leaf[a_s] = child
+        talive, alive = tpos, fidx[0] % N
+        hs = leaf[talive, alive]
+        split_alive = feature[talive, hs] >= 0
+        a_s, t_a, h_a = alive[split_alive], talive[split_alive], hs[split_alive]
+        f_a = feature[t_a, h_a]
+        child = 2 * h_a + 1 + (XTf.take(f_a * N + a_s) > threshold[t_a, h_a])
+        leaf[t_a, a_s] = child
 
-        n_c = np.bincount(child, minlength=n_nodes).astype(np.float64)
-        s_c = np.bincount(child, weights=g[a_s], minlength=n_nodes)
-        q_c = np.bincount(child, weights=g2[a_s], minlength=n_nodes)
+        node = t_a * n_nodes + child                             # flat (tree, child) id
+        n_c = np.bincount(node, minlength=T * n_nodes).astype(np.float64)
+        s_c = np.bincount(node, weights=Gf.take(t_a * N + a_s), minlength=T * n_nodes)
+        q_c = np.bincount(node, weights=G2f.take(t_a * N + a_s), minlength=T * n_nodes)
         with np.errstate(divide="ignore", invalid="ignore"):
             imp_c = q_c / n_c - (s_c / n_c) ** 2
-        lc, rc = 2 * h_s + 1, 2 * h_s + 2
-        np.add.at(importance, f_s, counts[sid] * imps[sid] - n_c[lc] * imp_c[lc] - n_c[rc] * imp_c[rc])
+        lc, rc = t_s * n_nodes + 2 * h_s + 1, t_s * n_nodes + 2 * h_s + 2
+        np.add.at(importance, (t_s, f_s), counts[sid] * imps[sid] - n_c[lc] * imp_c[lc] - n_c[rc] * imp_c[rc])
 
         if depth + 1 >= max_depth:
             break
-        kids = np.stack([lc, rc], axis=1).ravel()               # segment order of the next level
+        kids = np.stack([lc, rc], axis=1).ravel()               # (tree, node) order of the next level
         kids = kids[(n_c[kids] >= 2) & (imp_c[kids] > EPS)]
         if kids.size == 0:
             break
-        key = np.full(n_nodes, kids.size, dtype=np.int8)
-        key[kids] = np.arange(kids.size, dtype=np.int8)
-        perm = np.argsort(key.take(leaf).take(idx), axis=1, kind="stable")
+        key = np.full(T * n_nodes, kids.size, dtype=np.int16 if kids.size < 2 ** 15 else np.int64)
+        key[kids] = np.arange(kids.size)
+        sample_key = key.take((leaf + (np.arange(T) * n_nodes)[:, None]).ravel())   # [T * N]
+        perm = np.argsort(sample_key.take(fidx), axis=1, kind="stable")
         n_alive = int(n_c[kids].sum())
         perm = perm[:, :n_alive]
-        idx = np.take_along_axis(idx, perm, axis=1)
+        fidx = np.take_along_axis(fidx, perm, axis=1)
         gid = np.take_along_axis(gid, perm, axis=1)
-        heap, counts, imps = kids, n_c[kids].astype(np.int64), imp_c[kids]
+        gs = np.take_along_axis(gs, perm, axis=1)
+        seg_tree, seg_heap = kids // n_nodes, kids % n_nodes
+        counts, imps = n_c[kids].astype(np.int64), imp_c[kids]
     return feature, threshold, leaf, importance / N, n_splits
+
+
+def fit_tree(ps: Presorted, g: np.ndarray, rng: np.random.Generator, max_depth: int = 3):
+    """One tree: :func:`fit_trees` with T = 1 (same outputs without the leading axis)."""
+    f, t, leaf, imp, n = fit_trees(ps, np.asarray(g)[None], rng, max_depth)
+    return f[0], t[0], leaf[0], imp[0], int(n[0])
 
 
 def apply_trees(features, thresholds, XT, max_depth: int = 3) -> np.ndarray:
@@ -215,22 +239,25 @@ class GradientBoosting:
         factor = (C - 1) / C if C > 2 else 1.0
         for i in range(self.n_estimators):
             neg_g = onehot - _probabilities(raw, C)                   # [N, T] at the stage start
-            for k in range(T):
-                g = np.ascontiguousarray(neg_g[:, k])
-                feat, thr, leaf, imp, n_splits = fit_tree(ps, g, rng, self.max_depth)
-                if n_splits:
-                    imp_sum += imp
-                    n_relevant += 1
-                cnt = np.bincount(leaf, minlength=n_nodes).astype(np.float64)
-                num = np.bincount(leaf, weights=g, minlength=n_nodes)
-                prob = onehot[:, k] - g
-                den = np.bincount(leaf, weights=prob * (1 - prob), minlength=n_nodes)
+            for k0 in range(0, T, TREES_PER_BATCH):
+                ks = np.arange(k0, min(T, k0 + TREES_PER_BATCH))
+                G = np.ascontiguousarray(neg_g[:, ks].T)              # [t, N]
+                feat, thr, leaf, imp, n_splits = fit_trees(ps, G, rng, self.max_depth)
+                imp_sum += imp[n_splits > 0].sum(axis=0)
+                n_relevant += int(np.count_nonzero(n_splits))
+                flat = leaf + (np.arange(len(ks)) * n_nodes)[:, None]
+                size = len(ks) * n_nodes
+                cnt = np.bincount(flat.ravel(), minlength=size).astype(np.float64)
+                num = np.bincount(flat.ravel(), weights=G.ravel(), minlength=size)
+                prob = onehot[:, ks].T - G
+                den = np.bincount(flat.ravel(), weights=(prob * (1 - prob)).ravel(), minlength=size)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     num, den = num / cnt * factor, den / cnt
                     value = np.where(np.abs(den) < 1e-150, 0.0, num / den)
                 value[cnt == 0] = 0.0
-                self.features_[i, k], self.thresholds_[i, k], self.values_[i, k] = feat, thr, value
-                raw[:, k] += self.learning_rate * value[leaf]
+                value = value.reshape(len(ks), n_nodes)
+                self.features_[i, ks], self.thresholds_[i, ks], self.values_[i, ks] = feat, thr, value
+                raw[:, ks] += self.learning_rate * np.take_along_axis(value, leaf, axis=1).T
         self.train_raw_ = raw
         self.feature_importances_ = (imp_sum / n_relevant) / np.sum(imp_sum / n_relevant) \
             if n_relevant else np.zeros(ps.n_features)
