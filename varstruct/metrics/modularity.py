@@ -35,10 +35,8 @@ def modularity_per_code(mutual_information: np.ndarray) -> np.ndarray:
 def explicitness_per_factor(x_train, y_train, x_test, y_test):
     """(train, test) macro one-vs-rest ROC-AUC of ``LogisticRegression()`` (scikit-learn
     defaults) predicting factor y [N] from the normalised codes x [N, L]."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # lbfgs ConvergenceWarning at max_iter=100, as the reference
-        clf = LogisticRegression().fit(x_train, y_train)
-        p_train, p_test = clf.predict_proba(x_train), clf.predict_proba(x_test)
+    clf = LogisticRegression().fit(x_train, y_train)
+    p_train, p_test = clf.predict_proba(x_train), clf.predict_proba(x_test)
     mlb = MultiLabelBinarizer()
     roc_train = roc_auc_score(mlb.fit_transform(np.expand_dims(y_train, 1)), p_train)
     roc_test = roc_auc_score(mlb.fit_transform(np.expand_dims(y_test, 1)), p_test)
@@ -72,8 +70,10 @@ def modularity_explicitness(codes_train, factors_train, codes_test, factors_test
     mean, std = ctr.mean(axis=0), ctr.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     xtr, xte = (ctr - mean) / std, (cte - mean) / std
-    roc = np.array(thread_map(lambda j: explicitness_per_factor(xtr, ftr[:, j], xte, fte[:, j]),
-                              range(K), n_jobs))
+    with warnings.catch_warnings():  # (process-wide filters: set here, not in the worker threads)
+        warnings.simplefilter("ignore")  # lbfgs ConvergenceWarning at max_iter=100, as the reference
+        roc = np.array(thread_map(lambda j: explicitness_per_factor(xtr, ftr[:, j], xte, fte[:, j]),
+                                  range(K), n_jobs))
     return {"modularity": float(np.mean(per_code)),
             "explicitness_train": float(np.mean(roc[:, 0])),
             "explicitness_test": float(np.mean(roc[:, 1])),

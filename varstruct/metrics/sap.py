@@ -16,11 +16,9 @@ from .utils import check_train_test
 
 
 def _svm_accuracy(x_train, y_train, x_test, y_test) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # liblinear ConvergenceWarning, as the reference ignores it
-        clf = svm.LinearSVC(C=0.01, class_weight="balanced")
-        clf.fit(x_train[:, None], y_train)
-        return float(np.mean(clf.predict(x_test[:, None]) == y_test))
+    clf = svm.LinearSVC(C=0.01, class_weight="balanced")
+    clf.fit(x_train[:, None], y_train)
+    return float(np.mean(clf.predict(x_test[:, None]) == y_test))
 
 
 def sap_score_matrix(codes_train, factors_train, codes_test, factors_test,
@@ -44,8 +42,10 @@ def sap_score_matrix(codes_train, factors_train, codes_test, factors_test,
                 s[i, j] = c[0, 1] ** 2 / (c[0, 0] * c[1, 1]) if c[0, 0] > 1e-12 else 0.0
         return s
     pairs = [(i, j) for i in range(L) for j in range(K)]
-    acc = thread_map(lambda p: _svm_accuracy(ctr[:, p[0]], ftr[:, p[1]], cte[:, p[0]], fte[:, p[1]]),
-                     pairs, n_jobs)
+    with warnings.catch_warnings():  # (process-wide filters: set here, not in the worker threads)
+        warnings.simplefilter("ignore")  # liblinear ConvergenceWarning; the values are the reference's
+        acc = thread_map(lambda p: _svm_accuracy(ctr[:, p[0]], ftr[:, p[1]], cte[:, p[0]], fte[:, p[1]]),
+                         pairs, n_jobs)
     return np.asarray(acc, dtype=np.float64).reshape(L, K)
 
 

@@ -30,8 +30,8 @@ def unsupervised_scores(codes, n_bins: int = 20) -> dict:
     """Scores of codes [N, L] (L >= 2), from Σ = np.cov(codes.T) (ddof=1):
     gaussian_total_correlation, gaussian_wasserstein_correlation, its normalised form
     (divided by tr Σ), and mutual_info_score = mean over pairs i != j of I(z_i; z_j) between the
-    ``n_bins``-bin histogram-discretised codes. A constant code gives a singular Σ: the Gaussian
-    scores are then NaN/inf, exactly as in the reference.
+    ``n_bins``-bin histogram-discretised codes. A constant code makes Σ (near-)singular: the
+    Gaussian scores are then NaN, inf or huge, exactly as in the reference.
     """
     codes = check_codes(codes, min_samples=2, min_codes=2)
     L = codes.shape[1]
