@@ -12,13 +12,15 @@ from sklearn.metrics import mutual_info_score
 
 
 def check_codes(codes, name: str = "codes", min_samples: int = 2, min_codes: int = 1) -> np.ndarray:
-    """``codes`` as float64 [N, L]; ValueError for a wrong shape, NaN/inf, too few points/codes."""
+    """``codes`` as float [N, L] (float32 kept, anything else as float64); ValueError for a wrong
+    shape, NaN/inf, too few points or codes."""
     codes = np.asarray(codes)
     if codes.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array [N, L], got shape {codes.shape}")
     if not (np.issubdtype(codes.dtype, np.number) or codes.dtype == bool):
         raise ValueError(f"{name} must be numeric, got dtype {codes.dtype}")
-    codes = codes.astype(np.float64, copy=False)
+    if codes.dtype not in (np.float32, np.float64):   # float32 stays float32, as the reference
+        codes = codes.astype(np.float64)                # would see it (histogram edges, IRS means)
     bad = ~np.isfinite(codes)
     if bad.any():
         raise ValueError(f"{name} contain {int(bad.sum())} NaN or infinite value(s)")
