@@ -9,18 +9,20 @@ It builds the same model as scikit-learn 1.x (``sklearn/ensemble/_gb.py``,
   squared-error criterion is fitted to the negative gradient of the log loss (y_k - softmax_k,
   or y - expit for two classes) computed at the start of the stage, all features considered;
 - split search as scikit-learn's best splitter: candidate positions between consecutive sorted
-  values that differ by more than 1e-7 (in float32 arithmetic), proxy Σ_l²/n_l + Σ_r²/n_r, the first
-  maximum wins, threshold = x_prev/2 + x_next/2; a node is a leaf at depth 3, with < 2 samples,
-  with impurity <= float64 eps, or without a valid split;
+  values that differ by more than 1e-7 (in float32 arithmetic), proxy Σ_l²/n_l + Σ_r²/n_r,
+  the first maximum wins, threshold = x_prev/2 + x_next/2; a node is a leaf at depth 3, with
+  < 2 samples, with impurity <= float64 eps, or without a valid split;
 - leaves get one Newton step, ((K-1)/K if K > 2) · mean(g) / mean(p (1 - p)) (0 when the
   denominator is < 1e-150), added to the raw predictions times the learning rate 0.1;
 - feature importances: per tree Σ over its splits of n·imp - n_l·imp_l - n_r·imp_r, divided
   by N; averaged over the trees that split at least once; normalised to sum 1.
 
-Only exact ties between two features' candidate splits are broken differently (scikit-learn
-visits features in a random order, here the lowest index wins) - the reference itself
-(``random_state=None``) breaks them at random. Instead of sorting the node's samples for every
-feature at every node, one presort per fit is partitioned stably level by level.
+Only ties between features (two features whose best splits have the same proxy, up to
+rounding: the same partition, or equal residuals early on) are broken differently: scikit-learn
+keeps the first feature of a random visiting order (the reference passes ``random_state=None``,
+so its choice is random too); here one of the tied features is drawn uniformly with a seeded
+generator. Instead of sorting each node's samples for every feature at every node, one presort
+per fit is partitioned stably level by level, and the K trees of a stage are fitted together.
 """
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ class Presorted:
         gid_sorted = np.cumsum(brk, axis=1).astype(np.int32)
         self.group_sorted = gid_sorted                           # groups in sorted order
         first = np.maximum.accumulate(np.where(brk | (np.arange(N) == 0), np.arange(N), 0), axis=1)
-        span = vs > np.take_along_axis(vs, first, axis=1) + FEATURE_THRESHOLD   # separable from the group's first
+        span = vs > np.take_along_axis(vs, first, axis=1) + FEATURE_THRESHOLD  # vs group's first
         self.chained = np.flatnonzero(span.any(axis=1))
 
 
