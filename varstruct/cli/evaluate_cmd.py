@@ -18,8 +18,10 @@ def evaluate_cmd(
                                 help="Comma-separated metrics (default: all of mig, dci, sap, "
                                      "modularity_explicitness, irs, unsupervised, beta_vae, factor_vae)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the evaluation points."),
-    train_points: int = typer.Option(10000, "--train-points", help="Train points (and sampling-score training points)."),
-    test_points: int = typer.Option(5000, "--test-points", help="Test points (and sampling-score evaluation points)."),
+    train_points: int = typer.Option(10000, "--train-points",
+                                     help="Train points (and sampling-score training points)."),
+    test_points: int = typer.Option(5000, "--test-points",
+                                    help="Test points (and sampling-score evaluation points)."),
 ):
     """Score the model's encoder mean with the disentanglement metrics; writes DIR/scores.nc."""
     from ..io import check_writable, write_netcdf

@@ -113,9 +113,12 @@ def evaluate(model, ds, metrics=None, seed: int = 0, n_train: int = 10000, n_tes
     out: dict[str, tuple] = {}
     with _steps(progress, len(metrics) + 2) as step:
         step("encoding train points")
-        codes, factors = representation(ds, encode, n_train, rng) if _NEEDS_CODES & set(metrics) else (None, None)
+        codes = factors = ctest = ftest = None
+        if _NEEDS_CODES & set(metrics):
+            codes, factors = representation(ds, encode, n_train, rng)
         step("encoding test points")
-        ctest, ftest = representation(ds, encode, n_test, rng) if _NEEDS_TEST & set(metrics) else (None, None)
+        if _NEEDS_TEST & set(metrics):
+            ctest, ftest = representation(ds, encode, n_test, rng)
         for name in metrics:
             step(name)
             if name == "mig":
@@ -124,7 +127,8 @@ def evaluate(model, ds, metrics=None, seed: int = 0, n_train: int = 10000, n_tes
                 out["mig_per_factor"] = (("factor",), per)
             elif name == "dci":
                 r = dci(codes, factors, ctest, ftest, n_jobs=n_jobs)
-                for key in ("disentanglement", "completeness", "informativeness_train", "informativeness_test"):
+                for key in ("disentanglement", "completeness", "informativeness_train",
+                            "informativeness_test"):
                     out[f"dci_{key}"] = ((), r[key])
                 out["dci_disentanglement_per_code"] = (("latent",), r["disentanglement_per_code"])
                 for key in ("completeness_per_factor", "informativeness_train_per_factor",

@@ -138,8 +138,9 @@ def factor_vae_score(ds, encode, seed: int = 0, batch_size: int = 64, n_train: i
         active = np.sqrt(global_var) >= prune_threshold
         if not active.any():
             return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
-        train_votes = _factor_vae_votes(ds, encode, rng, int(batch_size), int(n_train), global_var, active, advance)
-        eval_votes = _factor_vae_votes(ds, encode, rng, int(batch_size), int(n_eval), global_var, active, advance)
+        B = int(batch_size)
+        train_votes = _factor_vae_votes(ds, encode, rng, B, int(n_train), global_var, active, advance)
+        eval_votes = _factor_vae_votes(ds, encode, rng, B, int(n_eval), global_var, active, advance)
     classifier = np.argmax(train_votes, axis=0)
     cols = np.arange(train_votes.shape[1])
     return {"train_accuracy": float(train_votes[classifier, cols].sum() / train_votes.sum()),

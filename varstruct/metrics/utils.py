@@ -27,7 +27,8 @@ def check_codes(codes, name: str = "codes", min_samples: int = 2, min_codes: int
     if codes.shape[0] < min_samples:
         raise ValueError(f"{name}: {codes.shape[0]} points, this metric needs at least {min_samples}")
     if codes.shape[1] < min_codes:
-        raise ValueError(f"{name}: {codes.shape[1]} code dimension(s), this metric needs at least {min_codes}")
+        raise ValueError(f"{name}: {codes.shape[1]} code dimension(s), this metric needs "
+                         f"at least {min_codes}")
     return codes
 
 
