@@ -132,7 +132,7 @@ def fit_trees(ps: Presorted, G: np.ndarray, rng: np.random.Generator, max_depth:
         tied = segmax >= top - (TIE_ATOL + TIE_RTOL * np.abs(top))
         fbest = np.argmax(np.where(tied, rng.random((L, S)), -1.0), axis=0)
         vbest = segmax[fbest, np.arange(S)]
-        cand = proxy[fbest[seg], pos]
+        cand = proxy.ravel().take(fbest[seg] * P + pos)
         del proxy
         pbest = np.minimum.reduceat(np.where(cand == vbest[seg], pos, P), starts)
         sid = np.flatnonzero(np.isfinite(vbest))
@@ -147,12 +147,12 @@ def fit_trees(ps: Presorted, G: np.ndarray, rng: np.random.Generator, max_depth:
 
         # samples of the split nodes go to the children by value (as tree.apply does)
         talive, alive = tpos, fidx[0] % N
-        hs = leaf[talive, alive]
-        split_alive = feature[talive, hs] >= 0
+        hs = leaf.ravel().take(talive * N + alive)
+        split_alive = feature.ravel().take(talive * n_nodes + hs) >= 0
         a_s, t_a, h_a = alive[split_alive], talive[split_alive], hs[split_alive]
-        f_a = feature[t_a, h_a]
-        child = 2 * h_a + 1 + (XTf.take(f_a * N + a_s) > threshold[t_a, h_a])
-        leaf[t_a, a_s] = child
+        th_a = t_a * n_nodes + h_a
+        child = 2 * h_a + 1 + (XTf.take(feature.ravel().take(th_a) * N + a_s) > threshold.ravel().take(th_a))
+        leaf.ravel()[t_a * N + a_s] = child
 
         node = t_a * n_nodes + child                             # flat (tree, child) id
         n_c = np.bincount(node, minlength=T * n_nodes).astype(np.float64)
@@ -174,10 +174,10 @@ def fit_trees(ps: Presorted, G: np.ndarray, rng: np.random.Generator, max_depth:
         sample_key = key.take((leaf + (np.arange(T) * n_nodes)[:, None]).ravel())   # [T * N]
         perm = np.argsort(sample_key.take(fidx), axis=1, kind="stable")
         n_alive = int(n_c[kids].sum())
-        perm = perm[:, :n_alive]
-        fidx = np.take_along_axis(fidx, perm, axis=1)
-        gid = np.take_along_axis(gid, perm, axis=1)
-        gs = np.take_along_axis(gs, perm, axis=1)
+        flat = (perm[:, :n_alive] + (np.arange(L) * P)[:, None]).ravel()   # (flat takes beat
+        fidx = fidx.ravel().take(flat).reshape(L, n_alive)                  # take_along_axis)
+        gid = gid.ravel().take(flat).reshape(L, n_alive)
+        gs = gs.ravel().take(flat).reshape(L, n_alive)
         seg_tree, seg_heap = kids // n_nodes, kids % n_nodes
         counts, imps = n_c[kids].astype(np.int64), imp_c[kids]
     return feature, threshold, leaf, importance / N, n_splits
