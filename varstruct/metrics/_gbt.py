@@ -92,6 +92,8 @@ def fit_trees(ps: Presorted, G: np.ndarray, rng: np.random.Generator, max_depth:
     fidx = (ps.order[:, None, :] + (trees * N)[None, :, None]).reshape(L, -1)
     gid = np.tile(ps.group_sorted, (1, trees.size))
     gs = Gf.take(fidx)
+    P0 = fidx.shape[1]
+    buf_cs, buf_a, buf_b = np.zeros((L, P0 + 1)), np.empty((L, P0)), np.empty((L, P0))
     for depth in range(max_depth):
         P, S = fidx.shape[1], len(seg_heap)
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
@@ -102,13 +104,15 @@ def fit_trees(ps: Presorted, G: np.ndarray, rng: np.random.Generator, max_depth:
         nl = (pos - starts[seg]).astype(np.float64)              # samples left of position p
         nr = (ends[seg] - pos).astype(np.float64)
 
-        cs = np.zeros((L, P + 1))
+        # work buffers reused across levels (fresh multi-MB temporaries cost page faults)
+        cs, left, right = buf_cs[:, :P + 1], buf_a[:, :P], buf_b[:, :P]
         np.cumsum(gs, axis=1, out=cs[:, 1:])
         before = cs[:, starts]                                   # [L, S]
-        left = cs[:, :-1] - np.repeat(before, counts, axis=1)    # sum over [segment start, p)
-        right = np.repeat(cs[:, ends] - before, counts, axis=1)
-        del cs
-        right -= left
+        total = cs[:, ends] - before
+        for j in range(S):                                       # sums over [segment start, p)
+            sl = slice(starts[j], ends[j])
+            np.subtract(cs[:, sl], before[:, j:j + 1], out=left[:, sl])
+            np.subtract(total[:, j:j + 1], left[:, sl], out=right[:, sl])
         with np.errstate(divide="ignore", invalid="ignore"):
             left *= left
             left /= nl
@@ -123,7 +127,6 @@ def fit_trees(ps: Presorted, G: np.ndarray, rng: np.random.Generator, max_depth:
         np.putmask(proxy[:, 1:], tie, -np.inf)
         proxy[:, starts] = -np.inf                               # and before a node's first sample
         del tie
-        del right
 
         segmax = np.maximum.reduceat(proxy, starts, axis=1)     # [L, S]
         top = segmax.max(axis=0)
@@ -132,8 +135,7 @@ def fit_trees(ps: Presorted, G: np.ndarray, rng: np.random.Generator, max_depth:
         tied = segmax >= top - (TIE_ATOL + TIE_RTOL * np.abs(top))
         fbest = np.argmax(np.where(tied, rng.random((L, S)), -1.0), axis=0)
         vbest = segmax[fbest, np.arange(S)]
-        cand = proxy.ravel().take(fbest[seg] * P + pos)
-        del proxy
+        cand = buf_a.ravel().take(fbest[seg] * P0 + pos)      # proxy of the chosen feature
         pbest = np.minimum.reduceat(np.where(cand == vbest[seg], pos, P), starts)
         sid = np.flatnonzero(np.isfinite(vbest))
         if sid.size == 0:
@@ -174,10 +176,11 @@ def fit_trees(ps: Presorted, G: np.ndarray, rng: np.random.Generator, max_depth:
         sample_key = key.take((leaf + (np.arange(T) * n_nodes)[:, None]).ravel())   # [T * N]
         perm = np.argsort(sample_key.take(fidx), axis=1, kind="stable")
         n_alive = int(n_c[kids].sum())
-        flat = (perm[:, :n_alive] + (np.arange(L) * P)[:, None]).ravel()   # (flat takes beat
-        fidx = fidx.ravel().take(flat).reshape(L, n_alive)                  # take_along_axis)
-        gid = gid.ravel().take(flat).reshape(L, n_alive)
-        gs = gs.ravel().take(flat).reshape(L, n_alive)
+        perm = perm[:, :n_alive]
+        perm += (np.arange(L) * P)[:, None]                      # flat takes beat take_along_axis
+        fidx = fidx.ravel().take(perm)
+        gid = gid.ravel().take(perm)
+        gs = gs.ravel().take(perm)
         seg_tree, seg_heap = kids // n_nodes, kids % n_nodes
         counts, imps = n_c[kids].astype(np.int64), imp_c[kids]
     return feature, threshold, leaf, importance / N, n_splits
