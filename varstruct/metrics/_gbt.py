@@ -171,7 +171,8 @@ def fit_trees(ps: Presorted, G: np.ndarray, rng: np.random.Generator, max_depth:
         kids = kids[(n_c[kids] >= 2) & (imp_c[kids] > EPS)]
         if kids.size == 0:
             break
-        key = np.full(T * n_nodes, kids.size, dtype=np.int16 if kids.size < 2 ** 15 else np.int64)
+        kdt = np.int8 if kids.size < 127 else np.int16 if kids.size < 2 ** 15 else np.int64
+        key = np.full(T * n_nodes, kids.size, dtype=kdt)           # (small keys: radix sort)
         key[kids] = np.arange(kids.size)
         sample_key = key.take((leaf + (np.arange(T) * n_nodes)[:, None]).ravel())   # [T * N]
         perm = np.argsort(sample_key.take(fidx), axis=1, kind="stable")
