@@ -37,8 +37,9 @@ def importance_gbt(codes_train, factors_train, codes_test, factors_test, backend
 
     backend "sklearn": ``sklearn.ensemble.GradientBoostingClassifier(random_state=...)``;
     "fast" (default): :class:`varstruct.metrics._gbt.GradientBoosting`, the same model built
-    with vectorised numpy (several times faster; only exact ties between features' splits are
-    broken by a different random draw, as the reference's own ``random_state=None`` does).
+    with vectorised numpy (about 2x faster per core; only ties between features' splits are
+    broken by another random draw - the reference's ``random_state=None`` draws too, so its own
+    runs differ by as much).
     The K classifiers train on ``n_jobs`` threads (default: one per factor), largest first.
     """
     if backend not in BACKENDS:
