@@ -8,6 +8,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 from . import data as datasets  # noqa: E402  (varstruct.datasets.get(name, **params))
 from . import data  # noqa: E402,F401
+from .measures.dataset import measure_dataset  # noqa: E402
 
 
 def __getattr__(name):
@@ -18,4 +19,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'varstruct' has no attribute {name!r}")
 
 
-__all__ = ["datasets", "data", "evaluate", "__version__"]
+__all__ = ["datasets", "data", "evaluate", "measure_dataset", "__version__"]
