@@ -4,7 +4,7 @@ single-process run of the reference's classifiers (one sklearn GradientBoostingC
 factor, one after the other).
 
     python benchmarks/bench_metrics.py [--n-train 10000] [--n-test 5000] [--skip-reference]
-                                       [--sampling]
+                                       [--sampling] [--skip-arrays]
 
 --sampling also times the BetaVAE / FactorVAE scores on dsprites with a fixed random-projection
 encoder (mostly rendering: 1.9M + 1M images).
@@ -46,12 +46,13 @@ def main():
     ap.add_argument("--n-test", type=int, default=5000)
     ap.add_argument("--skip-reference", action="store_true", help="skip the single-process sklearn DCI")
     ap.add_argument("--sampling", action="store_true", help="also time the sampling-based scores")
+    ap.add_argument("--skip-arrays", action="store_true", help="skip the array metrics and DCI")
     args = ap.parse_args()
     c, f = dsprites_like(args.n_train, np.random.default_rng(0))
     ct, ft = dsprites_like(args.n_test, np.random.default_rng(1))
     print(f"{args.n_train} train / {args.n_test} test points, {c.shape[1]} codes, factor sizes {SIZES}; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-    rows = [("mig", lambda: M.mig(c, f)),
+    rows = [] if args.skip_arrays else [("mig", lambda: M.mig(c, f)),
             ("sap", lambda: M.sap(c, f, ct, ft)),
             ("modularity_explicitness", lambda: M.modularity_explicitness(c, f, ct, ft)["modularity"]),
             ("irs", lambda: M.irs(c, f)),
@@ -61,20 +62,25 @@ def main():
         print(f"{name:28s} {t:8.2f} s   value {value:.4f}")
 
     keys = ("disentanglement", "completeness", "informativeness_train", "informativeness_test")
-    fast, t_fast = timed(lambda: M.dci(c, f, ct, ft))
-    print(f"{'dci (fast, threads)':28s} {t_fast:8.2f} s   " + "  ".join(f"{k[:6]} {fast[k]:.4f}" for k in keys))
-    if args.skip_reference:
-        return
-    ref, t_ref = timed(lambda: M.dci(c, f, ct, ft, backend="sklearn", n_jobs=1))
-    print(f"{'dci (sklearn, 1 process)':28s} {t_ref:8.2f} s   " + "  ".join(f"{k[:6]} {ref[k]:.4f}" for k in keys))
-    par, t_par = timed(lambda: M.dci(c, f, ct, ft, backend="sklearn"))
-    print(f"{'dci (sklearn, threads)':28s} {t_par:8.2f} s   " + "  ".join(f"{k[:6]} {par[k]:.4f}" for k in keys))
-    dev_fast = max(abs(fast[k] - ref[k]) for k in keys)
-    dev_imp = np.abs(fast["importance_matrix"] - ref["importance_matrix"]).max()
-    same_par = all(par[k] == ref[k] for k in keys) and np.array_equal(par["importance_matrix"], ref["importance_matrix"])
-    print(f"speed-up vs the single-process reference: fast {t_ref / t_fast:.2f}x, sklearn threads {t_ref / t_par:.2f}x")
-    print(f"fast vs reference: max |score diff| {dev_fast:.2e}, max |importance diff| {dev_imp:.2e}; "
-          f"sklearn threads identical to the reference: {same_par}")
+
+    def show(label, r, t):
+        print(f"{label:28s} {t:8.2f} s   " + "  ".join(f"{k[:6]} {r[k]:.4f}" for k in keys))
+    if not args.skip_arrays:
+        fast, t_fast = timed(lambda: M.dci(c, f, ct, ft))
+        show("dci (fast, threads)", fast, t_fast)
+    if not (args.skip_arrays or args.skip_reference):
+        ref, t_ref = timed(lambda: M.dci(c, f, ct, ft, backend="sklearn", n_jobs=1))
+        show("dci (sklearn, 1 process)", ref, t_ref)
+        par, t_par = timed(lambda: M.dci(c, f, ct, ft, backend="sklearn"))
+        show("dci (sklearn, threads)", par, t_par)
+        dev_fast = max(abs(fast[k] - ref[k]) for k in keys)
+        dev_imp = np.abs(fast["importance_matrix"] - ref["importance_matrix"]).max()
+        same_par = all(par[k] == ref[k] for k in keys) and \
+            np.array_equal(par["importance_matrix"], ref["importance_matrix"])
+        print(f"speed-up vs the single-process reference: fast {t_ref / t_fast:.2f}x, "
+              f"sklearn threads {t_ref / t_par:.2f}x")
+        print(f"fast vs reference: max |score diff| {dev_fast:.2e}, max |importance diff| {dev_imp:.2e}; "
+              f"sklearn threads identical to the reference: {same_par}")
 
     if args.sampling:
         import varstruct
