@@ -10,12 +10,12 @@ from . import data as datasets  # noqa: E402  (varstruct.datasets.get(name, **pa
 from . import data  # noqa: E402,F401
 from .measures.dataset import measure_dataset  # noqa: E402
 
-__all__ = ["datasets", "data", "measure_dataset", "measure_model", "__version__", "train", "TrainConfig",
-           "load_model"]
+__all__ = ["datasets", "data", "measure_dataset", "measure_model", "evaluate", "__version__", "train",
+           "TrainConfig", "load_model"]
 
 # Imported on first use (they pull in torch).
 _LAZY = {"train": "varstruct.training", "TrainConfig": "varstruct.training", "load_model": "varstruct.models",
-         "measure_model": "varstruct.measures.model"}
+         "measure_model": "varstruct.measures.model", "evaluate": "varstruct.metrics.evaluate"}
 
 
 def __getattr__(name):

@@ -15,6 +15,7 @@ from .common import UserError, app, measure_app  # noqa: F401
 # Command modules register themselves on import.
 from . import data_cmd  # noqa: E402,F401
 from . import train_cmd  # noqa: E402,F401
+from . import evaluate_cmd  # noqa: E402,F401
 from . import measure_dataset_cmd  # noqa: E402,F401
 from . import measure_model_cmd  # noqa: E402,F401
 

@@ -1,0 +1,235 @@
+"""Array metrics against answers computed by hand (entropies of small designed cases)."""
+import numpy as np
+import pytest
+
+from varstruct import metrics as M
+from varstruct.metrics._gbt import GradientBoosting
+
+LN2 = np.log(2.0)
+
+
+def grid(*sizes, reps=1):
+    """Every combination of the factor values, each `reps` times: int [prod(sizes) * reps, K]."""
+    g = np.stack(np.meshgrid(*[np.arange(s) for s in sizes], indexing="ij"), axis=-1).reshape(-1, len(sizes))
+    return np.tile(g, (reps, 1))
+
+
+# ---- discretisation and information ---------------------------------------------------------
+def test_histogram_discretize_reference_formula_and_constant():
+    x = np.array([[0.0, 5.0], [0.5, 5.0], [1.0, 5.0], [0.24, 5.0]])
+    d = M.histogram_discretize(x, 4)
+    assert d[:, 0].tolist() == [1, 3, 4, 1]          # edges 0, .25, .5, .75 (last edge dropped)
+    assert len(np.unique(d[:, 1])) == 1                # a constant code falls into one bin
+
+
+def test_entropy_and_mutual_information_by_hand():
+    v = np.repeat([0, 0, 1, 2], 25)[:, None]         # p = (1/2, 1/4, 1/4)
+    assert M.discrete_entropy(v)[0] == pytest.approx(1.5 * LN2, abs=1e-12)
+    z = (v == 0).astype(int)                           # a function of v: I = H(z) = ln 2
+    assert M.discrete_mutual_info(z, v)[0, 0] == pytest.approx(LN2, abs=1e-12)
+
+
+# ---- MIG ---------------------------------------------------------------------------------------
+def test_mig_permutation_of_factors_is_one():
+    f = grid(4, 4, 4, reps=3)
+    codes = f[:, [2, 0, 1]].astype(float)              # 4 values, 4 bins: one value per bin
+    assert M.mig(codes, f, n_bins=4) == pytest.approx(1.0, abs=1e-12)
+    assert M.mig_per_factor(codes, f, n_bins=4) == pytest.approx(np.ones(3), abs=1e-12)
+
+
+def test_mig_hand_computed_and_two_factor_code_scores_lower():
+    f = grid(2, 2, reps=10)
+    mixed = np.stack([f[:, 0] + 2 * f[:, 1], f[:, 1]], axis=1).astype(float)
+    # I(z0; v0) = I(z0; v1) = I(z1; v1) = ln 2, I(z1; v0) = 0, H = ln 2: gaps 1 and 0
+    assert M.mig_per_factor(mixed, f, n_bins=4) == pytest.approx([1.0, 0.0], abs=1e-12)
+    assert M.mig(mixed, f, n_bins=4) == pytest.approx(0.5, abs=1e-12)
+    assert M.mig(f.astype(float), f, n_bins=4) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_mig_unequal_entropy_and_constant_code():
+    v = np.repeat([0, 0, 1, 2], 25)[:, None]
+    codes = np.stack([(v[:, 0] == 0) * 1.0, np.full(len(v), 3.0)], axis=1)   # second: constant
+    assert M.mig_per_factor(codes, v)[0] == pytest.approx(LN2 / (1.5 * LN2), abs=1e-12)
+
+
+def test_mig_pure_noise_is_near_zero():
+    rng = np.random.default_rng(0)
+    f = rng.integers(0, 5, size=(5000, 3))
+    assert M.mig(rng.normal(size=(5000, 6)), f) < 0.02
+
+
+# ---- DCI -----------------------------------------------------------------------------------------
+def test_dci_from_hand_made_importance_matrices():
+    assert M.disentanglement(np.eye(3)) == pytest.approx(1.0, abs=1e-8)
+    assert M.completeness(np.eye(3)) == pytest.approx(1.0, abs=1e-8)
+    assert M.disentanglement(np.ones((2, 2))) == pytest.approx(0.0, abs=1e-8)
+    r = np.array([[3.0, 1.0], [1.0, 3.0]])
+    h = -(0.75 * np.log2(0.75) + 0.25 * np.log2(0.25))
+    assert M.disentanglement(r) == pytest.approx(1 - h, abs=1e-8)
+    assert M.completeness(r) == pytest.approx(1 - h, abs=1e-8)
+    # one code carries both factors: D = 0, but each factor is complete (one code each)
+    assert M.disentanglement(np.array([[1.0, 1.0], [0.0, 0.0]])) == pytest.approx(0.0, abs=1e-8)
+    assert M.completeness(np.array([[1.0, 1.0], [0.0, 0.0]])) == pytest.approx(1.0, abs=1e-8)
+    assert M.disentanglement(np.zeros((2, 2))) == pytest.approx(0.0, abs=1e-8)
+
+
+@pytest.mark.parametrize("backend", ["fast", "sklearn"])
+def test_dci_permutation_is_perfect_and_duplicate_lowers_completeness(backend):
+    f = grid(3, 4, reps=8)
+    codes = f[:, [1, 0]].astype(float)
+    r = M.dci(codes, f, codes, f, backend=backend, n_jobs=2)
+    assert r["disentanglement"] == pytest.approx(1.0, abs=1e-6)
+    assert r["completeness"] == pytest.approx(1.0, abs=1e-6)
+    assert r["informativeness_train"] == r["informativeness_test"] == 1.0
+    assert r["importance_matrix"].shape == (2, 2)
+    dup = np.concatenate([codes, codes[:, :1]], axis=1)   # code 0 twice
+    rd = M.dci(dup, f, dup, f, backend=backend, n_jobs=2)
+    assert rd["disentanglement"] == pytest.approx(1.0, abs=1e-6)
+    assert rd["completeness"] < r["completeness"] - 0.05
+    assert rd["completeness_per_factor"][1] < 0.95        # factor 1's importance is shared
+    assert rd["completeness_per_factor"][0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_dci_code_carrying_two_factors_scores_lower():
+    rng = np.random.default_rng(1)
+    f = grid(3, 3, reps=15)
+    good = f.astype(float) + 0.01 * rng.normal(size=f.shape)
+    mixed = np.stack([f[:, 0] + 3 * f[:, 1], rng.normal(size=len(f))], axis=1)
+    assert M.dci(mixed, f, mixed, f)["disentanglement"] < M.dci(good, f, good, f)["disentanglement"] - 0.3
+
+
+def test_fast_gbt_matches_sklearn_model():
+    from sklearn.ensemble import GradientBoostingClassifier
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    X = rng.normal(size=(300, 4)) + np.stack([y, y % 2, 0 * y, 0 * y], axis=1)
+    Xt = rng.normal(size=(200, 4)) + 0.5
+    ref = GradientBoostingClassifier(random_state=0, n_estimators=30).fit(X, y)
+    me = GradientBoosting(n_estimators=30).fit(X, y)
+    assert np.abs(ref.feature_importances_ - me.feature_importances_).max() < 0.02
+    assert np.mean(ref.predict(X) == me.train_predictions_) > 0.97
+    assert np.mean(ref.predict(Xt) == me.predict(Xt)) > 0.95
+    assert np.array_equal(me.predict(X), me.train_predictions_)
+
+
+def test_fast_gbt_first_tree_equals_sklearn():
+    """Stage 1 of a binary problem with continuous residual-free ties: identical splits."""
+    from sklearn.ensemble import GradientBoostingClassifier
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 400)
+    X = rng.normal(size=(400, 3)) + y[:, None] * [1.0, 0.5, 0.0]
+    ref = GradientBoostingClassifier(random_state=0, n_estimators=1).fit(X, y)
+    me = GradientBoosting(n_estimators=1).fit(X, y)
+    np.testing.assert_allclose(ref.decision_function(X), me.train_raw_[:, 0], atol=1e-12)
+    np.testing.assert_allclose(ref.feature_importances_, me.feature_importances_, atol=1e-12)
+
+
+def test_fast_gbt_near_tie_chains_equal_sklearn():
+    """float32 values one ulp apart are ties for scikit-learn (x <= x_prev + 1e-7f in float32)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+    rng = np.random.default_rng(0)
+    vals = [np.float32(0.75)]
+    for _ in range(200):
+        vals.append(np.nextafter(vals[-1], np.float32(2)))
+    x0 = rng.choice(np.array(vals, dtype=np.float32), 600)
+    y = (x0 > vals[100]).astype(int)
+    X = np.stack([x0, rng.normal(size=600).astype(np.float32)], axis=1)
+    ref = GradientBoostingClassifier(random_state=0, n_estimators=5).fit(X, y)
+    me = GradientBoosting(n_estimators=5).fit(X, y)
+    np.testing.assert_allclose(ref.decision_function(X), me.train_raw_[:, 0], atol=1e-10)
+    np.testing.assert_allclose(ref.feature_importances_, me.feature_importances_, atol=1e-10)
+
+
+# ---- SAP -----------------------------------------------------------------------------------------
+def test_sap_hand_computed():
+    f = grid(2, 2, reps=50)
+    codes = f.astype(float)
+    # matching code: accuracy 1; the other is independent of the factor on the full grid: 0.5
+    np.testing.assert_allclose(M.sap_score_matrix(codes, f, codes, f), [[1.0, 0.5], [0.5, 1.0]])
+    assert M.sap(codes, f, codes, f) == pytest.approx(0.5)
+    # continuous variant: squared correlations 1, 1/2 / 0, 1/2 -> gaps 0.5, 0.5
+    mixed = np.stack([f[:, 0], f[:, 0] + f[:, 1]], axis=1).astype(float)
+    np.testing.assert_allclose(M.sap_score_matrix(mixed, f, mixed, f, continuous_factors=True),
+                               [[1.0, 0.0], [0.5, 0.5]], atol=1e-12)
+    assert M.sap(mixed, f, mixed, f, continuous_factors=True) == pytest.approx(0.5)
+
+
+# ---- modularity / explicitness -------------------------------------------------------------------
+def test_modularity_hand_computed():
+    from varstruct.metrics.modularity import modularity_per_code
+    mi = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 0.0]])
+    np.testing.assert_allclose(modularity_per_code(mi), [1.0, 0.0, 0.0])
+    f = grid(3, 3, reps=10)
+    r = M.modularity_explicitness(f.astype(float), f, f.astype(float), f)
+    assert r["modularity"] == pytest.approx(1.0, abs=1e-12)
+    assert r["explicitness_test"] > 0.9
+
+
+# ---- IRS -----------------------------------------------------------------------------------------
+def test_irs_hand_computed():
+    f = grid(2, 2, reps=25)
+    assert M.irs(f.astype(float), f) == pytest.approx(1.0)
+    # z = v0 + v1: within v0 = c, z - E = ±1/2 -> D = 1/2; max deviation 1 -> IRS 1/2
+    assert M.irs((f[:, :1] + f[:, 1:]).astype(float), f) == pytest.approx(0.5)
+    d = M.irs_details(np.concatenate([f, np.ones((len(f), 1))], axis=1).astype(float), f)
+    assert d["num_active_dims"] == 2 and np.isnan(d["per_code"][2]) and d["irs"] == pytest.approx(1.0)
+    assert M.irs(np.ones((len(f), 2)), f) == 0.0
+
+
+# ---- unsupervised --------------------------------------------------------------------------------
+def test_unsupervised_hand_computed():
+    ab = grid(2, 2, reps=5) * 2 - 1                      # a, b in {-1, 1}, exactly uncorrelated
+    r0 = M.unsupervised_scores(ab.astype(float))
+    assert r0["gaussian_total_correlation"] == pytest.approx(0.0, abs=1e-12)
+    assert r0["gaussian_wasserstein_correlation"] == pytest.approx(0.0, abs=1e-7)
+    assert r0["mutual_info_score"] == pytest.approx(0.0, abs=1e-12)
+    z = np.stack([ab[:, 0], ab[:, 0] + ab[:, 1]], axis=1).astype(float)
+    v = np.var(ab[:, 0], ddof=1)
+    r = M.unsupervised_scores(z)
+    assert r["gaussian_total_correlation"] == pytest.approx(0.5 * LN2, abs=1e-10)
+    w = 6 * v - 2 * v * np.sqrt(5 + 2 * np.sqrt(2))   # tr sqrtm([[1,1],[2,4]]) = sqrt(5 + 2 sqrt 2)
+    assert r["gaussian_wasserstein_correlation"] == pytest.approx(w, abs=1e-7)
+    assert r["gaussian_wasserstein_correlation_norm"] == pytest.approx(w / (3 * v), abs=1e-7)
+    assert r["mutual_info_score"] == pytest.approx(0.5 * LN2, abs=1e-12)   # H(a) - H(a | a + b)
+
+
+# ---- bad input -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("fn", [lambda c, f: M.mig(c, f), lambda c, f: M.irs(c, f),
+                                lambda c, f: M.sap(c, f, c, f), lambda c, f: M.dci(c, f, c, f),
+                                lambda c, f: M.modularity_explicitness(c, f, c, f)])
+def test_bad_inputs_raise_clear_errors(fn):
+    rng = np.random.default_rng(0)
+    f = rng.integers(0, 3, size=(50, 2))
+    c = rng.normal(size=(50, 3))
+    with pytest.raises(ValueError, match="points"):
+        fn(c[:40], f)
+    for bad in (np.nan, np.inf):
+        cb = c.copy()
+        cb[3, 1] = bad
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            fn(cb, f)
+    fs = f.copy()
+    fs[:, 1] = 2
+    with pytest.raises(ValueError, match="single value"):
+        fn(c, fs)
+    with pytest.raises(ValueError, match="at least"):
+        fn(c[:1], f[:1])
+    with pytest.raises(ValueError, match="2-D"):
+        fn(c[:, 0], f)
+    with pytest.raises(ValueError, match="integer"):
+        fn(c, f + 0.5)
+
+
+def test_other_bad_inputs():
+    f = grid(2, 2, reps=5)
+    c = f.astype(float)
+    with pytest.raises(ValueError, match="backend"):
+        M.dci(c, f, c, f, backend="xgboost")
+    with pytest.raises(ValueError, match="at least 2 codes|code dimension"):
+        M.mig(c[:, :1], f)
+    with pytest.raises(ValueError, match="different values"):
+        M.modularity_explicitness(c, f, c[f[:, 0] == 0], f[f[:, 0] == 0])
+    with pytest.raises(ValueError, match="2 factors"):
+        M.dci(c, f[:, :1], c, f[:, :1])
+    with pytest.raises(ValueError, match="dimension"):
+        M.sap(c, f, c[:, :1], f)

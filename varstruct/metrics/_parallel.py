@@ -1,0 +1,27 @@
+"""Thread pools for the independent fits inside a metric (scikit-learn's solvers and numpy
+release the GIL in their heavy loops, so threads use several cores without copying data)."""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+
+def n_workers(n_jobs: int | None, n_tasks: int) -> int:
+    """None or -1: every core; otherwise n_jobs (>= 1); never more than the number of tasks."""
+    if n_jobs is None or n_jobs == -1:
+        n = os.cpu_count() or 1
+    else:
+        n = int(n_jobs)
+        if n < 1:
+            raise ValueError(f"n_jobs must be >= 1, -1 or None, got {n_jobs}")
+    return max(1, min(n, n_tasks))
+
+
+def thread_map(fn, items, n_jobs: int | None = None) -> list:
+    """[fn(x) for x in items], run on a pool of threads; results keep the order of items."""
+    items = list(items)
+    workers = n_workers(n_jobs, len(items))
+    if workers == 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items))

@@ -1,0 +1,109 @@
+"""Disentanglement, completeness and informativeness (Eastwood & Williams 2018, "A Framework
+for the Quantitative Evaluation of Disentangled Representations").
+
+Reference: disentanglement_lib/evaluation/metrics/dci.py (``compute_importance_gbt``,
+``disentanglement``, ``completeness``): one ``GradientBoostingClassifier()`` (scikit-learn
+defaults) per factor.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.stats
+
+from ._gbt import GradientBoosting
+from ._parallel import thread_map
+from .utils import check_train_test
+
+BACKENDS = ("fast", "sklearn")
+
+
+def _fit_factor(backend, random_state, x_train, y_train, x_test, y_test):
+    """(|feature importances| [L], train accuracy, test accuracy) of one factor's classifier."""
+    if backend == "fast":
+        model = GradientBoosting(random_state=random_state).fit(x_train, y_train)
+        pred_train = model.train_predictions_
+    else:
+        from sklearn.ensemble import GradientBoostingClassifier
+        model = GradientBoostingClassifier(random_state=random_state).fit(x_train, y_train)
+        pred_train = model.predict(x_train)
+    return (np.abs(model.feature_importances_), float(np.mean(pred_train == y_train)),
+            float(np.mean(model.predict(x_test) == y_test)))
+
+
+def importance_gbt(codes_train, factors_train, codes_test, factors_test, backend: str = "fast",
+                   n_jobs: int | None = None, random_state=0):
+    """Importance matrix R [L, K] (column k = feature importances of factor k's gradient-boosted
+    classifier on the train codes) and per-factor train / test accuracies [K], [K].
+
+    backend "sklearn": ``sklearn.ensemble.GradientBoostingClassifier(random_state=...)``;
+    "fast" (default): :class:`varstruct.metrics._gbt.GradientBoosting`, the same model built
+    with vectorised numpy (about 2x faster per core; only ties between features' splits are
+    broken by another random draw - the reference's ``random_state=None`` draws too, so its own
+    runs differ by as much).
+    The K classifiers train on ``n_jobs`` threads (default: one per factor), largest first.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown DCI backend {backend!r} (known: {', '.join(BACKENDS)})")
+    ctr, ftr, cte, fte = check_train_test(codes_train, factors_train, codes_test, factors_test,
+                                          min_samples=2, min_codes=2)
+    K = ftr.shape[1]
+    n_classes = [len(np.unique(ftr[:, k])) for k in range(K)]
+    order = sorted(range(K), key=lambda k: -n_classes[k])   # longest fits first
+    res = thread_map(lambda k: _fit_factor(backend, random_state, ctr, ftr[:, k], cte, fte[:, k]),
+                     order, K if n_jobs is None else n_jobs)
+    out = [None] * K
+    for k, r in zip(order, res):
+        out[k] = r
+    importance = np.stack([r[0] for r in out], axis=1)
+    return importance, np.array([r[1] for r in out]), np.array([r[2] for r in out])
+
+
+def disentanglement_per_code(importance: np.ndarray) -> np.ndarray:
+    """D_i = 1 - H_K(R[i, :] / Σ_k R[i, k]) (entropy with base K, 1e-11 added) -> [L]."""
+    return 1.0 - scipy.stats.entropy(importance.T + 1e-11, base=importance.shape[1])
+
+
+def completeness_per_factor(importance: np.ndarray) -> np.ndarray:
+    """C_k = 1 - H_L(R[:, k] / Σ_i R[i, k]) (entropy with base L, 1e-11 added) -> [K]."""
+    return 1.0 - scipy.stats.entropy(importance + 1e-11, base=importance.shape[0])
+
+
+def disentanglement(importance: np.ndarray) -> float:
+    """Σ_i ρ_i D_i with code weights ρ_i = Σ_k R[i, k] / Σ R (uniform if R == 0)."""
+    per_code = disentanglement_per_code(importance)
+    if importance.sum() == 0.0:
+        importance = np.ones_like(importance)
+    return float(np.sum(per_code * importance.sum(axis=1) / importance.sum()))
+
+
+def completeness(importance: np.ndarray) -> float:
+    """Σ_k ρ_k C_k with factor weights ρ_k = Σ_i R[i, k] / Σ R (uniform if R == 0)."""
+    per_factor = completeness_per_factor(importance)
+    if importance.sum() == 0.0:
+        importance = np.ones_like(importance)
+    return float(np.sum(per_factor * importance.sum(axis=0) / importance.sum()))
+
+
+def dci(codes_train, factors_train, codes_test, factors_test, backend: str = "fast",
+        n_jobs: int | None = None, random_state=0) -> dict:
+    """DCI scores of codes [N, L] (L >= 2) for factors int [N, K] (K >= 2).
+
+    Returns {disentanglement, completeness, informativeness_train, informativeness_test (mean
+    classifier accuracies, as the reference), disentanglement_per_code [L],
+    completeness_per_factor [K], informativeness_train_per_factor [K],
+    informativeness_test_per_factor [K], importance_matrix [L, K]}.
+    A constant code gets zero importance.
+    """
+    if np.ndim(factors_train) == 2 and np.shape(factors_train)[1] < 2:
+        raise ValueError("DCI needs at least 2 factors")
+    imp, acc_train, acc_test = importance_gbt(codes_train, factors_train, codes_test, factors_test,
+                                              backend, n_jobs, random_state)
+    return {"disentanglement": disentanglement(imp),
+            "completeness": completeness(imp),
+            "informativeness_train": float(np.mean(acc_train)),
+            "informativeness_test": float(np.mean(acc_test)),
+            "disentanglement_per_code": disentanglement_per_code(imp),
+            "completeness_per_factor": completeness_per_factor(imp),
+            "informativeness_train_per_factor": acc_train,
+            "informativeness_test_per_factor": acc_test,
+            "importance_matrix": imp}

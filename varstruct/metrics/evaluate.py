@@ -1,0 +1,175 @@
+"""``evaluate(model, ds)``: every disentanglement score of a model, as one labelled xr.Dataset.
+
+The representation is the encoder mean on ``n_train`` train and ``n_test`` test points drawn
+uniformly from the dataset's factor grid with ``np.random.default_rng(seed)`` (fresh nuisances
+per image). Scores that need one set (MIG, IRS, unsupervised) use the train points. The
+sampling-based scores draw their own points with the same seed: ``n_train`` training (and
+FactorVAE variance-estimation) points and ``n_test`` evaluation points of 64-image batches, the
+reference's 10,000 / 5,000 by default.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+
+import numpy as np
+
+from .dci import dci
+from .irs import irs_details
+from .mig import mig_per_factor
+from .modularity import modularity_explicitness
+from .sampling import beta_vae_score, factor_vae_score
+from .sap import sap_per_factor
+from .unsupervised import unsupervised_scores
+
+METRICS = ("mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised", "beta_vae", "factor_vae")
+_NEEDS_TEST = {"dci", "sap", "modularity_explicitness"}
+_NEEDS_CODES = {"mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised"}
+CHUNK = 1024  # images rendered + encoded per call
+
+
+def check_metrics(metrics) -> list[str]:
+    """None -> every metric; otherwise the names, checked (ValueError naming the unknown ones)."""
+    if metrics is None:
+        return list(METRICS)
+    if isinstance(metrics, str):
+        metrics = [m for m in metrics.split(",") if m.strip()]
+    metrics = [m.strip() for m in metrics]
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {', '.join(unknown)} (known: {', '.join(METRICS)})")
+    if not metrics:
+        raise ValueError("no metric given")
+    return list(dict.fromkeys(metrics))
+
+
+def encoder_of(model):
+    """``encode(images [B, H, W, C]) -> codes [B, L]``: the encoder mean of a model with
+    ``encode(x) -> (mean, logvar)``, or ``model`` itself if it is such a function."""
+    if hasattr(model, "encode"):
+        from ..tensors import mean_encoder
+        return mean_encoder(model)
+    if callable(model):
+        return model
+    raise ValueError("model must have encode(x) -> (mean, logvar) or be a function images -> codes")
+
+
+def representation(ds, encode, n: int, rng: np.random.Generator):
+    """(codes float64 [n, L], factors int64 [n, K]) for n uniform grid points."""
+    factors = ds.sample_factors(n, rng)
+    codes = []
+    for s in range(0, n, CHUNK):
+        idx = factors[s:s + CHUNK]
+        z = np.asarray(encode(ds.render(idx, rng=rng)), dtype=np.float64)
+        if z.ndim != 2 or z.shape[0] != len(idx):
+            raise ValueError(f"encode returned shape {z.shape} for {len(idx)} images (expected [B, L])")
+        codes.append(z)
+    codes = np.concatenate(codes)
+    if not np.all(np.isfinite(codes)):
+        raise ValueError("the model's codes contain NaN or infinite values")
+    return codes, factors
+
+
+@contextlib.contextmanager
+def _steps(enabled: bool, total: int):
+    if not enabled:
+        yield lambda text: None
+        return
+    from rich.progress import Progress
+    with Progress(transient=True) as bar:
+        task = bar.add_task("evaluate", total=total)
+        first = [True]
+
+        def step(text):
+            if not first[0]:
+                bar.advance(task)
+            first[0] = False
+            bar.update(task, description=text)
+        yield step
+        bar.advance(task)
+
+
+def evaluate(model, ds, metrics=None, seed: int = 0, n_train: int = 10000, n_test: int = 5000,
+             progress: bool = False, n_jobs: int | None = None):
+    """Scores of ``model`` (an encoder module, or a function images -> codes) on dataset ``ds``.
+
+    Returns an xr.Dataset: scalar scores (``mig``, ``dci_disentanglement``, ``sap``, ...),
+    per-factor scores (dim ``factor``), per-code scores (dim ``latent``) and the DCI
+    ``dci_importance`` matrix (dims ``latent``, ``factor``); attrs: metrics, seed, points_train,
+    points_test, dataset, dataset_params, version.
+    """
+    import xarray as xr
+
+    from .. import __version__
+
+    metrics = check_metrics(metrics)
+    n_train, n_test = int(n_train), int(n_test)
+    if n_train < 2:
+        raise ValueError(f"n_train must be >= 2, got {n_train}")
+    if n_test < 1 and (_NEEDS_TEST | {"beta_vae", "factor_vae"}) & set(metrics):
+        raise ValueError(f"n_test must be >= 1, got {n_test}")
+    encode = encoder_of(model)
+    rng = np.random.default_rng(seed)
+    out: dict[str, tuple] = {}
+    with _steps(progress, len(metrics) + 2) as step:
+        step("encoding train points")
+        codes = factors = ctest = ftest = None
+        if _NEEDS_CODES & set(metrics):
+            codes, factors = representation(ds, encode, n_train, rng)
+        step("encoding test points")
+        if _NEEDS_TEST & set(metrics):
+            ctest, ftest = representation(ds, encode, n_test, rng)
+        for name in metrics:
+            step(name)
+            if name == "mig":
+                per = mig_per_factor(codes, factors)
+                out["mig"] = ((), float(np.mean(per)))
+                out["mig_per_factor"] = (("factor",), per)
+            elif name == "dci":
+                r = dci(codes, factors, ctest, ftest, n_jobs=n_jobs)
+                for key in ("disentanglement", "completeness", "informativeness_train",
+                            "informativeness_test"):
+                    out[f"dci_{key}"] = ((), r[key])
+                out["dci_disentanglement_per_code"] = (("latent",), r["disentanglement_per_code"])
+                for key in ("completeness_per_factor", "informativeness_train_per_factor",
+                            "informativeness_test_per_factor"):
+                    out[f"dci_{key}"] = (("factor",), r[key])
+                out["dci_importance"] = (("latent", "factor"), r["importance_matrix"])
+            elif name == "sap":
+                per = sap_per_factor(codes, factors, ctest, ftest, n_jobs=n_jobs)
+                out["sap"] = ((), float(np.mean(per)))
+                out["sap_per_factor"] = (("factor",), per)
+            elif name == "modularity_explicitness":
+                r = modularity_explicitness(codes, factors, ctest, ftest, n_jobs=n_jobs)
+                for key in ("modularity", "explicitness_train", "explicitness_test"):
+                    out[key] = ((), r[key])
+                out["modularity_per_code"] = (("latent",), r["modularity_per_code"])
+                out["explicitness_test_per_factor"] = (("factor",), r["explicitness_test_per_factor"])
+            elif name == "irs":
+                r = irs_details(codes, factors)
+                out["irs"] = ((), r["irs"])
+                out["irs_num_active_dims"] = ((), r["num_active_dims"])
+                out["irs_per_code"] = (("latent",), r["per_code"])
+            elif name == "unsupervised":
+                for key, v in unsupervised_scores(codes).items():
+                    out[key] = ((), v)
+            elif name == "beta_vae":
+                r = beta_vae_score(ds, encode, seed=seed, n_train=n_train, n_eval=n_test)
+                out["beta_vae_train_accuracy"] = ((), r["train_accuracy"])
+                out["beta_vae_eval_accuracy"] = ((), r["eval_accuracy"])
+            elif name == "factor_vae":
+                r = factor_vae_score(ds, encode, seed=seed, n_train=n_train, n_eval=n_test,
+                                     n_variance=n_train)
+                out["factor_vae_train_accuracy"] = ((), r["train_accuracy"])
+                out["factor_vae_eval_accuracy"] = ((), r["eval_accuracy"])
+                out["factor_vae_num_active_dims"] = ((), r["num_active_dims"])
+    coords = {"factor": list(ds.factor_names)}
+    if codes is not None:
+        coords["latent"] = np.arange(codes.shape[1])
+    result = xr.Dataset({k: (dims, np.asarray(v)) for k, (dims, v) in out.items()}, coords=coords)
+    result.attrs = {"metrics": ",".join(metrics), "seed": int(seed), "points_train": n_train,
+                    "points_test": n_test,
+                    "dataset": ds.name, "dataset_params": json.dumps(ds.params, default=str),
+                    "version": __version__, "created_by": "varstruct.evaluate",
+                    "reference": "disentanglement_lib (Locatello et al. 2019) metric definitions"}
+    return result
