@@ -7,15 +7,9 @@ import torch
 from varstruct.models.masked import MaskedConv2d, MaskedConvTranspose2d, MaskedLinear, mask_penalty, sparsity
 from varstruct.models.nets import VAE
 
-pytestmark = pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad")
+pytestmark = [pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _close(layer, o, i):

@@ -12,16 +12,9 @@ from varstruct.models.layers import SameConv2d, SameConvTranspose2d, same_pads
 from varstruct.models.nets import VAE
 from varstruct.models.objectives import METHODS, discriminator
 
-pytestmark = pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad")
+pytestmark = [pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread avoids OpenMP overhead on a small, shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 class Stub(torch.nn.Module):

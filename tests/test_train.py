@@ -20,13 +20,8 @@ TOY = {"dataset": "toy_linear", "method": "beta_vae", "hparams": {"beta": 1.0}, 
 CONTRACT = ("dataset", "dataset_params", "data_file", "method", "hparams", "seed", "steps", "batch_size", "arch",
             "latent_dim", "image_shape", "version")
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _weights(run):
