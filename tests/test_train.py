@@ -23,7 +23,6 @@ CONTRACT = ("dataset", "dataset_params", "data_file", "method", "hparams", "seed
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-
 def _weights(run):
     return load_file(str(pathlib.Path(run) / "model.safetensors"))
 
