@@ -1,6 +1,8 @@
 """The one place where dataset images (numpy [B, H, W, C]) meet model tensors (torch [B, C, H, W])."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 
@@ -29,3 +31,18 @@ def mean_encoder(model, batch_size: int = 512):
             return np.zeros((0, 0))
         return np.concatenate(outs)
     return encode
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run with ``n`` torch intra-op threads (None: leave as is), then restore the old count.
+
+    Renderers and measures work on batches of small images, where on a busy 2-core machine a
+    second thread mostly spins (dsprites traversals ran up to 12x slower with 2 threads)."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -18,6 +18,7 @@ from ..data.base import FactorDataset
 from . import grid
 from . import local_geometry as lg
 from . import variance_stats as vs
+from ..tensors import torch_threads
 
 CHUNK_BYTES = 64 * 2 ** 20
 
@@ -49,21 +50,6 @@ def _check_int(name, value, lo):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
         raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
     return int(value)
-
-
-@contextlib.contextmanager
-def _one_torch_thread():
-    """Run with one torch intra-op thread, then restore. Renderers work on batches of a few
-    hundred small images: extra threads only spin (on a busy 2-core machine the default
-    dsprites run took 5x the CPU time and 3-5x the wall time with 2 threads)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager
@@ -116,7 +102,7 @@ def measure_dataset(ds: FactorDataset, n_anchors: int = 1000, seed: int = 0, fre
     totals = {"traversal variance": A * K, "factor directions": A}
     if P and len(ordered):
         totals["local PCA"] = P
-    with _progress_bar(progress, totals) as advance, _one_torch_thread():
+    with _progress_bar(progress, totals) as advance, torch_threads(1):
         # V: traversals of every factor at every anchor.
         V = grid.traversal_variance(ds, anchors, nuisance, rng, chunk=_chunk(4 * int(sizes.max()) * D * 8),
                                     progress=lambda n: advance("traversal variance", n))

@@ -36,30 +36,13 @@ import xarray as xr
 
 from . import encoding as enc
 from . import grid
+from ..tensors import torch_threads
 from .jacobian import decoder_cosines, encode_batches, encoder_jvp, images_to_model
 
 ACTIVE_POSTERIOR_VARIANCE = 0.8
 ACTIVE_LATENT_VARIANCE = 1e-4  # deterministic models
 RESPONSES = ("traversal", "jacobian")
 RENDER_CHUNK = 1024  # images rendered at once for the traversals
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None):
-    """Run with n torch intra-op threads (None: leave as is), then restore."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _one_torch_thread():
-    """Rendering runs on one torch thread: the renderers work on batches of small images where a
-    second thread only spins (dsprites traversals: 12x slower with 2 threads on a busy 2-core machine)."""
-    return _torch_threads(1)
 
 
 @contextlib.contextmanager
@@ -154,7 +137,7 @@ def traversal_response(model, ds, anchors, nuisance, latent_variance, active, ba
         for s in range(0, A, per):
             sl = slice(s, min(s + per, A))
             nz = None if nuisance is None else nuisance[sl]
-            with _one_torch_thread():
+            with torch_threads(1):
                 X = grid.render_traversal(ds, anchors[sl], j, nz)  # [a, n_j, H, W, C]
             a = X.shape[0]
             V[sl, j] = grid.traversal_spread(X)
@@ -177,7 +160,7 @@ def jacobian_response(model, ds, anchors, nuisance, n_latents: int, batch_size=2
     for s in range(0, A, per):
         sl = slice(s, min(s + per, A))
         nz = None if nuisance is None else nuisance[sl]
-        with _one_torch_thread():
+        with torch_threads(1):
             x = grid.render_at(ds, anchors[sl][:, None, :], nz)[:, 0]  # [a, H, W, C]
             d = grid.factor_directions(ds, anchors[sl], nz)[:, cols]  # [a, K_o, D]
         out[sl][:, cols] = np.abs(encoder_jvp(model, x, d, batch_size))  # [a, K_o, L]
@@ -212,7 +195,7 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
     if hasattr(model, "eval"):
         model.eval()
     try:
-        with _torch_threads(threads):
+        with torch_threads(threads):
             L = _check_model(model, ds)
             if anchors is None:
                 anchors = grid.sample_anchors(ds, int(n_anchors), seed)
@@ -221,7 +204,7 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
             k_o = sum(t != "categorical" for t in ds.factor_types)
             total = int(n_variance + A * ds.factor_sizes.sum() + A * k_o + n_decoder)
             with _progress(progress, total) as advance:
-                with _one_torch_thread():
+                with torch_threads(1):
                     _, images = ds.sample(int(n_variance), np.random.default_rng([int(seed), 2]))
                 deterministic = bool(getattr(model, "deterministic", False))
                 mu, lat_var, post_var, active = latent_statistics(model, images, deterministic, batch_size)

@@ -23,7 +23,7 @@ import torch
 from .. import io
 from ..models import store
 from ..models.errors import ConfigError
-from ..tensors import to_torch
+from ..tensors import to_torch, torch_threads
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, differences, resolve
 
@@ -34,16 +34,12 @@ RUN_FILES = (store.CONFIG, store.WEIGHTS, store.LOG, store.CHECKPOINT, "scores.n
 def _deterministic(threads: int | None = None):
     """Deterministic algorithms, a private copy of torch's RNG state, optionally a thread count."""
     prev, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    prev_threads = torch.get_num_threads()
     torch.use_deterministic_algorithms(True, warn_only=True)
-    if threads:
-        torch.set_num_threads(int(threads))
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch_threads(threads or None), torch.random.fork_rng(devices=[]):
             yield
     finally:
         torch.use_deterministic_algorithms(prev, warn_only=warn)
-        torch.set_num_threads(prev_threads)
 
 
 def step_streams(seed: int, step: int) -> tuple[np.random.Generator, int]:
