@@ -201,7 +201,8 @@ class FactorVAE(Objective):
     def __init__(self, latent_dim: int = 10, **kw):
         super().__init__(latent_dim, **kw)
         self.disc = discriminator(self.latent_dim)
-        self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=self.DISC_LR, betas=self.DISC_BETAS, eps=1e-8)
+        self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=self.DISC_LR, betas=self.DISC_BETAS, eps=1e-8,
+                                         foreach=True)
 
     def aux_optimizers(self):
         return {"disc": self.disc_opt}

@@ -169,7 +169,8 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
         channels_last = record["arch"] == "conv"  # ~20% faster convolutions on CPU (oneDNN)
         if channels_last:
             model.to(memory_format=torch.channels_last)
-        opt = torch.optim.Adam(model.parameters(), lr=record["lr"], betas=(0.9, 0.999), eps=1e-8)
+        opt = torch.optim.Adam(model.parameters(), lr=record["lr"], betas=(0.9, 0.999), eps=1e-8,
+                               foreach=True)  # multi-tensor Adam: ~10% faster steps on CPU
         columns = ["step", *objective.term_names(model.masked), "seconds"]
         n_terms = len(columns) - 2
         start, seconds, rows, acc, n = 0, 0.0, [], [0.0] * n_terms, 0
