@@ -8,7 +8,6 @@ first ``n_pca_anchors`` anchors. Images are rendered float32 in chunks of anchor
 """
 from __future__ import annotations
 
-import contextlib
 import numbers
 
 import numpy as np
@@ -18,6 +17,7 @@ from ..data.base import FactorDataset
 from . import grid
 from . import local_geometry as lg
 from . import variance_stats as vs
+from ..progress import progress_bars
 from ..tensors import torch_threads
 
 CHUNK_BYTES = 64 * 2 ** 20
@@ -50,21 +50,6 @@ def _check_int(name, value, lo):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
         raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
     return int(value)
-
-
-@contextlib.contextmanager
-def _progress_bar(enabled: bool, totals: dict):
-    """Yields advance(task, n); a rich progress bar on stderr when ``enabled``."""
-    if not enabled:
-        yield lambda task, n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=Console(stderr=True)) as bar:
-        ids = {k: bar.add_task(k, total=v) for k, v in totals.items()}
-        yield lambda task, n: bar.advance(ids[task], n)
 
 
 def measure_dataset(ds: FactorDataset, n_anchors: int = 1000, seed: int = 0, freeze_nuisance: bool = True,
@@ -102,7 +87,7 @@ def measure_dataset(ds: FactorDataset, n_anchors: int = 1000, seed: int = 0, fre
     totals = {"traversal variance": A * K, "factor directions": A}
     if P and len(ordered):
         totals["local PCA"] = P
-    with _progress_bar(progress, totals) as advance, torch_threads(1):
+    with progress_bars(progress, totals) as advance, torch_threads(1):
         # V: traversals of every factor at every anchor.
         V = grid.traversal_variance(ds, anchors, nuisance, rng, chunk=_chunk(4 * int(sizes.max()) * D * 8),
                                     progress=lambda n: advance("traversal variance", n))

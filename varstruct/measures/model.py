@@ -28,7 +28,6 @@ with seed [seed, 2]; the decoder Jacobian at μ(x) for the first ``n_decoder`` o
 """
 from __future__ import annotations
 
-import contextlib
 
 import numpy as np
 import torch
@@ -36,6 +35,7 @@ import xarray as xr
 
 from . import encoding as enc
 from . import grid
+from ..progress import progress_bar
 from ..tensors import torch_threads
 from .jacobian import decoder_cosines, encode_batches, encoder_jvp, images_to_model
 
@@ -43,22 +43,6 @@ ACTIVE_POSTERIOR_VARIANCE = 0.8
 ACTIVE_LATENT_VARIANCE = 1e-4  # deterministic models
 RESPONSES = ("traversal", "jacobian")
 RENDER_CHUNK = 1024  # images rendered at once for the traversals
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool, total: int):
-    if not enabled:
-        yield lambda n, what=None: None
-        return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), transient=True) as p:
-        task = p.add_task("latent statistics", total=total)
-
-        def advance(n, what=None):
-            p.update(task, advance=n, **({"description": what} if what else {}))
-        yield advance
 
 
 def _check_model(model, ds) -> int:
@@ -203,7 +187,7 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
             nuisance = grid.anchor_nuisance(ds, A, seed)
             k_o = sum(t != "categorical" for t in ds.factor_types)
             total = int(n_variance + A * ds.factor_sizes.sum() + A * k_o + n_decoder)
-            with _progress(progress, total) as advance:
+            with progress_bar(progress, total, "latent statistics") as advance:
                 with torch_threads(1):
                     _, images = ds.sample(int(n_variance), np.random.default_rng([int(seed), 2]))
                 deterministic = bool(getattr(model, "deterministic", False))

@@ -11,10 +11,11 @@ Training points are drawn in chunks (one render and one encode call per chunk) f
 """
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import numpy as np
+
+from ..progress import progress_bar
 
 CHUNK_IMAGES = 2048  # images rendered + encoded per call
 
@@ -36,18 +37,6 @@ def _encode(encode, images: np.ndarray, n_expected: int) -> np.ndarray:
     if not np.all(np.isfinite(codes)):
         raise ValueError("encode returned NaN or infinite codes")
     return codes
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool, total: int, description: str):
-    """Yields advance(n): a rich progress bar when enabled, a no-op otherwise."""
-    if not enabled:
-        yield lambda n: None
-        return
-    from rich.progress import Progress
-    with Progress(transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 def _beta_vae_points(ds, encode, rng, batch_size, n_points, advance):
@@ -82,7 +71,7 @@ def beta_vae_score(ds, encode, seed: int = 0, batch_size: int = 64, n_train: int
 
     _check_counts(ds, batch_size, n_train=n_train, n_eval=n_eval)
     rng = np.random.default_rng(seed)
-    with _progress(progress, n_train + n_eval, "BetaVAE score") as advance:
+    with progress_bar(progress, n_train + n_eval, "BetaVAE score") as advance:
         x_train, y_train = _beta_vae_points(ds, encode, rng, int(batch_size), int(n_train), advance)
         x_eval, y_eval = _beta_vae_points(ds, encode, rng, int(batch_size), int(n_eval), advance)
     if len(np.unique(y_train)) < 2:
@@ -128,7 +117,7 @@ def factor_vae_score(ds, encode, seed: int = 0, batch_size: int = 64, n_train: i
         raise ValueError(f"n_variance must be >= 2, got {n_variance}")
     rng = np.random.default_rng(seed)
     total = int(n_variance) + int(n_train) + int(n_eval)
-    with _progress(progress, total, "FactorVAE score") as advance:
+    with progress_bar(progress, total, "FactorVAE score") as advance:
         zs = []
         for s in range(0, int(n_variance), CHUNK_IMAGES):
             m = min(CHUNK_IMAGES, int(n_variance) - s)
