@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 
 
-class OutputError(OSError):
-    """The output path cannot be written (reported as one line by the CLI)."""
+from .errors import OutputError  # noqa: E402,F401
 
 
 def check_writable(path: str | os.PathLike) -> Path:

@@ -19,8 +19,7 @@ import numpy as np
 FACTOR_TYPES = ("ordinal", "circular", "categorical")
 
 
-class DatasetError(ValueError):
-    """Bad dataset name, parameter or data file (reported as one line by the CLI)."""
+from ..errors import DatasetError  # noqa: E402,F401  (re-exported: the dataset error of varstruct)
 
 
 @dataclass(frozen=True)

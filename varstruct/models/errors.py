@@ -1,10 +1,8 @@
-"""Error types of the models and the trainer (torch-free, so the CLI can import them cheaply)."""
+"""Error types of the models and the trainer: aliases into :mod:`varstruct.errors`."""
 from __future__ import annotations
 
+from ..errors import ConfigError, RunDirError
 
-class ModelDirError(ValueError):
-    """A model dir is missing, incomplete or corrupt (one-line message; exit code 2 in the CLI)."""
+ModelDirError = RunDirError  # the older name
 
-
-class ConfigError(ValueError):
-    """A bad training configuration: unknown method, bad hyper-parameter, bad output dir, ..."""
+__all__ = ["ConfigError", "ModelDirError", "RunDirError"]
