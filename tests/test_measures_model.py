@@ -1,4 +1,4 @@
-"""Model measures (MEASURES.md §2) against closed forms on analytic encoders, finite differences
+"""Model measures (docs/measures.md#model-measures) against closed forms on analytic encoders, finite differences
 and per-sample autograd references."""
 from __future__ import annotations
 
