@@ -6,6 +6,12 @@ with precision='bf16'), and prints MIG and DCI for both and their difference. Th
 use bf16 only if every difference is within 1e-3 (issue: bf16 encoding for metrics).
 
     python benchmarks/bench_encode_precision.py --work /tmp/bench_prec [--steps 600] [--points 2000]
+
+Last result (2026-12-02, 2-core CPU with AVX-512 BF16, one torch thread, 2,000 / 1,000 points):
+toy_blobs β-VAE (β=4, 600 steps), seeds 0 and 1: |ΔMIG| 1.7e-2 / 9.7e-3, |ΔDCI disentanglement|
+0.12 / 0.30, |ΔDCI completeness| 0.093 / 0.17, |ΔDCI informativeness| 1.0e-2 / 5.0e-3;
+dSprites β-VAE (β=4, 1,000 steps), seed 0: |ΔMIG| 8.6e-4, |ΔDCI| 2.8e-3 / 3.5e-3 / 4.0e-3.
+Not within 1e-3, so the metrics encode in fp32 (varstruct.tensors.mean_encoder).
 """
 from __future__ import annotations
 

@@ -16,7 +16,6 @@ import numpy as np
 
 from ..errors import VarstructError
 from ..validate import check_int, check_seed
-
 from .dci import dci
 from .irs import irs_details
 from .mig import mig_per_factor
