@@ -14,6 +14,7 @@ from varstruct.data.base import Factor, FactorDataset
 from varstruct.measures import local_geometry as lg
 from varstruct.measures import variance_stats as vs
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny images: one thread is fastest on a shared machine
 ALL_VARS = {
     "traversal_variance": ("anchor", "factor"), "step_variance": ("anchor", "factor"),
     "global_variance": ("factor",), "variance_share": ("factor",), "global_rank": ("factor",),

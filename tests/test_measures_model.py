@@ -10,6 +10,7 @@ import varstruct
 from varstruct.measures import encoding, grid
 from varstruct.measures.model import measure_model
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny images: one thread is fastest on a shared machine
 SMALL = dict(n_variance=4000, n_decoder=50)
 
 

@@ -18,6 +18,7 @@ from varstruct.io import read_netcdf, write_netcdf
 from varstruct.schema import attrs_equal, canonical_attrs, describe, missing_descriptions, provenance
 from varstruct.tensors import encode_batches, mean_encoder
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny images: one thread is fastest on a shared machine
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "measures.md"
 PROVENANCE = ("Conventions", "title", "source", "varstruct_version", "created", "command", "history", "dataset",
               "dataset_params", "seed")
@@ -133,7 +134,7 @@ def _thread_state():
     return torch.get_num_threads(), sorted((d["internal_api"], d["num_threads"]) for d in threadpool_info())
 
 
-@pytest.mark.parametrize("threads", [None, 1])
+@pytest.mark.parametrize("threads", [None, 1, 2])
 def test_library_calls_leave_threads_as_found(model, threads):
     ds = varstruct.datasets.get("toy_linear")
     codes = np.random.default_rng(0).normal(size=(200, 3))
