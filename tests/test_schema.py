@@ -114,6 +114,15 @@ def test_docs_headings_named_for_links():
     assert {v[2] for v in DV.values()} | {v[2] for v in MV.values()} <= anchors
 
 
+def test_score_anchors_documented():
+    from varstruct.metrics.evaluate import SCORE_ANCHORS, SCORES, score_anchor
+
+    anchors = github_anchors(DOCS.read_text())
+    assert set(SCORE_ANCHORS) <= anchors and "scores" in anchors
+    assert {score_anchor(k) for k in SCORES} <= set(SCORE_ANCHORS)
+    assert score_anchor("mig_active_per_factor") == "mig" and score_anchor("something_new") == "scores"
+
+
 def test_describe_and_provenance_for_new_producers():
     import xarray as xr
 

@@ -217,12 +217,17 @@ _FAMILY = {"modularity": "modularity_explicitness", "explicitness": "modularity_
            "gaussian": "unsupervised", "mutual_info_score": "unsupervised"}
 
 
+# headings of docs/measures.md#scores (one per metric family)
+SCORE_ANCHORS = ("mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised", "beta_vae", "factor_vae")
+
+
 def score_anchor(name: str) -> str:
-    """The docs/measures.md anchor of a score variable: its metric's name (longest matching prefix)."""
+    """The docs/measures.md anchor of a score variable: its metric family's heading (the longest
+    documented prefix), else the ``scores`` section."""
     for prefix, anchor in _FAMILY.items():
         if name.startswith(prefix):
             return anchor
-    match = [m for m in METRICS if name == m or name.startswith(m + "_")]
+    match = [a for a in SCORE_ANCHORS if name == a or name.startswith(a + "_")]
     return max(match, key=len) if match else "scores"
 
 
