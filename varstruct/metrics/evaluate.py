@@ -5,7 +5,9 @@ uniformly from the dataset's factor grid with ``np.random.default_rng(seed)`` (f
 per image). Scores that need one set (MIG, IRS, unsupervised) use the train points. The
 sampling-based scores draw their own points with the same seed: ``n_train`` training (and
 FactorVAE variance-estimation) points and ``n_test`` evaluation points of 64-image batches, the
-reference's 10,000 / 5,000 by default.
+reference's 10,000 / 5,000 by default. ``active_mig`` is MIG with the latents whose mean KL
+to the prior on the train points (``latent_kl``) is below ``active_threshold`` held constant;
+it needs a model with ``encode(x) -> (mean, logvar)``.
 """
 from __future__ import annotations
 
@@ -16,16 +18,17 @@ import numpy as np
 
 from .dci import dci
 from .irs import irs_details
-from .mig import mig_per_factor
+from .mig import active_mig_per_factor, latent_kl, mig_per_factor
 from .modularity import modularity_explicitness
 from .sampling import beta_vae_score, factor_vae_score
 from .sap import sap_per_factor
 from .unsupervised import unsupervised_scores
 
-METRICS = ("mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised", "beta_vae", "factor_vae")
+METRICS = ("mig", "active_mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised", "beta_vae", "factor_vae")
 _NEEDS_TEST = {"dci", "sap", "modularity_explicitness"}
-_NEEDS_CODES = {"mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised"}
+_NEEDS_CODES = {"mig", "active_mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised"}
 CHUNK = 1024  # images rendered + encoded per call
+ACTIVE_THRESHOLD = 0.05  # mean KL (nats) below which a latent counts as inactive for active_mig
 
 
 def check_metrics(metrics) -> list[str]:
@@ -70,6 +73,28 @@ def representation(ds, encode, n: int, rng: np.random.Generator):
     return codes, factors
 
 
+def _kl_recording_encoder(model, batch_size: int = 512):
+    """Like :func:`varstruct.tensors.mean_encoder` (same batches, same codes), and also keeps
+    each batch's KL(N(mean, e^logvar) || N(0, 1)) summed over points per latent in ``.kl``."""
+    import torch
+
+    from ..tensors import to_torch
+
+    sums = []
+
+    def encode(images):
+        outs = []
+        with torch.no_grad():
+            for s in range(0, len(images), batch_size):
+                mean, logvar = model.encode(to_torch(images[s:s + batch_size]))
+                mean, logvar = mean.double().cpu().numpy(), logvar.double().cpu().numpy()
+                outs.append(mean)
+                sums.append(latent_kl(mean, logvar) * len(mean))
+        return np.concatenate(outs) if outs else np.zeros((0, 0))
+    encode.kl = sums
+    return encode
+
+
 @contextlib.contextmanager
 def _steps(enabled: bool, total: int):
     if not enabled:
@@ -90,19 +115,28 @@ def _steps(enabled: bool, total: int):
 
 
 def evaluate(model, ds, metrics=None, seed: int = 0, n_train: int = 10000, n_test: int = 5000,
-             progress: bool = False, n_jobs: int | None = None):
+             progress: bool = False, n_jobs: int | None = None, active_threshold: float = ACTIVE_THRESHOLD):
     """Scores of ``model`` (an encoder module, or a function images -> codes) on dataset ``ds``.
 
     Returns an xr.Dataset: scalar scores (``mig``, ``dci_disentanglement``, ``sap``, ...),
     per-factor scores (dim ``factor``), per-code scores (dim ``latent``) and the DCI
     ``dci_importance`` matrix (dims ``latent``, ``factor``); attrs: metrics, seed, points_train,
-    points_test, dataset, dataset_params, version.
+    points_test, dataset, dataset_params, version (and ``active_threshold`` with active_mig).
+    With ``metrics=None`` a model without ``encode`` (a plain function) skips active_mig.
     """
     import xarray as xr
 
     from .. import __version__
 
+    given = metrics is not None
     metrics = check_metrics(metrics)
+    if "active_mig" in metrics and not hasattr(model, "encode"):
+        if given:
+            raise ValueError("active_mig needs a model with encode(x) -> (mean, logvar), not a function of images")
+        metrics.remove("active_mig")
+    active_threshold = float(active_threshold)
+    if not (np.isfinite(active_threshold) and active_threshold >= 0):
+        raise ValueError(f"active_threshold must be a finite number >= 0, got {active_threshold!r}")
     n_train, n_test = int(n_train), int(n_test)
     if n_train < 2:
         raise ValueError(f"n_train must be >= 2, got {n_train}")
@@ -115,7 +149,8 @@ def evaluate(model, ds, metrics=None, seed: int = 0, n_train: int = 10000, n_tes
         step("encoding train points")
         codes = factors = ctest = ftest = None
         if _NEEDS_CODES & set(metrics):
-            codes, factors = representation(ds, encode, n_train, rng)
+            kl_encode = _kl_recording_encoder(model) if "active_mig" in metrics else None
+            codes, factors = representation(ds, kl_encode or encode, n_train, rng)
         step("encoding test points")
         if _NEEDS_TEST & set(metrics):
             ctest, ftest = representation(ds, encode, n_test, rng)
@@ -125,6 +160,12 @@ def evaluate(model, ds, metrics=None, seed: int = 0, n_train: int = 10000, n_tes
                 per = mig_per_factor(codes, factors)
                 out["mig"] = ((), float(np.mean(per)))
                 out["mig_per_factor"] = (("factor",), per)
+            elif name == "active_mig":
+                kl = np.sum(kl_encode.kl, axis=0) / n_train
+                per = active_mig_per_factor(codes, factors, kl, active_threshold)
+                out["active_mig"] = ((), float(np.mean(per)))
+                out["active_mig_per_factor"] = (("factor",), per)
+                out["latent_kl"] = (("latent",), kl)
             elif name == "dci":
                 r = dci(codes, factors, ctest, ftest, n_jobs=n_jobs)
                 for key in ("disentanglement", "completeness", "informativeness_train",
@@ -172,4 +213,6 @@ def evaluate(model, ds, metrics=None, seed: int = 0, n_train: int = 10000, n_tes
                     "dataset": ds.name, "dataset_params": json.dumps(ds.params, default=str),
                     "version": __version__, "created_by": "varstruct.evaluate",
                     "reference": "disentanglement_lib (Locatello et al. 2019) metric definitions"}
+    if "active_mig" in metrics:
+        result.attrs["active_threshold"] = active_threshold
     return result
