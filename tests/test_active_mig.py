@@ -109,12 +109,12 @@ def test_evaluate_active_mig():
 
 
 def test_evaluate_active_mig_needs_an_encoder():
-    ds = varstruct.datasets.get("toy_linear")
+    ds = varstruct.datasets.get("toy_linear", amplitudes=[1.0, 1.0], sizes=[3, 3], side=4)
 
     def codes(images):
         return (images.reshape(len(images), -1).astype(np.float64) - 0.5) @ ds.basis.T
 
     with pytest.raises(ValueError, match="active_mig needs a model"):
         varstruct.evaluate(codes, ds, metrics=["active_mig"], n_train=100)
-    res = varstruct.evaluate(codes, ds, metrics=None, n_train=200, n_test=100)  # skipped by default
+    res = varstruct.evaluate(codes, ds, metrics=None, n_train=60, n_test=60)  # skipped by default
     assert "active_mig" not in res and "active_mig" not in res.attrs["metrics"]
