@@ -159,7 +159,7 @@ class ToyBlobs(FactorDataset):
         order = self._order(spread)
         if profile == "noflip" and not _constant(order):
             raise DatasetError(f"toy_blobs: noflip with r={r}, spread={spread:.4g} flips the local variance order "
-                               f"(the largest spread that does not: {self._max_noflip_spread(r):.4g})")
+                               f"(the largest spread that does not: {self._max_noflip_spread():.4g})")
         if profile == "flip" and not np.all(order[0] * order[-1] < 0):
             raise DatasetError(f"toy_blobs: flip with r={r}, spread={spread:.4g} does not invert the local variance "
                                "order across A's range at every value of B (try a larger spread)")
@@ -190,7 +190,7 @@ class ToyBlobs(FactorDataset):
         V = self._local(spread)
         return np.sign(V[..., 1] - V[..., 0])
 
-    def _max_noflip_spread(self, r: float) -> float:
+    def _max_noflip_spread(self) -> float:
         """Largest spread at which the order never flips (bisection; monotone in spread)."""
         if not _constant(self._order(1.0)):
             return 1.0
@@ -207,7 +207,7 @@ class ToyBlobs(FactorDataset):
             return 1.0
         if profile == "flip":
             return 2.0 * max(r, 1.0 / r)
-        s_max = self._max_noflip_spread(r)
+        s_max = self._max_noflip_spread()
         if not s_max > 1.0 + 1e-9:
             raise DatasetError(f"toy_blobs: noflip at r={r} has no spread > 1 that keeps the local variance order "
                                "(use r away from 1)")
