@@ -8,7 +8,7 @@ profiles (none: r = 2; flip: r = 1, spread 2). Measured when written (seeds 0-5,
 active MIG none 0.41-0.70 (mean 0.51), flip 0.07-0.28 (mean 0.20); at 1000 steps none
 0.43-0.77 (mean 0.63), flip 0.07-0.34 (mean 0.24). Every flip run uses 2-3 latents (no
 posterior collapse), so the drop is the inconsistency, not a model that encodes nothing.
-~20 s of CPU (6 runs of ~2.3 s + imports and evaluation).
+~25 s of CPU (6 runs of ~2.3 s, imports, evaluation; measured on a loaded 2-core machine).
 """
 import numpy as np
 import pytest
