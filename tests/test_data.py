@@ -155,16 +155,90 @@ def test_toy_square_pixels():
     assert x.sum() == 25 and x[ds.TOP, 4] == 1 and x[ds.TOP, 9] == 0 and x[ds.TOP - 1, 4] == 0
 
 
-@pytest.mark.parametrize("profile,r,flips", [("none", 2.0, False), ("noflip", 4.0, False), ("flip", 1.0, True)])
-def test_toy_blobs_profiles(profile, r, flips):
-    ds = data.get("toy_blobs", r=r, profile=profile)
-    amp = ds.amplitudes(np.stack([np.arange(24), np.zeros(24, int)], 1))
-    b_stronger = amp[:, 1] > amp[:, 0]
-    assert (b_stronger.any() and (~b_stronger).any()) == flips
-    # the two blobs never overlap
-    assert (ds.blobs[0] * ds.blobs[1]).sum() == 0
-    x = ds.render(ds.sample_factors(100, 0))
-    assert x.min() >= 0 and x.max() <= 1
+# ---- toy_blobs: closed forms from the definition x = ½ + a v_A g_A + a r ρ(t_A) v_B g_B --------------
+def _blob_profiles():
+    yy, xx = np.mgrid[0:16, 0:16].astype(float)
+    g = []
+    for cy, cx in ((7.5, 3.5), (7.5, 11.5)):
+        d2 = (yy - cy) ** 2 + (xx - cx) ** 2
+        g.append(np.where(d2 <= 16, np.exp(-d2 / 8), 0.0).ravel())
+    return g
+
+
+def _blob_grid(ds):
+    """All 24x24 images [c_A, c_B, D] (float64) and the traversal variances measured on them:
+    V_A [c_B] (A's traversal does not depend on c_A) and V_B [c_A]."""
+    idx = np.stack(np.meshgrid(np.arange(24), np.arange(24), indexing="ij"), -1).reshape(-1, 2)
+    X = ds.render(idx).reshape(24, 24, -1).astype(np.float64)
+    return X, X.var(axis=0).sum(-1) / 256, X.var(axis=1).sum(-1) / 256
+
+
+SETTINGS = [dict(r=2.0, profile="none"), dict(r=0.5, profile="none"), dict(r=2.0, profile="noflip"),
+            dict(r=0.5, profile="noflip"), dict(r=1.0, profile="flip", spread=2.0),
+            dict(r=1.0, profile="flip", spread=1.5), dict(r=0.8, profile="flip")]
+
+
+def test_toy_blobs_a_amplitude_is_fixed_and_b_follows_the_profile():
+    gA, gB = _blob_profiles()
+    v = np.linspace(-0.5, 0.5, 24)
+    t = np.arange(24) / 23
+    assert (gA * gB).sum() == 0  # the two blobs never overlap
+    for kw in SETTINGS:
+        ds = data.get("toy_blobs", amplitude=0.3, **kw)
+        X, _, _ = _blob_grid(ds)
+        rho = np.ones(24) if kw["profile"] == "none" else ds.params["spread"] ** (2 * t - 1)
+        want = 0.5 + 0.3 * v[:, None, None] * gA + 0.3 * kw["r"] * (rho[:, None] * v[None, :])[..., None] * gB
+        np.testing.assert_allclose(X, want, atol=1e-6, err_msg=str(kw))
+        # A's amplitude is the parameter, whatever r and the profile
+        np.testing.assert_allclose(ds.amplitudes([[0, 0], [23, 5]])[:, 0], 0.3)
+    ds = data.get("toy_blobs")
+    assert ds.params == {"r": 2.0, "profile": "none", "spread": 1.0, "amplitude": 0.4}
+    lo, hi = ds.value_range
+    X, _, _ = _blob_grid(ds)
+    assert X.min() == pytest.approx(lo, abs=1e-6) and X.max() == pytest.approx(hi, abs=1e-6)
+    assert 0 <= lo and hi <= 1
+
+
+@pytest.mark.parametrize("kw", SETTINGS, ids=lambda kw: f"{kw['profile']}-{kw['r']}-{kw.get('spread')}")
+def test_toy_blobs_local_variance_order(kw):
+    ds = data.get("toy_blobs", **kw)
+    X, VA, VB = _blob_grid(ds)
+    VA, VB = np.broadcast_to(VA[None, :], (24, 24)), np.broadcast_to(VB[:, None], (24, 24))  # [c_A, c_B]
+    idx = np.stack(np.meshgrid(np.arange(24), np.arange(24), indexing="ij"), -1).reshape(-1, 2)
+    np.testing.assert_allclose(ds.local_variance(idx).reshape(24, 24, 2), np.stack([VA, VB], -1), rtol=1e-5)
+    order = np.sign(VB - VA)
+    if kw["profile"] == "none":  # a constant variance ratio r², i.e. an amplitude ratio r
+        np.testing.assert_allclose(VB / VA, kw["r"] ** 2, rtol=1e-5)
+    elif kw["profile"] == "noflip":  # the gap changes with A, the order never
+        assert (VB / VA).max() > 1.5 * (VB / VA).min() and (np.all(order == 1) or np.all(order == -1))
+    else:  # at every value of B, the order at A's lowest level is the opposite of that at its highest
+        assert np.all(order[0] == -1) and np.all(order[-1] == 1)
+    # total and per-factor variance over the grid
+    rep = ds.variance()
+    assert rep["total"] == pytest.approx(X.reshape(576, -1).var(0).mean(), rel=1e-5)
+    assert rep["A"] == pytest.approx(VA.mean(), rel=1e-5) and rep["B"] == pytest.approx(VB.mean(), rel=1e-5)
+    assert rep["share_A"] + rep["share_B"] == pytest.approx(1.0)
+    assert rep["ratio_min"] == pytest.approx((VB / VA).min(), rel=1e-5)
+
+
+def test_toy_blobs_defaults_and_errors():
+    assert data.get("toy_blobs", r=1.0, profile="flip").params["spread"] == 2.0
+    assert data.get("toy_blobs", r=0.25, profile="flip", amplitude=0.1).params["spread"] == 8.0
+    s = data.get("toy_blobs", r=2.0, profile="noflip").params["spread"]
+    data.get("toy_blobs", r=2.0, profile="noflip", spread=s * s * (1 - 1e-6), amplitude=0.2)  # √ of the largest
+    with pytest.raises(DatasetError, match="flips the local variance order"):
+        data.get("toy_blobs", r=2.0, profile="noflip", spread=s * s * 1.001, amplitude=0.2)
+    with pytest.raises(DatasetError, match="noflip at r=1.0"):
+        data.get("toy_blobs", r=1.0, profile="noflip")
+    with pytest.raises(DatasetError, match="does not invert"):
+        data.get("toy_blobs", r=2.0, profile="flip", spread=1.5, amplitude=0.1)
+    with pytest.raises(DatasetError, match=r"outside \[0, 1\]; use amplitude <= 0.133"):
+        data.get("toy_blobs", r=2.0, profile="flip")  # spread 4: B reaches 8 a
+    with pytest.raises(DatasetError, match="spread 1"):
+        data.get("toy_blobs", profile="none", spread=2.0)
+    for bad in (dict(amplitude=0), dict(r=-1), dict(profile="wave"), dict(profile="flip", r=1, spread=0.5)):
+        with pytest.raises(DatasetError, match="toy_blobs"):
+            data.get("toy_blobs", **bad)
 
 
 @pytest.mark.parametrize("k", [1, 2, "random"])

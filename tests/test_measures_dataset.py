@@ -152,8 +152,9 @@ def test_toy_square_closed_form(square):
 
 
 # ---- toy_blobs -------------------------------------------------------------------------------
-def blobs_variance(anchors, r, profile, spread):
-    """Closed-form V [A, 2] of toy_blobs from its definition (σ = 2, radius 4, 24 levels)."""
+def blobs_variance(anchors, r, profile, spread, a):
+    """Closed-form V [A, 2] of toy_blobs from its definition x = ½ + a v_A g_A + a r ρ(t_A) v_B g_B
+    (σ = 2, radius 4, 24 levels, ρ(t) = spread^(2t−1), no normalisation)."""
     yy, xx = np.mgrid[0:16, 0:16].astype(float)
     g = []
     for cy, cx in ((7.5, 3.5), (7.5, 11.5)):
@@ -162,18 +163,17 @@ def blobs_variance(anchors, r, profile, spread):
     gA2, gB2 = (g[0] ** 2).sum(), (g[1] ** 2).sum()
     v = np.linspace(-0.5, 0.5, 24)
     rho = r * spread ** (2 * np.arange(24) / 23 - 1)
-    s = 0.9 / max(1.0, rho.max())
     # A's traversal moves v_A and also B's amplitude ρ(t_A); B's moves v_B at amplitude ρ(t_A)
-    VA = s ** 2 * (gA2 * v.var() + v[anchors[:, 1]] ** 2 * gB2 * rho.var()) / 256
-    VB = s ** 2 * rho[anchors[:, 0]] ** 2 * gB2 * v.var() / 256
+    VA = a ** 2 * (gA2 * v.var() + v[anchors[:, 1]] ** 2 * gB2 * rho.var()) / 256
+    VB = a ** 2 * rho[anchors[:, 0]] ** 2 * gB2 * v.var() / 256
     return np.stack([VA, VB], axis=1)
 
 
-@pytest.mark.parametrize("profile", ["none", "flip", "noflip"])
-def test_toy_blobs_inversions(profile):
-    ds = datasets.get("toy_blobs", r=2.0, profile=profile)
+@pytest.mark.parametrize("profile,r", [("none", 2.0), ("flip", 1.0), ("noflip", 2.0)])
+def test_toy_blobs_inversions(profile, r):
+    ds = datasets.get("toy_blobs", r=r, profile=profile)
     m = varstruct.measure_dataset(ds, n_anchors=300, seed=0, n_pca_anchors=10)
-    V = blobs_variance(m.anchor_factors.values, 2.0, profile, ds.params["spread"])
+    V = blobs_variance(m.anchor_factors.values, r, profile, ds.params["spread"], 0.4)
     np.testing.assert_allclose(m.traversal_variance, V, rtol=1e-4)
     oi = float(m.order_inversion[0, 1])
     assert oi == pytest.approx(inversion_fraction(V[:, 0], V[:, 1]))
@@ -367,7 +367,7 @@ def run_cli(args):
 def test_cli_success(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     rc = run_cli(["measure", "dataset", "toy_blobs", "--anchors", "80", "--seed", "1", "-p", "profile=flip",
-                  "-p", "r=3"])
+                  "-p", "r=3", "-p", "amplitude=0.05"])
     out = capsys.readouterr().out
     assert rc == 0
     path = tmp_path / "toy_blobs_measures.nc"
@@ -376,7 +376,7 @@ def test_cli_success(tmp_path, monkeypatch, capsys):
     m = read_netcdf(path)
     assert set(ALL_VARS) <= set(m.data_vars) and m.sizes["anchor"] == 80 and m.attrs["seed"] == 1
     assert "flip" in m.attrs["dataset_params"]
-    ref = varstruct.measure_dataset(datasets.get("toy_blobs", profile="flip", r=3), n_anchors=80, seed=1)
+    ref = varstruct.measure_dataset(datasets.get("toy_blobs", profile="flip", r=3, amplitude=0.05), n_anchors=80, seed=1)
     np.testing.assert_allclose(m.traversal_variance, ref.traversal_variance)
     for word in ("A", "B", "local_global_discrepancy", "share", "dir.cons"):
         assert word in out

@@ -1,8 +1,10 @@
-"""Small datasets with known answers (MEASURES.md §3) and the controlled `toy_blobs` family."""
+"""Small datasets with known answers (closed-form variance structure) and the controlled
+`toy_blobs` family (docs/toy-blobs.md)."""
 from __future__ import annotations
 
 import numpy as np
 
+from ..validate import check_choice, check_float
 from .base import DatasetError, Factor, FactorDataset
 
 
@@ -100,15 +102,27 @@ class ToySquare(FactorDataset):
 
 
 class ToyBlobs(FactorDataset):
-    """Two Gaussian blobs (σ = 2 px, support truncated at radius 4 so they never overlap) on a
-    16x16 canvas; their brightnesses are factors A and B (24 centred levels v ∈ [−½, ½]).
+    """Two Gaussian blobs g_A, g_B (σ = 2 px, truncated at radius 4 so they never overlap) on a
+    16x16 canvas; their brightnesses are factors A and B (24 centred levels v ∈ [−½, ½]):
 
-    Pixel = ½ + s·(v_A g_A + ρ(t_A) v_B g_B), with blob profiles g (peak 1), t_A = c_A/23 and
-    the amplitude ratio ρ(t) = r · spread^(2t−1):
-    - profile ``none``: spread = 1, B is r times A everywhere (a consistent variance gap);
-    - ``noflip``: B stays stronger than A everywhere (r/spread > 1) by a margin that varies with A;
-    - ``flip``: B is weaker than A for small A and stronger for large A (r/spread < 1 < r·spread).
-    s = 0.9 / max(1, max_t ρ(t)) keeps pixels in [0.05, 0.95].
+        x = ½ + a · v_A · g_A + a · r · ρ(t_A) · v_B · g_B,     t_A = c_A / 23 ∈ [0, 1].
+
+    A's amplitude ``a`` (``amplitude``) is fixed: it does not depend on r, profile or spread.
+    B's amplitude is a·r·ρ(t_A), with the profile ρ:
+    - ``none``: ρ = 1 (spread 1): a constant ratio r (a consistent variance gap);
+    - ``noflip``: ρ(t) = spread^(2t−1): the gap changes with A but the local variance order of
+      A and B is the same at every grid point;
+    - ``flip``: ρ(t) = spread^(2t−1) with the order inverting across A's range (at every value
+      of B, the order at A's lowest level is the opposite of that at its highest).
+    "Local variance" is the traversal variance V[c, j] that ``measure_dataset`` measures; A's
+    traversal also moves B's blob (its amplitude changes with A), so (G_j = Σ g_j², D = 256)
+        V_A(c) = a² (var(v) G_A + r² v_B² var_t(ρ) G_B) / D,   V_B(c) = a² r² ρ(t_A)² var(v) G_B / D,
+    var over the 24 levels (ddof 0). Defaults: flip spread 2·max(r, 1/r); noflip spread √s_max,
+    s_max the largest spread whose order never flips (1/r for r < 1; none for r = 1).
+    No per-dataset normalisation: pixels lie in ½ ± ½·a·max(1, max r·ρ)·max g (``value_range``;
+    max g = e^(−1/16) at the half-pixel centres); a setting that would leave [0, 1] is refused
+    (the trainer's Bernoulli and Gaussian decoders both output σ(logits) ∈ (0, 1)), naming the
+    largest amplitude that fits: a study fixes one amplitude for all its settings.
     """
 
     name = "toy_blobs"
@@ -117,43 +131,127 @@ class ToyBlobs(FactorDataset):
     RADIUS = 4.0
     CENTRES = ((7.5, 3.5), (7.5, 11.5))
 
-    def __init__(self, r: float = 2.0, profile: str = "none", spread: float | None = None):
-        r = float(r)
-        if not r > 0:
-            raise DatasetError(f"toy_blobs: amplitude ratio r must be > 0, got {r}")
-        if profile not in ("none", "noflip", "flip"):
-            raise DatasetError(f"toy_blobs: profile must be none, noflip or flip, got {profile!r}")
-        if spread is None:
-            spread = {"none": 1.0, "noflip": np.sqrt(r) if r > 1 else 1.0, "flip": 2.0 * max(r, 1.0 / r)}[profile]
-        spread = float(spread)
-        if profile == "none" and spread != 1.0:
-            raise DatasetError("toy_blobs: profile none has spread 1")
-        if profile == "noflip" and not (spread >= 1.0 and r / spread > 1.0):
-            raise DatasetError(f"toy_blobs: noflip needs B stronger everywhere: r / spread > 1 (r={r}, spread={spread})")
-        if profile == "flip" and not (r / spread < 1.0 < r * spread):
-            raise DatasetError(f"toy_blobs: flip needs r / spread < 1 < r · spread (r={r}, spread={spread})")
-        self.r, self.profile, self.spread = r, profile, spread
+    def __init__(self, r: float = 2.0, profile: str = "none", spread: float | None = None,
+                 amplitude: float = 0.4):
+        r = check_float("toy_blobs: r", r, 0.0, lo_open=True, error=DatasetError)
+        amplitude = check_float("toy_blobs: amplitude", amplitude, 0.0, lo_open=True, error=DatasetError)
+        check_choice("toy_blobs: profile", profile, PROFILES, error=DatasetError)
         levels = np.linspace(-0.5, 0.5, self.N_LEVELS)
         self.levels = levels
-        self.factors = (Factor("A", self.N_LEVELS, "ordinal", levels), Factor("B", self.N_LEVELS, "ordinal", levels))
-        self.image_shape = (16, 16, 1)
+        self.t = np.arange(self.N_LEVELS) / (self.N_LEVELS - 1)
         yy, xx = np.mgrid[0:16, 0:16].astype(np.float64)
         blobs = []
         for cy, cx in self.CENTRES:
             d2 = (yy - cy) ** 2 + (xx - cx) ** 2
             blobs.append(np.where(d2 <= self.RADIUS ** 2, np.exp(-d2 / (2 * self.SIGMA ** 2)), 0.0).ravel())
         self.blobs = np.stack(blobs)  # [2, D]
-        t = np.arange(self.N_LEVELS) / (self.N_LEVELS - 1)
-        self.ratio = r * spread ** (2 * t - 1)  # amplitude of B relative to A, per value of A
-        self.scale = 0.9 / max(1.0, float(self.ratio.max()))
-        self.params = {"r": r, "profile": profile, "spread": spread}
+        self.r, self.profile, self.amplitude = r, profile, amplitude
+        if spread is None:
+            spread = self._default_spread(r, profile)
+        else:
+            spread = check_float("toy_blobs: spread", spread, 1.0, error=DatasetError)
+        if profile == "none" and spread != 1.0:
+            raise DatasetError(f"toy_blobs: profile none has spread 1, got {spread}")
+        if profile != "none" and not spread > 1.0:
+            raise DatasetError(f"toy_blobs: profile {profile} needs spread > 1 (got {spread})")
+        self.spread = spread
+        self.ratio = self._ratio(spread)  # B's amplitude / A's, per level of A
+        order = self._order(spread)
+        if profile == "noflip" and not _constant(order):
+            raise DatasetError(f"toy_blobs: noflip with r={r}, spread={spread:.4g} flips the local variance order "
+                               f"(the largest spread that does not: {self._max_noflip_spread():.4g})")
+        if profile == "flip" and not np.all(order[0] * order[-1] < 0):
+            raise DatasetError(f"toy_blobs: flip with r={r}, spread={spread:.4g} does not invert the local variance "
+                               "order across A's range at every value of B (try a larger spread)")
+        peak = max(1.0, float(self.ratio.max())) * float(self.blobs.max())
+        if amplitude * peak > 1.0:
+            raise DatasetError(f"toy_blobs: amplitude {amplitude} with r={r}, profile={profile}, spread={spread:.4g} "
+                               f"takes pixels outside [0, 1]; use amplitude <= {1.0 / peak:.4g}")
+        self.factors = (Factor("A", self.N_LEVELS, "ordinal", levels), Factor("B", self.N_LEVELS, "ordinal", levels))
+        self.image_shape = (16, 16, 1)
+        self.params = {"r": r, "profile": profile, "spread": spread, "amplitude": amplitude}
+
+    # ---- the profile and its closed forms ---------------------------------------------------
+    def _ratio(self, spread: float) -> np.ndarray:
+        return self.r * spread ** (2 * self.t - 1)
+
+    def _local(self, spread: float) -> np.ndarray:
+        """V [24 (c_A), 24 (c_B), 2] over the whole grid."""
+        rho = self._ratio(spread)
+        vv = self.levels.var()
+        gA, gB = (self.blobs ** 2).sum(1)
+        a2 = self.amplitude ** 2 / self.blobs.shape[1]
+        VA = a2 * (vv * gA + self.levels[None, :] ** 2 * rho.var() * gB) * np.ones((self.N_LEVELS, 1))
+        VB = a2 * rho[:, None] ** 2 * vv * gB * np.ones((1, self.N_LEVELS))
+        return np.stack([VA, VB], axis=-1)
+
+    def _order(self, spread: float) -> np.ndarray:
+        """sign(V_B − V_A) [24 (c_A), 24 (c_B)]."""
+        V = self._local(spread)
+        return np.sign(V[..., 1] - V[..., 0])
+
+    def _max_noflip_spread(self) -> float:
+        """Largest spread at which the order never flips (bisection; monotone in spread)."""
+        if not _constant(self._order(1.0)):
+            return 1.0
+        lo, hi = 0.0, 1.0  # log spread
+        while _constant(self._order(np.exp(hi))) and hi < 50:
+            lo, hi = hi, 2 * hi
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if _constant(self._order(np.exp(mid))) else (lo, mid)
+        return float(np.exp(lo))
+
+    def _default_spread(self, r: float, profile: str) -> float:
+        if profile == "none":
+            return 1.0
+        if profile == "flip":
+            return 2.0 * max(r, 1.0 / r)
+        s_max = self._max_noflip_spread()
+        if not s_max > 1.0 + 1e-9:
+            raise DatasetError(f"toy_blobs: noflip at r={r} has no spread > 1 that keeps the local variance order "
+                               "(use r away from 1)")
+        return float(np.sqrt(s_max))
 
     def amplitudes(self, idx) -> np.ndarray:
-        """Effective amplitudes (a_A, a_B) at each point, float64 [B, 2]."""
+        """Amplitudes (a_A, a_B) = (a, a·r·ρ(t_A)) at each point, float64 [B, 2]."""
         idx = self.validate_indices(idx)
-        return np.stack([np.full(len(idx), self.scale), self.scale * self.ratio[idx[:, 0]]], axis=1)
+        return self.amplitude * np.stack([np.ones(len(idx)), self.ratio[idx[:, 0]]], axis=1)
+
+    def local_variance(self, idx) -> np.ndarray:
+        """Closed-form traversal variance V [B, 2] (A, B) at the points ``idx`` [B, 2]."""
+        idx = self.validate_indices(idx)
+        return self._local(self.spread)[idx[:, 0], idx[:, 1]]
+
+    def variance(self) -> dict:
+        """Closed-form variance structure over the uniform factor grid: ``total`` (mean over
+        pixels of each pixel's variance, a² var(v) (G_A + r² E[ρ²] G_B) / D) and per factor the
+        mean local traversal variance ``A``, ``B`` (``measure_dataset``'s global_variance with
+        every grid point as an anchor), their ``share_A`` / ``share_B``, and the range of the
+        local ratio V_B / V_A (``ratio_min``, ``ratio_max``)."""
+        V = self._local(self.spread)
+        gA, gB = (self.blobs ** 2).sum(1)
+        total = self.amplitude ** 2 * self.levels.var() * (gA + (self.ratio ** 2).mean() * gB) / self.blobs.shape[1]
+        G = V.reshape(-1, 2).mean(0)
+        q = V[..., 1] / V[..., 0]
+        return {"total": float(total), "A": float(G[0]), "B": float(G[1]), "share_A": float(G[0] / G.sum()),
+                "share_B": float(G[1] / G.sum()), "ratio_min": float(q.min()), "ratio_max": float(q.max())}
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """(min, max) pixel value over the grid."""
+        half = 0.5 * self.amplitude * max(1.0, float(self.ratio.max())) * float(self.blobs.max())
+        return 0.5 - half, 0.5 + half
 
     def _render(self, idx, nuisance):
         coef = self.amplitudes(idx) * self.levels[idx]
         x = 0.5 + coef @ self.blobs
         return x.astype(np.float32).reshape((-1,) + self.image_shape)
+
+
+PROFILES = ("none", "noflip", "flip")
+
+
+def _constant(order: np.ndarray) -> bool:
+    """True when every sign is the same non-zero value (no tie, no flip)."""
+    return bool(np.all(order == 1) or np.all(order == -1))

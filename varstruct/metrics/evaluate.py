@@ -7,6 +7,9 @@ sampling-based scores draw their own points with the same seed: ``n_train`` trai
 FactorVAE variance-estimation) points and ``n_test`` evaluation points of 64-image batches, the
 reference's 10,000 / 5,000 by default. The result follows the one result schema
 (:mod:`varstruct.schema`, docs/results.md); the scores are defined in docs/measures.md#scores.
+``active_mig`` is MIG with the latents whose mean KL to the prior on the train points
+(``latent_kl``) is below ``active_threshold`` held constant; it needs a model with
+``encode(x) -> (mean, logvar)``.
 """
 from __future__ import annotations
 
@@ -15,19 +18,20 @@ import contextlib
 import numpy as np
 
 from ..errors import VarstructError
-from ..validate import check_int, check_seed
+from ..validate import check_float, check_int, check_seed
 from .dci import dci
 from .irs import irs_details
-from .mig import mig_per_factor
+from .mig import active_mig_per_factor, latent_kl, mig_per_factor
 from .modularity import modularity_explicitness
 from .sampling import beta_vae_score, factor_vae_score
 from .sap import sap_per_factor
 from .unsupervised import unsupervised_scores
 
-METRICS = ("mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised", "beta_vae", "factor_vae")
+METRICS = ("mig", "active_mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised", "beta_vae", "factor_vae")
 _NEEDS_TEST = {"dci", "sap", "modularity_explicitness"}
-_NEEDS_CODES = {"mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised"}
+_NEEDS_CODES = {"mig", "active_mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised"}
 CHUNK = 1024  # images rendered + encoded per call
+ACTIVE_THRESHOLD = 0.05  # mean KL (nats) below which a latent counts as inactive for active_mig
 
 
 def check_metrics(metrics) -> list[str]:
@@ -73,6 +77,23 @@ def representation(ds, encode, n: int, rng: np.random.Generator):
     return codes, factors
 
 
+def _kl_recording_encoder(model):
+    """Like :func:`varstruct.tensors.mean_encoder` (same batches, same codes), and also keeps
+    each call's KL(N(mean, e^logvar) || N(0, 1)) summed over points per latent in ``.kl``."""
+    from ..tensors import encode_batches
+
+    sums = []
+
+    def encode(images):
+        mean, logvar = encode_batches(model, images)
+        if logvar is None:
+            raise VarstructError("active_mig needs a model whose encode(x) returns (mean, logvar)")
+        sums.append(latent_kl(mean, logvar) * len(mean))
+        return mean
+    encode.kl = sums
+    return encode
+
+
 @contextlib.contextmanager
 def _steps(enabled: bool, total: int):
     if not enabled:
@@ -93,13 +114,15 @@ def _steps(enabled: bool, total: int):
 
 
 def evaluate(model, ds, metrics=None, seed: int = 0, n_train: int = 10000, n_test: int = 5000,
-             progress: bool = False, n_jobs: int | None = None, threads: int | None = None):
+             progress: bool = False, n_jobs: int | None = None, threads: int | None = None,
+             active_threshold: float = ACTIVE_THRESHOLD):
     """Scores of ``model`` (an encoder module, or a function images -> codes) on dataset ``ds``.
 
     Returns an xr.Dataset: scalar scores (``mig``, ``dci_disentanglement``, ``sap``, ...),
     per-factor scores (dim ``factor``), per-code scores (dim ``latent``) and the DCI
     ``dci_importance`` matrix (dims ``latent``, ``factor``); the provenance attrs of
-    docs/results.md plus metrics, points_train, points_test. ``threads``: torch and BLAS threads
+    docs/results.md plus metrics, points_train, points_test (and ``active_threshold`` with
+    active_mig; with ``metrics=None`` a plain function of images skips active_mig). ``threads``: torch and BLAS threads
     for this call (None: the process's setting), restored after; ``n_jobs``: workers of the
     metrics' thread pools (default: ``threads``, else every core).
     """
@@ -107,13 +130,19 @@ def evaluate(model, ds, metrics=None, seed: int = 0, n_train: int = 10000, n_tes
 
     with limit_threads(threads):
         return _evaluate(model, ds, metrics, seed, n_train, n_test, progress,
-                         threads if n_jobs is None else n_jobs)
+                         threads if n_jobs is None else n_jobs, active_threshold)
 
 
-def _evaluate(model, ds, metrics, seed, n_train, n_test, progress, n_jobs):
+def _evaluate(model, ds, metrics, seed, n_train, n_test, progress, n_jobs, active_threshold):
     import xarray as xr
 
+    given = metrics is not None
     metrics = check_metrics(metrics)
+    if "active_mig" in metrics and not hasattr(model, "encode"):
+        if given:
+            raise VarstructError("active_mig needs a model with encode(x) -> (mean, logvar), not a function of images")
+        metrics.remove("active_mig")
+    active_threshold = check_float("active_threshold", active_threshold, 0)
     seed = check_seed("seed", seed)
     n_train = check_int("n_train", n_train, 2)
     needs_test = bool((_NEEDS_TEST | {"beta_vae", "factor_vae"}) & set(metrics))
@@ -125,7 +154,8 @@ def _evaluate(model, ds, metrics, seed, n_train, n_test, progress, n_jobs):
         step("encoding train points")
         codes = factors = ctest = ftest = None
         if _NEEDS_CODES & set(metrics):
-            codes, factors = representation(ds, encode, n_train, rng)
+            kl_encode = _kl_recording_encoder(model) if "active_mig" in metrics else None
+            codes, factors = representation(ds, kl_encode or encode, n_train, rng)
         step("encoding test points")
         if _NEEDS_TEST & set(metrics):
             ctest, ftest = representation(ds, encode, n_test, rng)
@@ -135,6 +165,12 @@ def _evaluate(model, ds, metrics, seed, n_train, n_test, progress, n_jobs):
                 per = mig_per_factor(codes, factors)
                 out["mig"] = ((), float(np.mean(per)))
                 out["mig_per_factor"] = (("factor",), per)
+            elif name == "active_mig":
+                kl = np.sum(kl_encode.kl, axis=0) / n_train
+                per = active_mig_per_factor(codes, factors, kl, active_threshold)
+                out["active_mig"] = ((), float(np.mean(per)))
+                out["active_mig_per_factor"] = (("factor",), per)
+                out["latent_kl"] = (("latent",), kl)
             elif name == "dci":
                 r = dci(codes, factors, ctest, ftest, n_jobs=n_jobs)
                 for key in ("disentanglement", "completeness", "informativeness_train",
@@ -177,13 +213,19 @@ def _evaluate(model, ds, metrics, seed, n_train, n_test, progress, n_jobs):
     if codes is not None:
         coords["latent"] = np.arange(codes.shape[1])
     result = xr.Dataset({k: (dims, np.asarray(v)) for k, (dims, v) in out.items()}, coords=coords)
-    return _stamp(result, ds, metrics, seed, n_train, n_test)
+    result = _stamp(result, ds, metrics, seed, n_train, n_test)
+    if "active_mig" in metrics:
+        result.attrs["active_threshold"] = active_threshold
+    return result
 
 
 # The scores' schema: variable -> (long_name, units); docs/measures.md anchor = the metric's name.
 SCORES = {
     "mig": ("mutual information gap", "1"),
     "mig_per_factor": ("mutual information gap per factor", "1"),
+    "active_mig": ("mutual information gap over the active latents", "1"),
+    "active_mig_per_factor": ("active-latent MIG per factor", "1"),
+    "latent_kl": ("mean KL of each latent's posterior to the prior", "nat"),
     "dci_disentanglement": ("DCI disentanglement", "1"),
     "dci_completeness": ("DCI completeness", "1"),
     "dci_informativeness_train": ("DCI informativeness (train accuracy)", "1"),
@@ -214,11 +256,11 @@ SCORES = {
     "factor_vae_num_active_dims": ("FactorVAE active codes", "1"),
 }
 _FAMILY = {"modularity": "modularity_explicitness", "explicitness": "modularity_explicitness",
-           "gaussian": "unsupervised", "mutual_info_score": "unsupervised"}
+           "gaussian": "unsupervised", "mutual_info_score": "unsupervised", "latent_kl": "active_mig"}
 
 
 # headings of docs/measures.md#scores (one per metric family)
-SCORE_ANCHORS = ("mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised", "beta_vae", "factor_vae")
+SCORE_ANCHORS = ("mig", "active_mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised", "beta_vae", "factor_vae")
 
 
 def score_anchor(name: str) -> str:
