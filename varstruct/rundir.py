@@ -197,6 +197,7 @@ class RunDir:
         cfg = self.read_config()
         if not self.weights_path.is_file():
             self.require("trained")
+        self.check_model_size(cfg)
         state = self.read_weights()
         try:
             with torch.random.fork_rng(devices=[]):
@@ -211,6 +212,19 @@ class RunDir:
         model.eval()
         model.config = cfg
         return model
+
+    def check_model_size(self, config: dict | None = None) -> int:
+        """Bytes the config's model needs; ResourceError naming the config if it exceeds the
+        available memory, RunDirError if its sizes are not numbers."""
+        from .resources import model_bytes, require
+
+        cfg = self.read_config() if config is None else config
+        try:
+            n = model_bytes(cfg)
+        except (TypeError, ValueError, AttributeError) as e:
+            raise RunDirError(f"{self.config_path}: bad image_shape, latent_dim or hidden ({first_line(e)})") from None
+        require(f"{self.config_path} (latent_dim, hidden)", 2 * n, "the model's weights")
+        return n
 
     # ------------------------------------------------------------------ writing (atomic)
     def write_config(self, config: dict) -> Path:

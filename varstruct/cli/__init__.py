@@ -1,8 +1,10 @@
-"""The `varstruct` command line: a thin typer shell over the library.
+"""The `varstruct` command line: a thin typer shell over the library (manual: docs/cli.md).
 
 Each command lives in a small module of this package and registers itself on ``app`` (or a
-sub-app). Errors a user can cause are reported by :func:`main` as one line on stderr with
-exit code 2, never a traceback.
+sub-app). Every problem a user can cause (a :class:`varstruct.errors.VarstructError`, an
+OS-level failure such as a full disk, a request that does not fit in memory) is reported by
+:func:`main` as one line on stderr with exit code 2, never a traceback; an interrupted training
+run prints how to resume it and exits with 130. Importing this package does not import torch.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import sys
 
 import typer
 
-from .common import UserError, app, measure_app  # noqa: F401
+from .common import app, measure_app  # noqa: F401
 
 # Command modules register themselves on import.
 from . import data_cmd  # noqa: E402,F401
@@ -19,29 +21,47 @@ from . import evaluate_cmd  # noqa: E402,F401
 from . import measure_dataset_cmd  # noqa: E402,F401
 from . import measure_model_cmd  # noqa: E402,F401
 
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def os_error_line(e: OSError) -> str:
+    """``cannot write FILE: No space left on device`` and the like."""
+    what = getattr(e, "filename", None)
+    reason = e.strerror or str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return f"{what}: {reason}" if what else f"{reason}"
+
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
-    from ..data.base import DatasetError
-    from ..io import OutputError
-    from ..models.errors import ConfigError, ModelDirError
+    """Entry point of the console script; returns the exit code."""
+    from ..errors import VarstructError, first_line
 
     try:
         rv = app(args=argv, prog_name="varstruct", standalone_mode=False)
         return int(rv or 0) if isinstance(rv, int) else 0
     except typer.Exit as e:  # --help, explicit exits
         return e.exit_code
-    except typer.Abort:
-        print("error: aborted", file=sys.stderr)
-        return 130
-    except typer.TyperException as e:  # usage errors: bad option, missing argument
+    except typer.Abort as e:  # Ctrl-C outside training (click turns it into Abort)
+        print(f"error: {first_line(e.__cause__) if e.__cause__ and str(e.__cause__) else 'interrupted'}",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except typer.TyperException as e:  # usage errors: bad option, missing argument, bad choice
         msg = e.format_message() if hasattr(e, "format_message") else str(e)
         if msg.strip():
-            print(f"error: {msg}", file=sys.stderr)
-        return e.exit_code if isinstance(getattr(e, "exit_code", None), int) else 2
-    except (UserError, DatasetError, OutputError, ConfigError, ModelDirError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+            print(f"error: {' '.join(msg.split())}", file=sys.stderr)
+        return e.exit_code if isinstance(getattr(e, "exit_code", None), int) else EXIT_USAGE
+    except VarstructError as e:
+        print(f"error: {first_line(e)}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("error: out of memory; use smaller sizes (--anchors, --batch-size, points, -p)", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:  # full disk, read-only or vanished folder, ...
+        print(f"error: {os_error_line(e)}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover
