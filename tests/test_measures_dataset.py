@@ -2,7 +2,6 @@
 here from closed forms or hand-worked examples, never from measure_dataset's own output."""
 from __future__ import annotations
 
-import importlib.util
 
 import numpy as np
 import pytest
@@ -313,15 +312,6 @@ def test_nuisance_freeze_semantics():
     assert frozen.attrs["freeze_nuisance"] is True and fresh.attrs["freeze_nuisance"] is False
 
 
-def _has(name):
-    try:
-        datasets.get(name)
-        return True
-    except Exception:
-        return False
-
-
-@pytest.mark.skipif(not _has("noisy_dsprites"), reason="noisy_dsprites not available")
 def test_noisy_dsprites_freeze():
     """image = min(sprite + U, 1): with the noise frozen a changing pixel moves by (1 − U), so
     E[V_noisy] = V_dsprites · E[(1 − U)²] = V_dsprites / 3 (every channel alike); fresh noise
@@ -404,7 +394,6 @@ def test_cli_bad_input(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(importlib.util.find_spec("varstruct.data.files") is None, reason="file loaders not available")
 def test_cli_corrupt_data_file(tmp_path, capsys):
     bad = tmp_path / "dsprites.npz"
     bad.write_bytes(b"this is not a zip archive at all" * 10)

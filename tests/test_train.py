@@ -146,7 +146,6 @@ def test_resume_after_a_crash_replays_from_the_last_periodic_checkpoint(tmp_path
 
 
 def test_ada_gvae_trains_on_pairs(tmp_path):
-    pytest.importorskip("varstruct.data.pairs")
     run = varstruct.train({**TOY, "method": "ada_gvae", "hparams": {"beta": 1.0, "k": 1}, "steps": 10},
                           out=tmp_path / "ada")
     header, rows = _log(run)

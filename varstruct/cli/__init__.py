@@ -8,7 +8,11 @@ run prints how to resume it and exits with 130. Importing this package does not 
 """
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+import types
 
 import typer
 
@@ -34,16 +38,47 @@ def os_error_line(e: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    with _sigint_noted() as sigint:
+        try:
+            rv = app(args=argv, prog_name="varstruct", standalone_mode=False)
+            rv = int(rv or 0) if isinstance(rv, int) else 0
+        except typer.Exit as e:  # --help, explicit exits
+            rv = e.exit_code
+        except BaseException as e:
+            return _report(e)
+    if rv == EXIT_INTERRUPTED and sigint.seen:  # typer turns Ctrl-C into a silent 130
+        print("error: interrupted", file=sys.stderr)
+    return rv
+
+
+@contextlib.contextmanager
+def _sigint_noted():
+    """Note whether SIGINT arrived (it still raises KeyboardInterrupt); main thread only."""
+    flag = types.SimpleNamespace(seen=False)
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield flag
+        return
+
+    def handler(signum, frame):
+        flag.seen = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _report(e: BaseException) -> int:
+    """One line on stderr for a failure; the exit code."""
     from ..errors import VarstructError, first_line
 
     try:
-        rv = app(args=argv, prog_name="varstruct", standalone_mode=False)
-        return int(rv or 0) if isinstance(rv, int) else 0
-    except typer.Exit as e:  # --help, explicit exits
-        return e.exit_code
-    except typer.Abort as e:  # Ctrl-C outside training (click turns it into Abort)
-        print(f"error: {first_line(e.__cause__) if e.__cause__ and str(e.__cause__) else 'interrupted'}",
-              file=sys.stderr)
+        raise e
+    except typer.Abort:  # end of input at a prompt
+        print("error: aborted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

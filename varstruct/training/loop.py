@@ -157,14 +157,14 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
     rd = RunDir(out)
     ds, objective, record = resolve(cfg)
     rd.check_writable()
-    with rd.lock():
+    with rd.lock(), stop_requests() as stop:  # SIGINT/SIGTERM from here on: checkpoint at the next step
         state = _prepare_dir(rd, record, resume, overwrite)
         if state == "done":
             return out
         if state == "fresh":
             rd.write_config(record)
         try:
-            return _train(rd, ds, objective, record, state, progress, stop_after, threads, prefetch)
+            return _train(rd, ds, objective, record, state, progress, stop_after, threads, prefetch, stop)
         except TrainingInterrupted:
             raise
         except BaseException:
@@ -173,7 +173,7 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
             raise
 
 
-def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threads, prefetch) -> Path:
+def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threads, prefetch, stop) -> Path:
     out = rd.path
     from ..models.nets import build_model
 
@@ -201,7 +201,7 @@ def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threa
             save_checkpoint(rd.checkpoint_path, model=model, objective=objective, opt=opt, step=done,
                             seconds=seconds, columns=columns, rows=rows, acc=acc, n=n)
 
-        with _progress(progress, steps, start) as bar, stop_requests() as stop:
+        with _progress(progress, steps, start) as bar:
             t0 = time.perf_counter()
             for t, batch, torch_seed in batch_stream(ds, objective, seed, B, start, steps, channels_last, prefetch):
                 torch.manual_seed(torch_seed)
