@@ -30,6 +30,7 @@ from .errors import RunDirError, RunDirLocked, first_line
 REQUIRED_KEYS = ("dataset", "dataset_params", "data_file", "method", "hparams", "seed", "steps", "batch_size",
                  "arch", "latent_dim", "image_shape", "version")
 STATES = ("missing", "empty", "interrupted", "trained", "broken")
+_HELD: dict[str, int] = {}  # lock files this process holds -> nesting depth
 
 
 class RunDir:
@@ -287,8 +288,17 @@ class RunDir:
     @contextlib.contextmanager
     def lock(self):
         """Hold the dir's exclusive writer lock (creating the dir if needed). Raises
-        RunDirLocked("DIR is in use by process PID") at once if another process holds it. A dir
-        this call created is removed again on exit if nothing but the lock files is in it."""
+        RunDirLocked("DIR is in use by process PID") at once if another process holds it.
+        Re-entrant within a process (a sweep holding the lock may call ``train``). A dir this
+        call created is removed again on exit if nothing but the lock files is in it."""
+        key = os.path.realpath(self.lock_path)
+        if key in _HELD:
+            _HELD[key] += 1
+            try:
+                yield self
+            finally:
+                _HELD[key] -= 1
+            return
         from filelock import FileLock, Timeout
 
         from .errors import OutputError
@@ -308,11 +318,13 @@ class RunDir:
         except OSError as e:
             raise OutputError(f"cannot lock {self.path}: {e.strerror or first_line(e)}") from None
         pid_file = self.path / self.LOCK_PID
+        _HELD[key] = 1
         try:
             with contextlib.suppress(OSError):
                 pid_file.write_text(f"{os.getpid()}\n")
             yield self
         finally:
+            del _HELD[key]
             with contextlib.suppress(OSError):
                 pid_file.unlink()
             fl.release()

@@ -228,6 +228,15 @@ def _probe(folder: Path, option: str, path: Path) -> None:
         raise OutputError(f"{option} {path}: cannot write in {folder} ({e.strerror or _line(e)})") from None
 
 
+def writer_lock(rd, out: Path):
+    """The run dir's writer lock when ``out`` lies in it; nothing when the output goes
+    elsewhere (a read-only model dir can still be evaluated with ``--out``)."""
+    import contextlib
+
+    inside = os.path.realpath(Path(out).parent) == os.path.realpath(rd.path)
+    return rd.lock() if inside else contextlib.nullcontext(rd)
+
+
 def start(threads: int | None) -> int:
     """Set the process's thread counts once, after validation and before the work: torch's
     intra-op threads and the BLAS/OpenMP pools (threadpoolctl). Default: all cores."""

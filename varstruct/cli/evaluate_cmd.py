@@ -46,7 +46,7 @@ def evaluate_cmd(
     require("--train-points/--test-points", encode_bytes({**cfg, "n_factors": ds.num_factors}, n_train + n_test),
             f"{n_train + n_test} points")
 
-    with rd.lock():
+    with c.writer_lock(rd, out_path):
         c.start(threads)
         from ..io import write_netcdf
         from ..metrics.evaluate import evaluate

@@ -49,7 +49,7 @@ def measure_model_cmd(
     sizes = [f.size for f in ds.factors]
     require("--anchors", measure_model_bytes(cfg, A, len(sizes), max(sizes, default=1)), f"{A} anchors")
 
-    with rd.lock():
+    with c.writer_lock(rd, out_path):
         c.start(threads)
         from ..io import write_netcdf
         from ..measures.model import measure_model
