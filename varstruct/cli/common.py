@@ -22,9 +22,6 @@ measure_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                           help="Measure the variance structure of a dataset or a model.")
 app.add_typer(measure_app, name="measure")
 
-DOCS = "docs/measures.md"
-
-
 def _console():
     from rich.console import Console
 

@@ -119,13 +119,13 @@ def train_cmd(
     params = c.parse_params(param)
     data_file = c.check_data_file(data_file)
     _check_out(out, resume, overwrite)
-    ds = c.build_dataset(name, params, data_file)  # bad -p / --data-file: one line, before torch
-    from ..resources import check_train_memory
+    if data_file is None:  # bad -p: one line before torch (a data file is read once, by the trainer)
+        from ..resources import check_train_memory
 
-    shape = [int(v) for v in ds.image_shape]
-    check_train_memory({"image_shape": shape, "arch": c.value(arch) or ("conv" if shape[:2] == [64, 64] else "mlp"),
-                        "hidden": None, "latent_dim": latents, "batch_size": batch_size, "method": meth},
-                       pairs=meth == "ada_gvae")
+        shape = [int(v) for v in c.build_dataset(name, params, None).image_shape]
+        check_train_memory({"image_shape": shape, "hidden": None, "latent_dim": latents, "batch_size": batch_size,
+                            "arch": c.value(arch) or ("conv" if shape[:2] == [64, 64] else "mlp"), "method": meth},
+                           pairs=meth == "ada_gvae")
 
     c.start(threads)
     from ..training import TrainConfig, train

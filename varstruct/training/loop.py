@@ -26,6 +26,7 @@ from .. import io
 from ..errors import ConfigError, RunDirError
 from ..rundir import RunDir
 from ..tensors import to_torch, torch_threads
+from ..validate import check_int
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, differences, resolve
 from .interrupt import TrainingInterrupted, stop_requests
@@ -148,8 +149,8 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
     Raises ConfigError / DatasetError (ValueError) for bad input, before writing anything.
     """
     cfg = TrainConfig.from_dict(config)
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ConfigError(f"threads must be an integer >= 1, got {threads!r}")
+    if threads is not None:
+        threads = check_int("threads", threads, 1, error=ConfigError)
     out = out if out is not None else cfg.out
     if out is None:
         raise ConfigError("no output dir given")
