@@ -433,3 +433,25 @@ def test_help_lists_defaults_and_choices(capsys):
     assert "[default: DATASET_measures.nc in" in " ".join(out.split()) and "toy_blobs" in out
     assert main(["evaluate", "--help"]) == 0
     assert "[default: DIR/scores.nc]" in " ".join(capsys.readouterr().out.split())
+
+
+def test_concurrent_trains_cannot_mix(tmp_path, capsys):
+    """A second `train --overwrite` / `--resume` into the dir of a running `train` is refused;
+    SIGTERM then stops the first with a checkpoint that `--resume` can finish."""
+    out = tmp_path / "r"
+    first = TRAIN[:-4] + ["-n", "1000000", "--checkpoint-every", "1000000", "-o", str(out), "--threads", "1"]
+    p = subprocess.Popen([sys.executable, "-m", "varstruct", *first], cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.monotonic()
+        while not (out / "config.json").exists() and time.monotonic() - t0 < 120:
+            time.sleep(0.1)
+        config = (out / "config.json").read_bytes()
+        one_line_error(capsys, TRAIN + ["-s", "7", "-o", str(out), "--overwrite"], match=f"in use by process {p.pid}")
+        one_line_error(capsys, first + ["--resume"], match=f"in use by process {p.pid}")
+        assert (out / "config.json").read_bytes() == config
+    finally:
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "finishes it" in err, err
+    assert RunDir(out).state == "interrupted" and RunDir(out).has_checkpoint
