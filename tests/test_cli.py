@@ -158,7 +158,9 @@ def test_train_rejects_non_finite_numbers(tmp_path, capsys):
 # ---- row 4: unwritable, special and full targets ------------------------------------------------
 def test_special_and_missing_targets(tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
-    one_line_error(capsys, ["measure", "dataset", "toy_blobs", "-o", "/proc/version"], match="exists")
+    one_line_error(capsys, ["measure", "dataset", "toy_blobs", "-o", "/proc/version"], match="cannot write in /proc")
+    one_line_error(capsys, ["measure", "dataset", "toy_blobs", "-o", "/dev/null", "--overwrite"],
+                   match="not a regular file")
     one_line_error(capsys, ["measure", "dataset", "toy_blobs", "-o", "/proc/version", "--overwrite"],
                    match="cannot write in /proc")
     one_line_error(capsys, ["measure", "dataset", "toy_blobs", "-o", str(tmp_path / "afile" / "m.nc")],

@@ -196,13 +196,8 @@ def check_output_file(path: Path, overwrite: bool, option: str = "--out") -> Pat
     folder or special file, and an existing file only with ``--overwrite``."""
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
-    if path.exists() or path.is_symlink():
-        if path.is_dir():
-            raise OutputError(f"{option} {path}: is a folder; give a file name")
-        if not path.is_file() or path.is_symlink():
-            raise OutputError(f"{option} {path}: not a regular file; give a new file name")
-        if not overwrite:
-            raise OutputError(f"{option} {path}: exists (use --overwrite to replace it)")
+    if path.is_dir():
+        raise OutputError(f"{option} {path}: is a folder; give a file name")
     if not parent.exists():
         raise OutputError(f"{option} {path}: folder {parent} does not exist")
     if not parent.is_dir():
@@ -210,6 +205,11 @@ def check_output_file(path: Path, overwrite: bool, option: str = "--out") -> Pat
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"{option} {path}: folder {parent} is not writable")
     _probe(parent, option, path)
+    if path.exists() or path.is_symlink():
+        if not path.is_file() or path.is_symlink():
+            raise OutputError(f"{option} {path}: not a regular file; give a new file name")
+        if not overwrite:
+            raise OutputError(f"{option} {path}: exists (use --overwrite to replace it)")
     return path
 
 
