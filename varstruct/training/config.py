@@ -106,7 +106,7 @@ def resolve(cfg: TrainConfig):
     from ..resources import check_train_memory
 
     check_train_memory({"image_shape": shape, "arch": arch, "hidden": hidden, "latent_dim": latents,
-                  "batch_size": batch, "method": cfg.method}, pairs)
+                        "batch_size": batch, "method": cfg.method}, pairs)
     import torch
 
     with torch.random.fork_rng(devices=[]):  # validation only: leave the caller's RNG alone
