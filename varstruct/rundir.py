@@ -45,8 +45,10 @@ class RunDir:
     STATUS = "status.json"
     LOCK = ".lock"
     LOCK_PID = ".lock.pid"
-    #: the files a run writes; ``--overwrite`` removes them all
-    RUN_FILES = (CONFIG, WEIGHTS, LOG, CHECKPOINT, SCORES, MEASURES, STATUS)
+    #: the files a run writes; ``--overwrite`` removes them all (status.json belongs to the sweep)
+    RUN_FILES = (CONFIG, WEIGHTS, LOG, CHECKPOINT, SCORES, MEASURES)
+    #: bookkeeping files that do not make a dir non-empty
+    BOOKKEEPING = (LOCK, LOCK_PID, STATUS)
 
     def __init__(self, path: str | os.PathLike):
         if isinstance(path, RunDir):
@@ -103,6 +105,12 @@ class RunDir:
     @property
     def has_measures(self) -> bool:
         return self.measures_path.is_file()
+
+    def contents(self) -> set[str]:
+        """Names in the dir other than the bookkeeping files (lock, PID, status)."""
+        if not self.path.is_dir():
+            return set()
+        return {p.name for p in self.path.iterdir()} - set(self.BOOKKEEPING)
 
     def require(self, *states: str) -> str:
         """The state if it is one of ``states``, else RunDirError with one line saying why."""

@@ -160,7 +160,7 @@ def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
         c._probe(rd.path.parent if str(rd.path.parent) else Path("."), "--out", rd.path)
     state = rd.state
     if not resume and not overwrite and state != "missing":
-        foreign = {p.name for p in rd.path.iterdir()} - {rd.LOCK, rd.LOCK_PID}
+        foreign = rd.contents()
         if foreign and not (state == "interrupted" and foreign == {rd.CONFIG}):
             raise RunDirError(f"output dir {out} exists and is not empty (use --resume to finish its run "
                               f"or --overwrite to replace it)")

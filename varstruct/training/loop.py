@@ -106,7 +106,7 @@ def _prepare_dir(rd: RunDir, record: dict, resume: bool, overwrite: bool) -> str
         return "fresh"
     if state == "missing":
         return "fresh"
-    foreign = {p.name for p in rd.path.iterdir()} - {rd.LOCK, rd.LOCK_PID}
+    foreign = rd.contents()
     if not foreign:
         return "fresh"
     if state == "interrupted" and not rd.has_checkpoint and foreign == {rd.CONFIG} \
