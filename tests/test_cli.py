@@ -457,3 +457,23 @@ def test_concurrent_trains_cannot_mix(tmp_path, capsys):
         _, err = p.communicate(timeout=120)
     assert p.returncode == 130 and "finishes it" in err, err
     assert RunDir(out).state == "interrupted" and RunDir(out).has_checkpoint
+
+
+@pytest.mark.parametrize("exc,match", [
+    (OSError(errno.ENOSPC, "No space left on device", "/some/file"), "error: /some/file: No space left on device"),
+    (MemoryError(), "error: out of memory"),
+    ("SIGINT", "error: interrupted"),
+])
+def test_safety_net_for_failures_in_the_work(tmp_path, capsys, monkeypatch, exc, match):
+    from varstruct.cli import common
+
+    def start(threads):
+        if exc == "SIGINT":  # Ctrl-C outside training
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        raise exc
+    monkeypatch.setattr(common, "start", start)
+    code = 130 if exc == "SIGINT" else 2
+    one_line_error(capsys, ["measure", "dataset", "toy_linear", "-a", "3", "-o", str(tmp_path / "m.nc")],
+                   match=match, code=code)
+    assert files(tmp_path) == []

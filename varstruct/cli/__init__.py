@@ -31,9 +31,11 @@ EXIT_INTERRUPTED = 130
 
 def os_error_line(e: OSError) -> str:
     """``cannot write FILE: No space left on device`` and the like."""
+    from ..errors import first_line
+
     what = getattr(e, "filename", None)
-    reason = e.strerror or str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return f"{what}: {reason}" if what else f"{reason}"
+    reason = e.strerror or first_line(e)
+    return f"{what}: {reason}" if what else reason
 
 
 def main(argv: list[str] | None = None) -> int:
