@@ -477,3 +477,26 @@ def test_safety_net_for_failures_in_the_work(tmp_path, capsys, monkeypatch, exc,
     one_line_error(capsys, ["measure", "dataset", "toy_linear", "-a", "3", "-o", str(tmp_path / "m.nc")],
                    match=match, code=code)
     assert files(tmp_path) == []
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A real 256 kB tmpfs, filled up to its last 8 kB (where the machine lets us mount)."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    try:
+        with open(mnt / "filler", "wb") as f:
+            f.write(b"\0" * (256 - 8) * 1024)
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_real_full_disk(full_disk, capsys):
+    one_line_error(capsys, ["measure", "dataset", "toy_linear", "-a", "3", "-o", str(full_disk / "m.nc"),
+                            "--threads", "1"], match="No space left on device")
+    one_line_error(capsys, TRAIN + ["-o", str(full_disk / "r")], match="No space left on device")
+    assert files(full_disk) == ["filler"]  # no temp file, no config-only dir
