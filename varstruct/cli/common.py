@@ -60,7 +60,7 @@ Arch = _enum("Arch", ("conv", "mlp"))
 Recon = _enum("Recon", ("bernoulli", "gaussian"))
 MaskMode = _enum("MaskMode", ("continuous", "ste", "hard_concrete"))
 Response = _enum("Response", ("traversal", "jacobian"))
-METRICS = ("mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised", "beta_vae", "factor_vae")
+METRICS = ("mig", "active_mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised", "beta_vae", "factor_vae")
 
 
 def value(choice):
