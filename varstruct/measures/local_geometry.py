@@ -1,5 +1,6 @@
-"""Local geometry of the factor directions d_j(c) (MEASURES.md §1): direction consistency,
-local non-orthogonality and local PCA alignment, as pure array functions.
+"""Local geometry of the factor directions d_j(c): direction consistency, local
+non-orthogonality and local PCA alignment, as pure array functions (definitions:
+docs/measures.md#direction_consistency, #local_nonorthogonality, #local_pca_alignment).
 
 Directions come from :func:`varstruct.measures.grid.factor_directions` (float64 [A, K, D],
 NaN rows for categorical factors). The anchor reductions are written as sums over anchors
