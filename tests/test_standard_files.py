@@ -1,7 +1,5 @@
 """MPI3D / SmallNORB / Cars3D loaders on small files written here in the original formats."""
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +10,6 @@ from PIL import Image
 from varstruct import data
 from varstruct.data import standard
 from varstruct.data.base import DatasetError
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def lanczos(img):
@@ -137,12 +133,13 @@ def test_smallnorb_missing_grid_point(tmp_path):
 
 def test_smallnorb_through_the_cli(tmp_path):
     dat, _, _ = norb_chunk(tmp_path, "x", [1, 2], np.random.default_rng(4))
+    from varstruct.cli import main
+
     out = tmp_path / "m.nc"
-    r = subprocess.run([sys.executable, "-m", "varstruct", "measure", "dataset", "smallnorb", "--data-file", dat,
-                        "--anchors", "4", "--pca-anchors", "2", "--out", str(out)],
-                       cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    assert main(["measure", "dataset", "smallnorb", "--data-file", dat, "--anchors", "4", "--pca-anchors", "2",
+                 "--out", str(out)]) == 0
     assert out.is_file()
+    assert main(["measure", "dataset", "mpi3d", "--data-file", dat, "--out", str(tmp_path / "x.nc")]) == 2
 
 
 # ---- Cars3D -----------------------------------------------------------------------------------
