@@ -20,9 +20,10 @@ The scene is laid out like the released images (their published samples are the 
 
 How it renders fast: everything except the three hues depends only on (scale, shape,
 orientation), 480 combinations. Their anti-aliased layer weights are precomputed once (cached
-per process) as ``W`` float32 [480, 64*64, 4] (wall, floor, object, sky), so that an image is
-``W[combo] @ colours`` with colours [4 layers, 3 RGB] = HSV->RGB of the hues and the sky
-colour: one gather and one batched 4x3 matmul per batch, no per-image Python work.
+per process) as ``W`` float32 [480, 64*64, 3] (wall, floor, object), so that an image is
+``W[combo] @ colours`` with colours [3 layers, 3 RGB] = HSV->RGB of the hues below the sky
+band (rows 0-14 are set to the sky colour): one gather and one batched 3x3 matmul per batch,
+no per-image Python work.
 """
 from __future__ import annotations
 
@@ -175,8 +176,9 @@ _SHAPE_FUNCS = (_cube, _cylinder, _sphere, _capsule)  # in SHAPES order
 
 @lru_cache(maxsize=1)
 def layer_weights() -> np.ndarray:
-    """W float32 [8*4*15, 64*64, 4]: (wall, floor, object, sky) weights per (scale, shape, orientation)
-    combination, index (scale * 4 + shape) * 15 + orientation. Read-only, cached per process."""
+    """W float32 [8*4*15, 64*64, 3]: (wall, floor, object) weights (zero on the sky rows 0-14)
+    per (scale, shape, orientation) combination, index (scale * 4 + shape) * 15 + orientation.
+    Read-only, cached per process."""
     S, K, O = len(SCALES), len(SHAPES), len(ORIENTATIONS)
     gs, gk, go = np.meshgrid(np.arange(S), np.arange(K), np.arange(O), indexing="ij")
     gs, gk, go = (g.reshape(-1, 1, 1) for g in (gs, gk, go))
@@ -195,8 +197,18 @@ def layer_weights() -> np.ndarray:
     shadow = _cov(_ellipse_sd(u, v, _CX - 0.8 * r * L[0], _BASE - 0.5, 1.3 * r, 0.35 * r) - 1.0)
     W = np.stack([(1.0 - alpha) * wall[go[:, 0, 0]],
                   (1.0 - alpha) * floor[go[:, 0, 0]] * (1.0 - 0.45 * shadow),
-                  shaded, (1.0 - alpha) * sky[go[:, 0, 0]]], axis=-1)
-    W = np.ascontiguousarray(W.reshape(S * K * O, SIZE * SIZE, 4), dtype=np.float32)
+                  shaded], axis=-1)
+    # the sky band is all sky: no wall, floor or object there (the object never reaches it)
+    assert np.all(sky[:, :SKY_ROWS] == 1.0) and np.all(sky[:, SKY_ROWS:] == 0.0) and not alpha[:, :SKY_ROWS].any()
+    W = np.ascontiguousarray(W.reshape(S * K * O, SIZE * SIZE, 3), dtype=np.float32)
+    W.setflags(write=False)
+    return W
+
+
+@lru_cache(maxsize=1)
+def _body_weights() -> np.ndarray:
+    """layer_weights() below the sky band, float32 [480, (64 - 15) * 64, 3], contiguous."""
+    W = np.ascontiguousarray(layer_weights()[:, SKY_ROWS * SIZE:])
     W.setflags(write=False)
     return W
 
@@ -222,13 +234,14 @@ class Shapes3D(FactorDataset):
         self._colours = hsv_to_rgb(HUES[:, None], SATURATION[None, :]).astype(np.float32)
 
     def _render(self, idx, nuisance, chunk: int = 512):
-        W = layer_weights()
+        W = _body_weights()
         combo = (idx[:, 3] * 4 + idx[:, 4]) * 15 + idx[:, 5]
-        sky = np.broadcast_to(SKY_RGB.astype(np.float32), (len(idx), 3))
-        col = np.stack([self._colours[idx[:, 1], 0], self._colours[idx[:, 0], 1], self._colours[idx[:, 2], 2], sky], 1)
+        col = np.stack([self._colours[idx[:, 1], 0], self._colours[idx[:, 0], 1], self._colours[idx[:, 2], 2]], 1)
         out = np.empty((len(idx), SIZE * SIZE, 3), dtype=np.float32)
+        sky = SKY_ROWS * SIZE
+        out[:, :sky] = SKY_RGB.astype(np.float32)
         for s in range(0, len(idx), chunk):  # chunks keep the gathered weights in cache
             e = s + chunk
-            np.matmul(W[combo[s:e]], col[s:e], out=out[s:e])  # [b, H*W, 4 layers] @ [b, 4 layers, 3 rgb]
+            np.matmul(W[combo[s:e]], col[s:e], out=out[s:e, sky:])  # [b, pixels, 3 layers] @ [b, 3 layers, 3 rgb]
         np.clip(out, 0.0, 1.0, out=out)
         return out.reshape(-1, SIZE, SIZE, 3)
