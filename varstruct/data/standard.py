@@ -117,7 +117,8 @@ def load_mpi3d(path: str) -> ArrayFactorDataset:
     """MPI3D from its .npz release (see the module docstring)."""
     shape, dtype, images = _npz_member(path, "images")
     if len(shape) != 4 or tuple(shape[1:]) != (SIZE, SIZE, 3) or dtype != np.uint8:
-        raise DatasetError(f"data file {path}: images has shape {tuple(shape)} ({dtype}), expected uint8 [N, 64, 64, 3]")
+        raise DatasetError(f"data file {path}: images has shape {tuple(shape)} ({dtype}), "
+                           "expected uint8 [N, 64, 64, 3]")
     sizes = next((s for s in MPI3D_SIZES.values() if int(np.prod(s)) == shape[0]), None)
     if sizes is None:
         known = ", ".join(f"{k} {int(np.prod(s))} = {'x'.join(map(str, s))}" for k, s in MPI3D_SIZES.items())
@@ -166,7 +167,8 @@ def _norb_chunk(dat: str):
     images = read_norb_matrix(dat, mmap=True)
     n = images.shape[0]
     if images.ndim != 4 or images.shape[1] != 2 or images.dtype != np.uint8:
-        raise DatasetError(f"data file {dat}: images {list(images.shape)} ({images.dtype}), expected uint8 [N, 2, H, W]")
+        raise DatasetError(f"data file {dat}: images {list(images.shape)} ({images.dtype}), "
+                           "expected uint8 [N, 2, H, W]")
     if cat.shape != (n,) or info.shape != (n, 4):
         raise DatasetError(f"data file {stem}-cat/-info.mat: shapes {list(cat.shape)}, {list(info.shape)}, "
                            f"expected [{n}] and [{n}, 4]")
@@ -230,8 +232,10 @@ def load_cars3d(path: str) -> ArrayFactorDataset:
         try:
             im = scipy.io.loadmat(f, variable_names=["im"]).get("im")
         except Exception as e:  # scipy raises ValueError, TypeError, OSError... on a bad file
-            raise DatasetError(f"data file {f}: not a readable Cars3D .mat ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-        if im is None or im.ndim != 5 or im.shape[2:] != (3, 24, 4) or im.shape[0] != im.shape[1] or im.dtype != np.uint8:
+            why = (str(e).splitlines() or [""])[0]
+            raise DatasetError(f"data file {f}: not a readable Cars3D .mat ({type(e).__name__}: {why})") from None
+        if (im is None or im.ndim != 5 or im.shape[2:] != (3, 24, 4) or im.shape[0] != im.shape[1]
+                or im.dtype != np.uint8):
             got = "no 'im'" if im is None else f"im {list(im.shape)} ({im.dtype})"
             raise DatasetError(f"data file {f}: {got}, expected uint8 [H, H, 3, 24 azimuths, 4 elevations]")
         for e in range(4):
