@@ -14,9 +14,10 @@ The scene is laid out like the released images (their published samples are the 
 - the floor from the floor/wall boundary down: row 31 at the corner, falling away from it
   (slopes 0.2 +- 0.1 * orientation / 30), lightly shaded by row;
 - an object standing on the floor at column 32 (floor contact row 52), 8.5 * scale px in
-  radius: 13-22 px wide (up to a third of the image) over the 8 scales, its outline and shading set
-  by shape (the cube's faces also turn with the camera), its colour by object_hue; a light
-  fixed to the room shades it and casts a soft shadow on the floor.
+  radius (10-14 px wide at the smallest scale, 16-24 px, about a third of the image, at the
+  largest), its outline and shading set by shape (the cube's faces also turn with the
+  camera), its colour by object_hue; a light fixed to the room shades it and casts a soft
+  shadow on the floor.
 
 How it renders fast: everything except the three hues depends only on (scale, shape,
 orientation), 480 combinations. Their anti-aliased layer weights are precomputed once (cached
