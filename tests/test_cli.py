@@ -403,7 +403,7 @@ def test_choices_are_listed_and_match_the_library():
     assert [m.value for m in common.Arch] == list(ARCHS) and [m.value for m in common.Recon] == list(RECON)
     assert [m.value for m in common.MaskMode] == list(MASK_MODES)
     assert [m.value for m in common.Response] == list(RESPONSES)
-    assert [m.value for m in common.Dataset] == varstruct.data.names()
+    assert [m.value for m in common.Dataset] == varstruct.data.names() + varstruct.data.file_only_names()
     own = {"beta", "gamma", "c_max", "iteration_threshold", "lambda_od", "lambda_d", "k", "p"}
     for name, cls in METHODS.items():
         assert set(train_cmd.METHOD_HPARAMS[name]) == set(cls.defaults) & own, name

@@ -81,7 +81,7 @@ def test_dsprites_centroid_moves_linearly(axis, name):
         cen = (x.sum(3 - axis) * coords).sum(1) / x.sum((1, 2))
         pos = ds.factor_values[ds.factor_index(name)]
         slope, icpt = np.polyfit(pos, cen, 1)
-        assert abs(slope - (64 - 2 * dsp.MARGIN)) < 0.5
+        assert abs(slope - dsp.CENTRE_SPAN) < 0.5  # 32 px over posX/posY in [0, 1]
         assert np.abs(cen - (slope * pos + icpt)).max() < 0.5
 
 

@@ -70,8 +70,9 @@ def test_hues_colour_their_own_regions(ds):
         return np.abs(ds.render(idx) - base).max(-1) > 1e-6  # [A, H, W]
 
     floor, wall, obj = changed(0), changed(1), changed(2)
-    assert floor[:, -1].all() and not floor[:, 0].any()
-    assert wall[:, 0].all() and not wall[:, -1].any()
+    assert floor[:, -1].all() and not floor[:, 17].any()
+    assert wall[:, 17].all() and not wall[:, -1].any()
+    assert not (floor | wall | obj)[:, :15].any()  # the sky band belongs to no factor
     assert obj[:, 46, 32].all() and not obj[:, :, :12].any() and not obj[:, :, -12:].any()
 
 
@@ -96,3 +97,30 @@ def test_shapes_have_distinct_outlines(ds):
     for i in range(4):
         for k in range(i + 1, 4):
             assert (feet[i] ^ feet[k]).sum() > 20, (i, k)
+
+
+def test_layout_like_the_released_scene(ds):
+    """Sky band RGB (0.62, 0.89, 0.98) on rows 0-14 of every image, walls below it, the floor
+    from about the middle down, the object up to a third of the image wide at the largest scale."""
+    idx = ds.sample_factors(200, 3)
+    x = ds.render(idx)
+    np.testing.assert_allclose(x[:, :15], np.broadcast_to([0.62, 0.89, 0.98], (200, 15, 64, 3)), atol=1e-6)
+    assert np.abs(x[:, 15] - [0.62, 0.89, 0.98]).max(-1).min() > 0.05  # row 15 is wall
+    floor_only = ds.render(np.array([[0, 5, 0, 0, 2, 7], [5, 5, 0, 0, 2, 7]]))
+    rows = np.flatnonzero((np.abs(floor_only[0] - floor_only[1]).max(-1) > 1e-6).any(1))
+    assert 28 <= rows.min() <= 34 and rows.max() == 63  # floor from about the middle down
+    for shape in range(4):
+        a = np.array([[1, 4, 0, 7, shape, 7], [1, 4, 5, 7, shape, 7]])
+        y = ds.render(a)
+        cols = np.flatnonzero((np.abs(y[0] - y[1]).max(-1) > 1e-6).any(0))
+        assert 15 <= len(cols) <= 24, (shape, len(cols))  # about a third of 64 at scale 1.25
+
+
+def test_orientation_moves_the_wall_corner(ds):
+    """The corner between the walls (where the wall shade jumps along row 20) moves from right
+    to left as the camera turns from -30 to +30 degrees."""
+    corners = []
+    for o in range(15):
+        x = ds.render(np.array([[0, 0, 0, 0, 2, o]]))[0, 20].sum(-1)
+        corners.append(np.argmax(np.abs(np.diff(x))))
+    assert np.all(np.diff(corners) < 0) and corners[0] > 48 and corners[-1] < 16, corners

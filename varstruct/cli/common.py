@@ -47,9 +47,10 @@ def _enum(name: str, values) -> type[enum.Enum]:
 
 
 def dataset_names() -> list[str]:
-    from ..data.registry import names
+    """The rendered datasets, then those read only from their release files (--data-file)."""
+    from ..data.registry import file_only_names, names
 
-    return names()
+    return names() + file_only_names()
 
 
 Dataset = _enum("Dataset", dataset_names())
@@ -81,8 +82,9 @@ def param_option():
 
 
 def data_file_option():
-    return typer.Option(None, "--data-file", help="Read the dataset from this file (dSprites .npz, "
-                                                  "3dshapes .h5) instead of rendering it.")
+    return typer.Option(None, "--data-file", help="Read the dataset from this file instead of rendering "
+                                                  "it: dSprites .npz, 3dshapes .h5, MPI3D .npz, SmallNORB "
+                                                  "*-dat.mat, a Cars3D .mat (its folder is read).")
 
 
 def seed_option(what: str):

@@ -6,7 +6,7 @@ indices ``idx`` [B, K] to float32 images [B, H, W, C] in [0, 1].
 
 Per-image randomness that is not a factor (a sprite colour, a noise background) is a
 *nuisance*. ``sample_nuisance(n, rng)`` draws n of them; ``render(idx, nuisance=...)`` reuses
-given ones (MEASURES.md §0: nuisances frozen per anchor), ``render(idx, rng=...)`` draws fresh
+given ones (nuisances frozen per anchor: docs/measures.md#conventions), ``render(idx, rng=...)`` draws fresh
 ones. Datasets without nuisances ignore both.
 """
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Factor:
 class FactorDataset:
     """Base class. Subclasses set ``name``, ``factors``, ``image_shape`` and implement ``_render``.
 
-    Factors of size 1 are dropped (MEASURES.md §0) by the constructor of each subclass.
+    Factors of size 1 are dropped (docs/measures.md#conventions) by the constructor of each subclass.
     """
 
     name: str = "dataset"

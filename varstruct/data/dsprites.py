@@ -1,15 +1,30 @@
-"""dSprites rendered procedurally, with the original's factor values, and its colour/noise variants.
+"""dSprites rendered procedurally, with the original's factor values and geometry, and its
+colour/noise variants.
 
 Factors (as in the original file): shape (square, ellipse, heart; categorical), scale (6 values
 in [0.5, 1]), orientation (40 values in [0, 2π], both endpoints included as in the original, so
 the first and last images coincide; circular), posX and posY (32 values in [0, 1]). Images are
-64x64x1 and binary: a pixel is 1 where its centre lies inside the sprite.
+64x64x1 and binary, no anti-aliasing: a pixel is 1 where its centre lies inside the sprite.
 
-Geometry: at scale 1 the square has side 14 px, the ellipse semi-axes 10 x 5 px and the heart a
-width of about 17 px; the sprite centre moves linearly over [11, 53] px with posX/posY, so
-every sprite fits the canvas at every orientation. Rendering is vectorised over the batch in
-torch: per image one affine map of the pixel grid into the sprite's frame and one inside-test,
-in chunks of 512 images that stay in cache.
+Geometry, as in the released dSprites (pixel-index coordinates: row r, column c; the pixel
+(r, c) is lit iff the point (c, r) is inside the sprite):
+
+- centre: column 15.5 + 32·posX, row 15.5 + 32·posY (15.5 at 0 to 47.5 at 1, 32/31 px per
+  step); a 10-px square at position (0, 0) covers columns and rows 11-20;
+- square: side 20·scale (10, 12, ..., 20 px; area 100 ... 400);
+- ellipse: semi-axes 12.75·scale x 7.25·scale, wider than high; areas 76, 104, 144, 184,
+  232, 288 px (released 76, 104, 144, 184, 228, 288), bounding box 12x8 at scale 0.5 to
+  26x14 at scale 1;
+- heart: (x² + y² − 1)³ ≤ 5 x² y³ with x = u / (6.4·scale), y = v / (6.7·scale) + 0.355
+  (u right, v up from the centre; lobes up, point down, centred on its bounding box); areas
+  58, 84, 110, 140, 180, 218 px (released 58, 84, 108, 140, 182, 222), bounding box 10 wide x
+  9 high at scale 0.5 to 20 x 17 at scale 1;
+- rotation about the sprite's centre; increasing orientation turns the sprite
+  counter-clockwise on screen.
+
+Every sprite fits the canvas at every orientation and position. Rendering is vectorised over
+the batch in torch: per image one affine map of the pixel grid into the sprite's frame and one
+inside-test, in chunks of 512 images that stay in cache.
 """
 from __future__ import annotations
 
@@ -19,10 +34,12 @@ import torch
 from .base import Factor, FactorDataset
 
 SIZE = 64
-MARGIN = 11.0
-SQUARE_HALF = 7.0
-ELLIPSE_AXES = (10.0, 5.0)
-HEART_SCALE = 7.5  # the implicit heart spans about [-1.14, 1.14] units horizontally
+CENTRE_0, CENTRE_SPAN = 15.5, 32.0  # centre = 15.5 + 32 * position (pixel-index coordinates)
+SQUARE_HALF = 10.0                  # half side at scale 1
+ELLIPSE_AXES = (12.75, 7.25)        # semi-axes at scale 1 (horizontal, vertical)
+HEART_AXES = (6.4, 6.7)             # x, y units of the implicit heart at scale 1
+HEART_POWER = 5.0                   # (x² + y² − 1)³ ≤ HEART_POWER · x² y³
+HEART_SHIFT = 0.355                 # y of the bounding-box centre in heart units
 
 SHAPES = ("square", "ellipse", "heart")
 SCALES = np.linspace(0.5, 1.0, 6)
@@ -38,14 +55,14 @@ def dsprites_factors() -> tuple[Factor, ...]:
             Factor("posY", 32, "ordinal", POSITIONS))
 
 
-_GRID = (torch.arange(SIZE, dtype=torch.float32) + 0.5)
+_GRID = torch.arange(SIZE, dtype=torch.float32)  # pixel-index coordinates
 
 
 def render_sprites(shape: np.ndarray, scale: np.ndarray, angle: np.ndarray, px: np.ndarray, py: np.ndarray,
                    chunk: int = 512) -> np.ndarray:
     """Binary sprite masks float32 [B, 64, 64] for per-image shape index, scale, angle (rad) and
-    position in [0, 1]. Pixel (row r, col c) has centre (c + ½, r + ½); x grows to the right,
-    y downwards; the sprite is rotated counter-clockwise on screen by ``angle``."""
+    position in [0, 1]. Pixel (row r, col c) is the point (c, r); x grows to the right, y
+    downwards; the sprite is rotated counter-clockwise on screen by ``angle``."""
     B = len(shape)
     out = np.empty((B, SIZE, SIZE), dtype=np.float32)
     g = _GRID
@@ -54,12 +71,12 @@ def render_sprites(shape: np.ndarray, scale: np.ndarray, angle: np.ndarray, px: 
         sh = torch.from_numpy(np.asarray(shape[sl]))
         sc = torch.as_tensor(scale[sl], dtype=torch.float32)[:, None, None]
         th = torch.as_tensor(angle[sl], dtype=torch.float32)
-        cx = (MARGIN + torch.as_tensor(px[sl], dtype=torch.float32) * (SIZE - 2 * MARGIN))[:, None, None]
-        cy = (MARGIN + torch.as_tensor(py[sl], dtype=torch.float32) * (SIZE - 2 * MARGIN))[:, None, None]
+        cx = (CENTRE_0 + CENTRE_SPAN * torch.as_tensor(px[sl], dtype=torch.float32))[:, None, None]
+        cy = (CENTRE_0 + CENTRE_SPAN * torch.as_tensor(py[sl], dtype=torch.float32))[:, None, None]
         cos, sin = torch.cos(th)[:, None, None] / sc, torch.sin(th)[:, None, None] / sc
         dx = g[None, None, :] - cx  # [b, 1, W]
         dy = cy - g[None, :, None]  # [b, H, 1] (y up)
-        # coordinates in the sprite's frame (rotate by -angle, divide by scale)
+        # coordinates in the sprite's frame at scale 1 (rotate by -angle, divide by scale)
         u = dx * cos + dy * sin
         v = dy * cos - dx * sin
         mask = torch.empty(u.shape, dtype=torch.bool)
@@ -72,11 +89,11 @@ def render_sprites(shape: np.ndarray, scale: np.ndarray, angle: np.ndarray, px: 
                 m = (uk.abs() <= SQUARE_HALF) & (vk.abs() <= SQUARE_HALF)
             elif name == "ellipse":
                 m = (uk / ELLIPSE_AXES[0]) ** 2 + (vk / ELLIPSE_AXES[1]) ** 2 <= 1.0
-            else:  # heart: (x² + y² − 1)³ − x² y³ ≤ 0, point down, centred on its bounding box
-                x = uk / HEART_SCALE
-                y = vk / HEART_SCALE + 0.125
+            else:  # heart, point down, centred on its bounding box
+                x = uk / HEART_AXES[0]
+                y = vk / HEART_AXES[1] + HEART_SHIFT
                 x2 = x * x
-                m = (x2 + y * y - 1.0) ** 3 <= x2 * y ** 3
+                m = (x2 + y * y - 1.0) ** 3 <= HEART_POWER * x2 * y ** 3
             mask[sel] = m
         out[sl] = mask.numpy()
     return out

@@ -1,4 +1,5 @@
-"""Real data files: the dSprites ``.npz`` layout and the ``3dshapes.h5`` layout.
+"""Real data files: the dSprites ``.npz`` layout and the ``3dshapes.h5`` layout (MPI3D,
+SmallNORB and Cars3D: :mod:`varstruct.data.standard`).
 
 ``load_file(name, path)`` (called by ``varstruct.datasets.get(name, data_file=path)``) returns a
 :class:`FactorDataset` whose ``render(idx)`` returns the stored images of the factor indices
@@ -16,7 +17,7 @@ idx [B, K]. Both layouts store the full factor grid in C order: image n has the 
   with h5py at each render (sorted unique rows, read as runs of consecutive rows, mapped
   back); only the labels are loaded.
 
-Factors of size 1 are dropped (MEASURES.md §0: dSprites' color). Factor values are the stored
+Factors of size 1 are dropped (docs/measures.md#conventions: dSprites' color). Factor values are the stored
 label values. Any problem with a file raises :class:`DatasetError` naming the problem and path.
 """
 from __future__ import annotations
@@ -88,18 +89,23 @@ class FileNoisyDSprites(_FileSprites, NoisyDSprites):
 
 
 def load_file(name: str, path, **params) -> FactorDataset:
-    """The dataset ``name`` with its images read from ``path`` (see the module docstring)."""
+    """The dataset ``name`` with its images read from ``path`` (see the module docstring and
+    :mod:`varstruct.data.standard` for mpi3d, smallnorb and cars3d)."""
+    from . import standard
+
     loaders = {"dsprites": load_dsprites_npz, "color_dsprites": lambda p: FileColorDSprites(load_dsprites_npz(p)),
-               "noisy_dsprites": lambda p: FileNoisyDSprites(load_dsprites_npz(p)), "shapes3d": load_shapes3d_h5}
+               "noisy_dsprites": lambda p: FileNoisyDSprites(load_dsprites_npz(p)), "shapes3d": load_shapes3d_h5,
+               "mpi3d": standard.load_mpi3d, "smallnorb": standard.load_smallnorb, "cars3d": standard.load_cars3d}
     if name not in loaders:
         raise DatasetError(f"{name}: no data-file layout for this dataset (data files are for dsprites, "
-                           "color_dsprites, noisy_dsprites (.npz) and shapes3d (.h5))")
+                           "color_dsprites, noisy_dsprites (.npz), shapes3d (.h5), mpi3d (.npz), "
+                           "smallnorb (*-dat.mat) and cars3d (folder of .mat))")
     if params:
         raise DatasetError(f"{name} from a data file takes no parameters (got {', '.join(params)})")
     path = os.path.abspath(os.fspath(path))
     if not os.path.exists(path):
         raise DatasetError(f"data file {path}: not found")
-    if not os.path.isfile(path):
+    if not os.path.isfile(path) and not (name == "cars3d" and os.path.isdir(path)):
         raise DatasetError(f"data file {path}: not a file")
     return loaders[name](path)
 

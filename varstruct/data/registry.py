@@ -16,6 +16,12 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "toy_square": ("varstruct.data.toys", "ToySquare"),
     "toy_blobs": ("varstruct.data.toys", "ToyBlobs"),
 }
+# datasets that exist only as release files (need data_file): not listed by names()
+_FILE_ONLY: dict[str, tuple[str, str]] = {
+    "mpi3d": ("varstruct.data.standard", "MPI3D"),
+    "smallnorb": ("varstruct.data.standard", "SmallNORB"),
+    "cars3d": ("varstruct.data.standard", "Cars3D"),
+}
 
 DEFAULT = "dsprites"
 
@@ -24,16 +30,24 @@ def names() -> list[str]:
     return list(_REGISTRY)
 
 
+def file_only_names() -> list[str]:
+    """Datasets available only from their release files (``get(name, data_file=...)``)."""
+    return list(_FILE_ONLY)
+
+
 def dataset_class(name: str) -> type[FactorDataset]:
-    if name not in _REGISTRY:
-        raise DatasetError(f"unknown dataset {name!r} (known: {', '.join(_REGISTRY)})")
-    module, cls = _REGISTRY[name]
+    table = {**_REGISTRY, **_FILE_ONLY}
+    if name not in table:
+        raise DatasetError(f"unknown dataset {name!r} (known: {', '.join(_REGISTRY)}; "
+                           f"from their files with data_file: {', '.join(_FILE_ONLY)})")
+    module, cls = table[name]
     return getattr(importlib.import_module(module), cls)
 
 
 def get(name: str, data_file: str | None = None, **params) -> FactorDataset:
     """Build dataset ``name`` with its parameters; ``data_file`` loads a real file instead
-    (the dSprites .npz layout for the dsprites family, the 3dshapes.h5 layout for shapes3d)."""
+    (the dSprites .npz layout for the dsprites family, the 3dshapes.h5 layout for shapes3d,
+    the release files for mpi3d, smallnorb and cars3d: varstruct.data.standard)."""
     cls = dataset_class(name)
     if data_file is not None:
         from .files import load_file

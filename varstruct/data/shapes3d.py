@@ -5,16 +5,26 @@ circular), scale (8 values in linspace(0.75, 1.25), ordinal), shape (4: cube, cy
 sphere, capsule; categorical), orientation (15 camera angles in linspace(-30, 30) degrees,
 ordinal). Images 64x64x3 float32 in [0, 1]; no nuisances.
 
-The scene: a floor and two walls meeting in a room corner; the camera angle moves the corner
-and tilts the floor/wall boundary; an object stands on the floor in the middle, its size set by
-scale, its outline and shading by shape (the cube's faces also turn with the camera), its
-colour by object_hue; a light fixed to the room shades the object and casts a soft shadow.
+The scene is laid out like the released images (their published samples are the reference):
+
+- a constant light-blue sky band, RGB (0.62, 0.89, 0.98), over rows 0-14 of every image;
+- below it two walls meeting in a room corner, each flat-shaded (the left one darker);
+  the camera angle moves the corner across the image, column 32 - 22 * orientation / 30
+  (from column 54 at -30 degrees to column 10 at +30 degrees);
+- the floor from the floor/wall boundary down: row 31 at the corner, falling away from it
+  (slopes 0.2 +- 0.1 * orientation / 30), lightly shaded by row;
+- an object standing on the floor at column 32 (floor contact row 52), 8.5 * scale px in
+  radius (10-14 px wide at the smallest scale, 16-24 px, about a third of the image, at the
+  largest), its outline and shading set by shape (the cube's faces also turn with the
+  camera), its colour by object_hue; a light fixed to the room shades it and casts a soft
+  shadow on the floor.
 
 How it renders fast: everything except the three hues depends only on (scale, shape,
 orientation), 480 combinations. Their anti-aliased layer weights are precomputed once (cached
 per process) as ``W`` float32 [480, 64*64, 3] (wall, floor, object), so that an image is
-``W[combo] @ colours`` with colours [3 layers, 3 RGB] = HSV->RGB of the hues: one gather and
-one batched 3x3 matmul per batch, no per-image Python work.
+``W[combo] @ colours`` with colours [3 layers, 3 RGB] = HSV->RGB of the hues below the sky
+band (rows 0-14 are set to the sky colour): one gather and one batched 3x3 matmul per batch,
+no per-image Python work.
 """
 from __future__ import annotations
 
@@ -32,6 +42,10 @@ ORIENTATIONS = np.linspace(-30.0, 30.0, 15)
 SATURATION = np.array([0.75, 0.75, 0.9])  # wall, floor, object
 
 _CX, _BASE = 32.0, 52.0          # object centre column and floor contact row
+_RADIUS = 8.5                    # object radius in px at scale 1
+SKY_ROWS = 15                    # rows 0..14 are sky
+SKY_RGB = np.array([0.62, 0.89, 0.98])
+_HORIZON = 31.0                  # floor/wall boundary row at the corner
 _ELEV = np.radians(20.0)         # camera elevation (looking down)
 _LIGHT_ELEV = np.radians(40.0)
 
@@ -85,16 +99,17 @@ def _polygon_sd(u, v, P):
 
 
 def _background(theta, u, v):
-    """Per-orientation wall/floor weights [O, H, W] and floor coverage."""
+    """Per-orientation (wall, floor, sky) weights, each [O, H, W] (they sum to 1)."""
     t = (theta / 30.0)[:, None, None]
-    xc = 32.0 - 18.0 * t                             # room corner column
-    kL, kR = 0.35 - 0.15 * t, 0.35 + 0.15 * t        # floor/wall boundary slopes
-    yh = 30.0 + np.where(u < xc, kL * (xc - u), kR * (u - xc))
-    floor = _cov(yh - v)                             # 1 below the boundary
+    xc = 32.0 - 22.0 * t                             # room corner column
+    kL, kR = 0.2 - 0.1 * t, 0.2 + 0.1 * t            # floor/wall boundary slopes
+    yh = _HORIZON + np.where(u < xc, kL * (xc - u), kR * (u - xc))
+    sky = np.broadcast_to(_cov(v - SKY_ROWS), yh.shape)  # 1 above row 15
+    floor = _cov(yh - v) * (1.0 - sky)               # 1 below the boundary
     left = _cov(u - xc)                              # 1 left of the corner
-    wall_shade = left * (0.62 + 0.12 * t) + (1.0 - left) * (0.92 - 0.12 * t)
-    floor_shade = 0.7 + 0.3 * np.clip((v - 30.0) / 34.0, 0.0, 1.0)
-    return (1.0 - floor) * wall_shade, floor * floor_shade
+    wall_shade = left * 0.72 + (1.0 - left) * 0.92
+    floor_shade = 0.78 + 0.22 * np.clip((v - _HORIZON) / (SIZE - _HORIZON), 0.0, 1.0)
+    return (1.0 - floor - sky) * wall_shade, floor * floor_shade, sky
 
 
 def _sphere(r, theta, u, v, L):
@@ -130,9 +145,9 @@ def _cylinder(r, theta, u, v, L):
 
 
 def _cube(r, theta, u, v, L):
-    """Cube of half side 0.8 r turned by yaw 45° + theta; its three visible faces (top, -X, +Z)
+    """Cube of half side 0.68 r turned by yaw 45° + theta; its three visible faces (top, -X, +Z)
     are convex quads, each with its own flat shade."""
-    h = 0.8 * r[:, 0, 0]
+    h = 0.68 * r[:, 0, 0]
     psi = np.radians(45.0 + theta[:, 0, 0])
     c, sn = np.cos(psi), np.sin(psi)
     ce, se = np.cos(_ELEV), np.sin(_ELEV)
@@ -162,18 +177,19 @@ _SHAPE_FUNCS = (_cube, _cylinder, _sphere, _capsule)  # in SHAPES order
 
 @lru_cache(maxsize=1)
 def layer_weights() -> np.ndarray:
-    """W float32 [8*4*15, 64*64, 3]: (wall, floor, object) weights per (scale, shape, orientation)
-    combination, index (scale * 4 + shape) * 15 + orientation. Read-only, cached per process."""
+    """W float32 [8*4*15, 64*64, 3]: (wall, floor, object) weights (zero on the sky rows 0-14)
+    per (scale, shape, orientation) combination, index (scale * 4 + shape) * 15 + orientation.
+    Read-only, cached per process."""
     S, K, O = len(SCALES), len(SHAPES), len(ORIENTATIONS)
     gs, gk, go = np.meshgrid(np.arange(S), np.arange(K), np.arange(O), indexing="ij")
     gs, gk, go = (g.reshape(-1, 1, 1) for g in (gs, gk, go))
     y, x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64) + 0.5
     u, v = x[None], y[None]
     theta = ORIENTATIONS[go]
-    r = 8.0 * SCALES[gs]
+    r = _RADIUS * SCALES[gs]
     az = np.radians(-40.0 + theta)
     L = np.stack([np.sin(az) * np.cos(_LIGHT_ELEV), np.full_like(az, np.sin(_LIGHT_ELEV)), np.cos(az) * np.cos(_LIGHT_ELEV)])
-    wall, floor = _background(ORIENTATIONS, u, v)  # [O, H, W]
+    wall, floor, sky = _background(ORIENTATIONS, u, v)  # [O, H, W]
     alpha = np.zeros((len(r), SIZE, SIZE))
     shaded = np.zeros_like(alpha)
     for k, draw in enumerate(_SHAPE_FUNCS):  # each shape drawn on its own combinations only
@@ -183,7 +199,17 @@ def layer_weights() -> np.ndarray:
     W = np.stack([(1.0 - alpha) * wall[go[:, 0, 0]],
                   (1.0 - alpha) * floor[go[:, 0, 0]] * (1.0 - 0.45 * shadow),
                   shaded], axis=-1)
+    # the sky band is all sky: no wall, floor or object there (the object never reaches it)
+    assert np.all(sky[:, :SKY_ROWS] == 1.0) and np.all(sky[:, SKY_ROWS:] == 0.0) and not alpha[:, :SKY_ROWS].any()
     W = np.ascontiguousarray(W.reshape(S * K * O, SIZE * SIZE, 3), dtype=np.float32)
+    W.setflags(write=False)
+    return W
+
+
+@lru_cache(maxsize=1)
+def _body_weights() -> np.ndarray:
+    """layer_weights() below the sky band, float32 [480, (64 - 15) * 64, 3], contiguous."""
+    W = np.ascontiguousarray(layer_weights()[:, SKY_ROWS * SIZE:])
     W.setflags(write=False)
     return W
 
@@ -209,12 +235,14 @@ class Shapes3D(FactorDataset):
         self._colours = hsv_to_rgb(HUES[:, None], SATURATION[None, :]).astype(np.float32)
 
     def _render(self, idx, nuisance, chunk: int = 512):
-        W = layer_weights()
+        W = _body_weights()
         combo = (idx[:, 3] * 4 + idx[:, 4]) * 15 + idx[:, 5]
         col = np.stack([self._colours[idx[:, 1], 0], self._colours[idx[:, 0], 1], self._colours[idx[:, 2], 2]], 1)
         out = np.empty((len(idx), SIZE * SIZE, 3), dtype=np.float32)
+        sky = SKY_ROWS * SIZE
+        out[:, :sky] = SKY_RGB.astype(np.float32)
         for s in range(0, len(idx), chunk):  # chunks keep the gathered weights in cache
             e = s + chunk
-            np.matmul(W[combo[s:e]], col[s:e], out=out[s:e])  # [b, H*W, 3 layers] @ [b, 3 layers, 3 rgb]
+            np.matmul(W[combo[s:e]], col[s:e], out=out[s:e, sky:])  # [b, pixels, 3 layers] @ [b, 3 layers, 3 rgb]
         np.clip(out, 0.0, 1.0, out=out)
         return out.reshape(-1, SIZE, SIZE, 3)

@@ -1,5 +1,6 @@
-"""Local geometry of the factor directions d_j(c) (MEASURES.md §1): direction consistency,
-local non-orthogonality and local PCA alignment, as pure array functions.
+"""Local geometry of the factor directions d_j(c): direction consistency, local
+non-orthogonality and local PCA alignment, as pure array functions (definitions:
+docs/measures.md#direction_consistency, #local_nonorthogonality, #local_pca_alignment).
 
 Directions come from :func:`varstruct.measures.grid.factor_directions` (float64 [A, K, D],
 NaN rows for categorical factors). The anchor reductions are written as sums over anchors
@@ -10,6 +11,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 # Principal directions whose eigenvalue is below this fraction of the largest are numerically
@@ -106,8 +108,80 @@ def local_pca_alignment(X, keep, d) -> np.ndarray:
     u_1..u_{K_o}: top-K_o principal directions of the kept points centred on their mean,
     obtained from the eigen-decomposition of the n×n Gram matrix (u_k = X_cᵀ v_k / √λ_k);
     directions with λ_k ≤ 1e-10 λ_max are dropped, factors with ‖d_j‖ = 0 are skipped
-    (NaN if every factor is skipped)."""
-    # Batches of small matrices: one BLAS thread is faster than several contending ones.
+    (NaN if every factor is skipped).
+
+    Speed (same numbers as the dense computation up to float rounding): pixels whose values
+    agree in all n images (a uniform background, the same shade along a floor row) contribute
+    the same column to X, so the Gram matrix is Σ_groups count·x xᵀ over the distinct
+    columns only (:func:`distinct_columns`), and X_c d̂ sums d̂ within each group; only the
+    top K_o eigenpairs are computed (LAPACK ``evr``)."""
+    # Small per-anchor matrices: one BLAS thread is faster than several contending ones.
+    with threadpool_limits(limits=1, user_api="blas"):
+        X = np.asarray(X)
+        d = np.asarray(d, dtype=np.float64)
+        keep = np.asarray(keep, dtype=bool)
+        P = X.shape[0]
+        if d.shape[1] == 0:
+            return np.full(P, np.nan)
+        return np.array([_alignment_one(X[p], keep[p], d[p]) for p in range(P)], dtype=np.float64)
+
+
+def distinct_columns(x) -> tuple[np.ndarray, np.ndarray]:
+    """Group the columns of x [n, D] that are equal in every row.
+
+    Returns (rep int64 [U]: the first column of each group, group int64 [D]: each column's
+    group in 0..U-1), so that ``x[:, rep[group]] == x`` exactly. Columns are hashed with one
+    random projection and every column is then compared with its group's representative, so a
+    hash collision can only split a group, never merge unequal columns."""
+    x = np.asarray(x)
+    n, D = x.shape
+    r = np.random.default_rng(12345).standard_normal(n)
+    h = r @ x.astype(np.float64, copy=False)  # [D]
+    _, first, group = np.unique(h, return_index=True, return_inverse=True)
+    group = group.reshape(-1)
+    rep_of = first[group]
+    diff = np.zeros(D, dtype=bool)
+    for row in x:  # row-wise take: much faster than the column gather x[:, rep_of]
+        diff |= row.take(rep_of) != row
+    bad = np.flatnonzero(diff)  # hash collisions (never seen in practice): own groups
+    if len(bad):
+        group = group.copy()
+        group[bad] = len(first) + np.arange(len(bad))
+        first = np.concatenate([first, bad])
+    return first.astype(np.int64), group.astype(np.int64)
+
+
+def _alignment_one(x, keep, d) -> float:
+    """local_pca_alignment for one neighbourhood: x [n, D], keep bool [n], d [K_o, D]."""
+
+    k_o = d.shape[0]
+    rep, group = distinct_columns(x)
+    xu = x[:, rep].astype(np.float64)  # [n, U] distinct columns
+    cnt = np.bincount(group, minlength=len(rep)).astype(np.float64)
+    w = keep.astype(np.float64)
+    mean = (w @ xu) / w.sum()
+    xc = (xu - mean[None]) * w[:, None]
+    gram = (xc * cnt[None]) @ xc.T  # [n, n] = X_c X_cᵀ over all D pixels
+    n = len(gram)
+    k = min(k_o, n)
+    lam, vec = scipy.linalg.eigh(gram, subset_by_index=[n - k, n - 1], driver="evr")
+    lam, vec = lam[::-1], vec[:, ::-1]  # descending: [k], [n, k]
+    valid = lam > EIG_RTOL * max(lam[0], np.finfo(float).tiny)
+    dn = np.sqrt((d ** 2).sum(axis=-1))  # [K_o]
+    dhat = d / np.where(dn > 0, dn, 1.0)[:, None]
+    dsum = np.stack([np.bincount(group, weights=dj, minlength=len(rep)) for dj in dhat], 1)  # Σ_group d̂: [U, K_o]
+    proj = vec.T @ (xc @ dsum)  # vᵀ X_c d̂: [k, K_o]
+    proj = np.abs(proj) / np.sqrt(np.where(valid, lam, 1.0))[:, None]
+    proj = np.where(valid[:, None], np.minimum(proj, 1.0), 0.0)
+    ok = dn > 0
+    if not ok.any():
+        return float("nan")
+    return float(proj.max(axis=0)[ok].mean())
+
+
+def local_pca_alignment_dense(X, keep, d) -> np.ndarray:
+    """The same as :func:`local_pca_alignment`, computed densely (all D pixels, every
+    eigenpair); the reference the fast path is tested against."""
     with threadpool_limits(limits=1, user_api="blas"):
         return _local_pca_alignment(X, keep, d)
 
