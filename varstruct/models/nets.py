@@ -184,8 +184,8 @@ def default_arch(image_shape) -> str:
 def build_model(config: dict) -> VAE:
     """The untrained network a config describes (fields image_shape, latent_dim, arch, hidden,
     mask, method)."""
-    from .objectives import objective_class
+    from .methods import is_deterministic
 
     return VAE(config["image_shape"], config["latent_dim"], config.get("arch") or default_arch(config["image_shape"]),
                hidden=tuple(config.get("hidden") or DEFAULT_HIDDEN), mask=config.get("mask"),
-               deterministic=objective_class(config["method"]).deterministic)
+               deterministic=is_deterministic(config["method"]))

@@ -10,6 +10,10 @@ from ..models.errors import ConfigError
 
 # Fields that do not change the trained weights (ignored when a resumed run is compared).
 NON_IDENTITY = ("checkpoint_every", "version")
+# Values of fields that config.json files written before the field existed imply.
+IMPLIED = {"precision": "fp32"}
+# fp32 by default: see benchmarks/README.md for the bf16 quality comparison.
+DEFAULT_PRECISION = "fp32"
 
 
 @dataclass
@@ -21,7 +25,9 @@ class TrainConfig:
     hyper-parameters take the method's defaults. arch: "conv" (64x64 only) or "mlp"; None
     picks conv for 64x64 images, else mlp. hidden: mlp layer sizes. recon: "bernoulli" or
     "gaussian" (fixed variance recon_var). mask: None, or {"mode": continuous|ste|hard_concrete,
-    "l1": λ} to channel-mask every layer. log_every: steps per train_log.csv row (the mean of
+    "l1": λ} to channel-mask every layer. precision: "fp32", "bf16" or "auto"
+    (:mod:`varstruct.training.precision`; config.json records the resolved fp32|bf16 and a
+    run resumes only with the same). log_every: steps per train_log.csv row (the mean of
     the steps since the last row). checkpoint_every: steps between checkpoints. out: the model dir.
     """
 
@@ -40,6 +46,7 @@ class TrainConfig:
     recon: str = "bernoulli"
     recon_var: float = 0.02
     mask: dict | None = None
+    precision: str = DEFAULT_PRECISION
     log_every: int = 10
     checkpoint_every: int = 500
     out: str | None = None
@@ -73,6 +80,7 @@ def resolve(cfg: TrainConfig):
     from ..models.nets import ARCHS, DEFAULT_HIDDEN, default_arch
     from ..models.masked import MASK_MODES
     from ..models.objectives import make_objective
+    from .precision import resolve_precision
 
     seed = _int("seed", cfg.seed, 0)
     steps = _int("steps", cfg.steps, 1)
@@ -86,6 +94,7 @@ def resolve(cfg: TrainConfig):
         raise ConfigError(f"lr must be a number, got {cfg.lr!r}") from None
     if not (lr > 0 and math.isfinite(lr)):
         raise ConfigError(f"lr must be > 0, got {cfg.lr!r}")
+    prec = resolve_precision(cfg.precision)
     if not isinstance(cfg.hparams, dict) or not isinstance(cfg.dataset_params or {}, dict):
         raise ConfigError("hparams and dataset_params must be dicts")
     import torch
@@ -124,7 +133,7 @@ def resolve(cfg: TrainConfig):
         "method": cfg.method, "hparams": dict(objective.hparams), "seed": seed, "steps": steps,
         "batch_size": batch, "arch": arch, "hidden": hidden, "latent_dim": latents, "image_shape": shape,
         "lr": lr, "recon": cfg.recon, "recon_var": objective.recon_var, "mask": mask,
-        "log_every": log_every, "checkpoint_every": ckpt, "version": __version__,
+        "precision": prec, "log_every": log_every, "checkpoint_every": ckpt, "version": __version__,
     }
     return ds, objective, record
 
@@ -132,4 +141,4 @@ def resolve(cfg: TrainConfig):
 def differences(a: dict, b: dict) -> list[str]:
     """Names of the identity fields on which two config.json dicts differ."""
     keys = (set(a) | set(b)) - set(NON_IDENTITY)
-    return sorted(k for k in keys if a.get(k) != b.get(k))
+    return sorted(k for k in keys if a.get(k, IMPLIED.get(k)) != b.get(k, IMPLIED.get(k)))
