@@ -1,40 +1,58 @@
-"""Training throughput of the standard conv network (β-VAE, batch 64, 64x64x1) in images/s.
+"""Training throughput of the standard conv network (β-VAE, batch 64, 64x64x1) in images/s,
+fp32 and bf16, against the plain PyTorch loop and the machine's matmul peaks.
 
-Compares varstruct's training step (the objective's ``train_step`` on the model the trainer
-builds, as the trainer runs it: channels_last; model-only on a fixed batch, and end-to-end
-with dsprites batches rendered on the fly, with and without the trainer's prefetch thread) with a plain
-PyTorch loop of the same network and loss (the floor: ``nn.Conv2d``/``nn.ConvTranspose2d``
-with symmetric padding, NCHW, a hand-written β-VAE loss), and reports each as a fraction of
-the machine's fp32 matmul peak (measured here with a large ``torch.mm``). FLOPs per step are
+Rows (each timed in rounds of ``--steps`` steps, rounds of all rows interleaved because the
+machine may be shared; median images/s over rounds and the interquartile range):
+
+* plain fp32 loop (the floor): the same network written the obvious way (``nn.Conv2d`` /
+  ``nn.ConvTranspose2d`` with symmetric padding, NCHW, ``torch.optim.Adam()`` defaults, a
+  hand-written β-VAE loss) on one fixed batch;
+* plain bf16 loop: the same under ``torch.autocast("cpu", bfloat16)`` with channels-last
+  tensors (what a user gets by adding autocast);
+* varstruct step fp32 / bf16: the trainer's step (``objective.compute`` +
+  ``Optimisers.step``: channels-last, fused Adam, bf16 autocast via
+  ``training.precision``) on the same fixed batch;
+* varstruct end-to-end fp32 / bf16: ``varstruct.train`` itself on dSprites (batches
+  rendered on the fly and prefetched, logging, progress off), the rate from its own
+  ``seconds`` column (the training loop; set-up excluded).
+
+Each rate is also given as a fraction of the machine's measured matmul peak for its
+precision (a large ``torch.mm`` in fp32 and in bf16, best of several), with FLOPs per step
 counted by ``torch.utils.flop_counter`` (convolutions and matmuls, forward + backward).
 
-    python benchmarks/bench_train.py [--threads 1] [--steps 10] [--rounds 3] [--compile]
-
-Variants are timed one step at a time, interleaved (the machine may be shared); the median
-per-step rate and its interquartile range are reported.
+    python benchmarks/bench_train.py [--threads N] [--steps 20] [--rounds 7]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from varstruct import data
-from varstruct.models.nets import VAE
-from varstruct.models.objectives import make_objective
-from varstruct.training.loop import batch_stream, make_batch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import varstruct  # noqa: E402
+from varstruct import data  # noqa: E402
+from varstruct.models.nets import VAE  # noqa: E402
+from varstruct.models.objectives import make_objective  # noqa: E402
+from varstruct.training import precision as P  # noqa: E402
+from varstruct.training.loop import make_batch  # noqa: E402
+from varstruct.training.optim import Optimisers  # noqa: E402
 
 B = 64
 
 
-def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
-    """fp32 GFLOP/s of an n x n matmul (best of ``repeats``)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak(dtype, n: int = 2048, repeats: int = 7) -> float:
+    """GFLOP/s of an n x n matmul in ``dtype`` (best of ``repeats``)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
     torch.mm(a, b)
     best = float("inf")
     for _ in range(repeats):
@@ -59,17 +77,53 @@ class PlainVAE(nn.Module):
                                  nn.ConvTranspose2d(32, 1, 4, 2, 1))
 
 
-def plain_step(model, opt, x, beta=4.0):
-    opt.zero_grad()
-    mu, logvar = model.enc(x).chunk(2, dim=1)
-    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-    logits = model.dec(z)
-    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3)).mean()
-    kl = 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(1).mean()
-    loss = recon + beta * kl
-    loss.backward()
-    opt.step()
-    return loss
+def plain(x, bf16: bool):
+    m = PlainVAE()
+    if bf16:
+        m = m.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-4)
+    ctx = P.autocast("bf16" if bf16 else "fp32")
+
+    def step():
+        opt.zero_grad()
+        with ctx():
+            mu, logvar = m.enc(x).float().chunk(2, dim=1)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            logits = m.dec(z).float()
+        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3)).mean()
+        kl = 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(1).mean()
+        loss = recon + 4.0 * kl
+        loss.backward()
+        opt.step()
+    return step
+
+
+def ours_step(x, prec: str):
+    """The trainer's step on a fixed batch (the same calls as ``training.loop``)."""
+    model = VAE((64, 64, 1), 10, "conv").to(memory_format=torch.channels_last)
+    obj = make_objective("beta_vae", {"beta": 4.0})
+    net = P.wrap(model, prec)
+    obj.amp = P.autocast(prec)
+    opts = Optimisers(model, obj, 1e-4)
+    x = x.contiguous(memory_format=torch.channels_last)
+    state = {"t": 0}
+
+    def step():
+        opts.step(obj.compute(net, x, state["t"]))
+        state["t"] += 1
+    return step
+
+
+def train_rate(prec: str, steps: int, tmp: Path, k: list) -> float:
+    """images/s of ``varstruct.train`` (its logged loop seconds) for ``steps`` steps."""
+    k[0] += 1
+    out = tmp / f"{prec}-{k[0]}"
+    varstruct.train({"dataset": "dsprites", "method": "beta_vae", "hparams": {"beta": 4.0}, "steps": steps,
+                     "batch_size": B, "log_every": steps, "checkpoint_every": 10 ** 9, "precision": prec,
+                     "seed": k[0]}, out=out)
+    secs = float((out / "train_log.csv").read_text().splitlines()[-1].split(",")[-1])
+    return steps * B / secs
 
 
 def flops_per_step(step) -> float:
@@ -83,100 +137,58 @@ def flops_per_step(step) -> float:
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--steps", type=int, default=10, help="steps per round and variant")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--compile", action="store_true", help="also time torch.compile of the train step")
+    p.add_argument("--steps", type=int, default=20, help="steps per round and row")
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--no-end-to-end", action="store_true", help="skip the varstruct.train rows")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    try:
-        ds = data.get("dsprites")
-        name = "dsprites"
-    except Exception:  # no dsprites: random binary images for the model-only part
-        ds, name = None, "random binary"
-    rng = np.random.default_rng(0)
-    x_nchw = (torch.from_numpy(rng.random((B, 1, 64, 64), dtype=np.float32)) > 0.9).float()
-    if ds is not None:
-        x_nchw = make_batch(ds, make_objective("beta_vae"), B, rng)
-    x_cl = x_nchw.contiguous(memory_format=torch.channels_last)
-
-    peak = matmul_peak()
-    obj = make_objective("beta_vae", {"beta": 4.0})
-
-    def ours(channels_last=True, foreach=True):
-        m = VAE((64, 64, 1), 10, "conv")
-        if channels_last:
-            m.to(memory_format=torch.channels_last)
-        o = torch.optim.Adam(m.parameters(), lr=1e-4, foreach=foreach)
-        x = x_cl if channels_last else x_nchw
-        return lambda: obj.train_step(m, o, x, 0)
-
-    def ours_end_to_end(prefetch):
-        m = VAE((64, 64, 1), 10, "conv").to(memory_format=torch.channels_last)
-        o = torch.optim.Adam(m.parameters(), lr=1e-4, foreach=True)
-        stream = batch_stream(ds, obj, 0, B, 0, 10 ** 9, channels_last=True, prefetch=prefetch)
-
-        def step():
-            t, x, s = next(stream)
-            torch.manual_seed(s)
-            return obj.train_step(m, o, x, t)
-        return step
-
-    def plain():
-        m = PlainVAE()
-        o = torch.optim.Adam(m.parameters(), lr=1e-4)
-        return lambda: plain_step(m, o, x_nchw)
-
-    variants = {"plain PyTorch loop (floor)": plain(),
-                "varstruct step (channels_last, foreach Adam)": ours(),
-                "varstruct step (channels_last, per-tensor Adam)": ours(foreach=None),
-                "varstruct step (NCHW, foreach Adam)": ours(channels_last=False)}
-    if ds is not None:
-        variants["varstruct end-to-end (render, then step)"] = ours_end_to_end(False)
-        variants["varstruct end-to-end (render prefetched)"] = ours_end_to_end(True)
-    if a.compile:
-        m = VAE((64, 64, 1), 10, "conv").to(memory_format=torch.channels_last)
-        o = torch.optim.Adam(m.parameters(), lr=1e-4)
-
-        @torch.compile
-        def fwd_loss(x):
-            mean, logvar = m.encode(x)
-            z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
-            logits = m.decode(z)
-            return (F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
-                    + 4.0 * (0.5 * (mean.square() + logvar.exp() - logvar - 1)).sum(1).mean())
-
-        def compiled():
-            o.zero_grad(set_to_none=True)
-            fwd_loss(x_cl).backward()
-            o.step()
-        t = time.perf_counter()
-        compiled()
-        print(f"torch.compile: first step (compilation) {time.perf_counter() - t:.1f} s")
-        variants["torch.compile (forward + loss)"] = compiled
-
-    flops = flops_per_step(variants["plain PyTorch loop (floor)"])
-    for f in variants.values():  # warm-up
-        f(); f()
-    # interleave single steps of every variant (the machine may be shared: load drifts), and
-    # report the median per-step rate, plus the interquartile range
-    times = {k: [] for k in variants}
-    for _ in range(a.rounds * a.steps):
-        for k, f in variants.items():
-            t = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t)
-    rates = {k: [B / v for v in ts] for k, ts in times.items()}
-    print(f"data: {name}; batch {B}; torch threads {torch.get_num_threads()}; "
-          f"{a.rounds} rounds x {a.steps} steps; fp32 matmul peak {peak:.1f} GFLOP/s; "
+    ds = data.get("dsprites")
+    x = make_batch(ds, make_objective("beta_vae"), B, np.random.default_rng(0))
+    peak = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    rows = {  # name -> (precision, step function or None for end-to-end)
+        "plain loop fp32 (floor)": ("fp32", plain(x, False)),
+        "plain loop bf16 autocast": ("bf16", plain(x, True)),
+        "varstruct step fp32": ("fp32", ours_step(x, "fp32")),
+        "varstruct step bf16": ("bf16", ours_step(x, "bf16")),
+    }
+    if not a.no_end_to_end:
+        rows["varstruct end-to-end fp32"] = ("fp32", None)
+        rows["varstruct end-to-end bf16"] = ("bf16", None)
+    flops = flops_per_step(rows["plain loop fp32 (floor)"][1])
+    rates = {k: [] for k in rows}
+    with tempfile.TemporaryDirectory() as tmp:
+        counter = [0]
+        for k, (prec, f) in rows.items():  # warm-up
+            if f is None:
+                train_rate(prec, 3, Path(tmp), counter)
+            else:
+                f(), f()
+        for r in range(a.rounds):
+            order = list(rows) if r % 2 == 0 else list(rows)[::-1]  # interleaved, alternating order
+            for k in order:
+                prec, f = rows[k]
+                if f is None:
+                    rates[k].append(train_rate(prec, a.steps, Path(tmp), counter))
+                    continue
+                t = time.perf_counter()
+                for _ in range(a.steps):
+                    f()
+                rates[k].append(a.steps * B / (time.perf_counter() - t))
+    load = os.getloadavg()
+    print(f"batch {B}, 64x64x1, beta_vae; torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"cpu capability {torch.backends.cpu.get_cpu_capability()}, native bf16 {P.cpu_has_native_bf16()}; "
+          f"{a.rounds} rounds x {a.steps} steps; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    print(f"matmul peak: fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s; "
           f"{flops / 1e9:.2f} GFLOP per training step ({flops / B / 1e6:.0f} MFLOP per image)")
-    floor = statistics.median(rates["plain PyTorch loop (floor)"])
-    print(f"{'variant':48s} {'images/s':>9s} {'IQR':>11s} {'vs plain':>9s} {'of peak':>8s}")
+    floor = statistics.median(rates["plain loop fp32 (floor)"])
+    print(f"{'row':30s} {'images/s':>9s} {'IQR':>11s} {'vs plain fp32':>14s} {'of its peak':>12s}")
     for k, r in rates.items():
         med = statistics.median(r)
-        q = statistics.quantiles(r, n=4)
-        print(f"{k:48s} {med:9.0f} {q[0]:5.0f}-{q[2]:<5.0f} {med / floor:8.2f}x {med * flops / B / 1e9 / peak:8.1%}")
+        q = statistics.quantiles(r, n=4) if len(r) > 1 else [med, med, med]
+        frac = med * flops / B / 1e9 / peak[rows[k][0]]
+        print(f"{k:30s} {med:9.0f} {q[0]:5.0f}-{q[2]:<5.0f} {med / floor:13.2f}x {frac:12.1%}")
 
 
 if __name__ == "__main__":

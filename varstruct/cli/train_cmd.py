@@ -49,6 +49,8 @@ def train_cmd(
     data_file: Optional[Path] = typer.Option(None, "--data-file", help="Load the dataset from this file."),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Steps between checkpoints."),
     log_every: int = typer.Option(10, "--log-every", help="Steps per train_log.csv row."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="fp32, bf16 (autocast) or auto (bf16 where the "
+                                            "hardware has it natively); default: the trainer's (fp32)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's)."),
     resume: bool = typer.Option(False, "--resume", help="Finish the interrupted run in --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run in an existing --out."),
@@ -69,7 +71,8 @@ def train_cmd(
         data_file=str(data_file) if data_file else None, seed=seed, steps=steps, batch_size=batch_size,
         latent_dim=latents, arch=arch, lr=lr, recon=recon, recon_var=recon_var,
         mask={"mode": mask_mode, "l1": mask_l1} if mask_mode else None,
-        log_every=log_every, checkpoint_every=checkpoint_every)
+        log_every=log_every, checkpoint_every=checkpoint_every,
+        **({"precision": precision} if precision else {}))
     run = train(cfg, out=out, resume=resume, overwrite=overwrite, progress=True, threads=threads)
     _summary(run)
 
