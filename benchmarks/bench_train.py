@@ -12,15 +12,21 @@ machine may be shared; median images/s over rounds and the interquartile range):
 * varstruct step fp32 / bf16: the trainer's step (``objective.compute`` +
   ``Optimisers.step``: channels-last, fused Adam, bf16 autocast via
   ``training.precision``) on the same fixed batch;
-* varstruct end-to-end fp32 / bf16: ``varstruct.train`` itself on dSprites (batches
-  rendered on the fly and prefetched, logging, progress off), the rate from its own
-  ``seconds`` column (the training loop; set-up excluded).
+* varstruct end-to-end fp32 / bf16: the trainer's loop on dSprites: batches rendered on the
+  fly from the per-step seeds and prefetched in a thread (``training.loop.batch_stream``), the
+  step, the logged terms pulled to Python each step (what ``varstruct.train`` does per step,
+  without its one-time set-up).
+
+Clock: ``--clock wall`` (default) times wall seconds; ``--clock cpu`` the process's CPU seconds
+(``time.process_time``), which on a loaded machine is far steadier than wall time (it ignores
+time spent waiting for a core); with ``--threads 1`` it gives single-core rates. The
+end-to-end rows then also pay for the rendering thread's CPU (on an idle machine it overlaps).
 
 Each rate is also given as a fraction of the machine's measured matmul peak for its
 precision (a large ``torch.mm`` in fp32 and in bf16, best of several), with FLOPs per step
 counted by ``torch.utils.flop_counter`` (convolutions and matmuls, forward + backward).
 
-    python benchmarks/bench_train.py [--threads N] [--steps 20] [--rounds 7]
+    python benchmarks/bench_train.py [--threads N] [--steps 20] [--rounds 7] [--clock wall|cpu]
 """
 from __future__ import annotations
 
@@ -28,7 +34,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,26 +44,28 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import varstruct  # noqa: E402
 from varstruct import data  # noqa: E402
 from varstruct.models.nets import VAE  # noqa: E402
 from varstruct.models.objectives import make_objective  # noqa: E402
 from varstruct.training import precision as P  # noqa: E402
-from varstruct.training.loop import make_batch  # noqa: E402
+from varstruct.training.loop import batch_stream, make_batch  # noqa: E402
 from varstruct.training.optim import Optimisers  # noqa: E402
 
 B = 64
 
 
-def matmul_peak(dtype, n: int = 2048, repeats: int = 7) -> float:
+CLOCK = time.perf_counter
+
+
+def matmul_peak(dtype, n: int = 2048, repeats: int = 5) -> float:
     """GFLOP/s of an n x n matmul in ``dtype`` (best of ``repeats``)."""
     a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
     torch.mm(a, b)
     best = float("inf")
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = CLOCK()
         torch.mm(a, b)
-        best = min(best, time.perf_counter() - t)
+        best = min(best, CLOCK() - t)
     return 2 * n ** 3 / best / 1e9
 
 
@@ -115,15 +122,23 @@ def ours_step(x, prec: str):
     return step
 
 
-def train_rate(prec: str, steps: int, tmp: Path, k: list) -> float:
-    """images/s of ``varstruct.train`` (its logged loop seconds) for ``steps`` steps."""
-    k[0] += 1
-    out = tmp / f"{prec}-{k[0]}"
-    varstruct.train({"dataset": "dsprites", "method": "beta_vae", "hparams": {"beta": 4.0}, "steps": steps,
-                     "batch_size": B, "log_every": steps, "checkpoint_every": 10 ** 9, "precision": prec,
-                     "seed": k[0]}, out=out)
-    secs = float((out / "train_log.csv").read_text().splitlines()[-1].split(",")[-1])
-    return steps * B / secs
+def ours_end_to_end(ds, prec: str):
+    """The trainer's loop: rendered, prefetched batches, the step, the logged terms to Python."""
+    model = VAE((64, 64, 1), 10, "conv").to(memory_format=torch.channels_last)
+    obj = make_objective("beta_vae", {"beta": 4.0})
+    net = P.wrap(model, prec)
+    obj.amp = P.autocast(prec)
+    opts = Optimisers(model, obj, 1e-4)
+    stream = batch_stream(ds, obj, 0, B, 0, 10 ** 9, channels_last=True, prefetch=True)
+    columns = obj.term_names()
+
+    def step():
+        t, x, seed = next(stream)
+        torch.manual_seed(seed)
+        losses = obj.compute(net, x, t)
+        opts.step(losses)
+        torch.stack([losses.terms[c].double() for c in columns]).tolist()
+    return step
 
 
 def flops_per_step(step) -> float:
@@ -139,8 +154,11 @@ def main():
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--steps", type=int, default=20, help="steps per round and row")
     p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--no-end-to-end", action="store_true", help="skip the varstruct.train rows")
+    p.add_argument("--no-end-to-end", action="store_true", help="skip the end-to-end rows")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     a = p.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if a.clock == "cpu" else time.perf_counter
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -154,32 +172,28 @@ def main():
         "varstruct step bf16": ("bf16", ours_step(x, "bf16")),
     }
     if not a.no_end_to_end:
-        rows["varstruct end-to-end fp32"] = ("fp32", None)
-        rows["varstruct end-to-end bf16"] = ("bf16", None)
+        rows["varstruct end-to-end fp32"] = ("fp32", ours_end_to_end(ds, "fp32"))
+        rows["varstruct end-to-end bf16"] = ("bf16", ours_end_to_end(ds, "bf16"))
     flops = flops_per_step(rows["plain loop fp32 (floor)"][1])
     rates = {k: [] for k in rows}
-    with tempfile.TemporaryDirectory() as tmp:
-        counter = [0]
-        for k, (prec, f) in rows.items():  # warm-up
-            if f is None:
-                train_rate(prec, 3, Path(tmp), counter)
-            else:
-                f(), f()
-        for r in range(a.rounds):
-            order = list(rows) if r % 2 == 0 else list(rows)[::-1]  # interleaved, alternating order
-            for k in order:
-                prec, f = rows[k]
-                if f is None:
-                    rates[k].append(train_rate(prec, a.steps, Path(tmp), counter))
-                    continue
-                t = time.perf_counter()
-                for _ in range(a.steps):
-                    f()
-                rates[k].append(a.steps * B / (time.perf_counter() - t))
+    peaks = {"fp32": [peak["fp32"]], "bf16": [peak["bf16"]]}
+    for prec, f in rows.values():  # warm-up
+        f(), f()
+    for r in range(a.rounds):
+        order = list(rows) if r % 2 == 0 else list(rows)[::-1]  # interleaved, alternating order
+        for k in order:
+            f = rows[k][1]
+            t = CLOCK()
+            for _ in range(a.steps):
+                f()
+            rates[k].append(a.steps * B / (CLOCK() - t))
+        for prec in peaks:  # the peaks too: the best over the whole run
+            peaks[prec].append(matmul_peak(torch.float32 if prec == "fp32" else torch.bfloat16, repeats=2))
+    peak = {k: max(v) for k, v in peaks.items()}
     load = os.getloadavg()
     print(f"batch {B}, 64x64x1, beta_vae; torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"cpu capability {torch.backends.cpu.get_cpu_capability()}, native bf16 {P.cpu_has_native_bf16()}; "
-          f"{a.rounds} rounds x {a.steps} steps; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+          f"{a.rounds} rounds x {a.steps} steps; {a.clock} clock; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     print(f"matmul peak: fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s; "
           f"{flops / 1e9:.2f} GFLOP per training step ({flops / B / 1e6:.0f} MFLOP per image)")
     floor = statistics.median(rates["plain loop fp32 (floor)"])
