@@ -324,25 +324,3 @@ def test_conv_network_matches_disentanglement_lib_layout():
     assert mean.shape == logvar.shape == (2, 10) and v.decode(mean).shape == (2, 3, 64, 64)
     with pytest.raises(ValueError, match="64x64"):
         VAE((32, 32, 1), 10, "conv")
-
-
-@pytest.mark.parametrize("k,s,n", [(4, 2, 64), (3, 2, 7), (2, 2, 8), (4, 1, 5)])
-def test_one_channel_conv_fast_path_equals_the_convolution(k, s, n):
-    """fp32 one-channel inputs take an im2col + matmul path: same values and gradients as the
-    convolution with TF padding (computed in float64)."""
-    torch.manual_seed(0)
-    conv = SameConv2d(1, 5, k, s)
-    x = torch.randn(3, 1, n, n, requires_grad=True)
-    y = conv(x)
-    w64, b64 = conv.weight.detach().double().requires_grad_(), conv.bias.detach().double().requires_grad_()
-    x64 = x.detach().double().requires_grad_()
-    pl, pr = same_pads(n, k, s)
-    want = F.conv2d(F.pad(x64, (pl, pr, pl, pr)), w64, b64, s)
-    assert y.shape == want.shape and y.dtype == torch.float32
-    assert torch.allclose(y.double(), want, atol=1e-5)
-    gy = torch.randn_like(want)
-    got = torch.autograd.grad(y, [x, conv.weight, conv.bias], gy.float())
-    ref = torch.autograd.grad(want, [x64, w64, b64], gy)
-    assert all(torch.allclose(a.double(), b, atol=1e-4) for a, b in zip(got, ref))
-    with torch.autocast("cpu", dtype=torch.bfloat16):  # under autocast: the (bf16) convolution
-        assert conv(x).dtype == torch.bfloat16
