@@ -1,8 +1,9 @@
 """Training throughput of the standard conv network (β-VAE, batch 64, 64x64x1) in images/s,
 fp32 and bf16, against the plain PyTorch loop and the machine's matmul peaks.
 
-Rows (each timed in rounds of ``--steps`` steps, rounds of all rows interleaved because the
-machine may be shared; median images/s over rounds and the interquartile range):
+Rows (rounds of ``--steps`` steps of every row, the rounds interleaved in alternating order
+because the machine may be shared; each step timed on its own; median images/s over all
+steps of a row and the interquartile range):
 
 * plain fp32 loop (the floor): the same network written the obvious way (``nn.Conv2d`` /
   ``nn.ConvTranspose2d`` with symmetric padding, NCHW, ``torch.optim.Adam()`` defaults, a
@@ -183,10 +184,10 @@ def main():
         order = list(rows) if r % 2 == 0 else list(rows)[::-1]  # interleaved, alternating order
         for k in order:
             f = rows[k][1]
-            t = CLOCK()
-            for _ in range(a.steps):
+            for _ in range(a.steps):  # each step timed on its own: median and IQR over all steps
+                t = CLOCK()
                 f()
-            rates[k].append(a.steps * B / (CLOCK() - t))
+                rates[k].append(B / (CLOCK() - t))
         for prec in peaks:  # the peaks too: the best over the whole run
             peaks[prec].append(matmul_peak(torch.float32 if prec == "fp32" else torch.bfloat16, repeats=2))
     peak = {k: max(v) for k, v in peaks.items()}
