@@ -148,3 +148,14 @@ def test_bf16_conv_network_is_deterministic(tmp_path):
            "precision": "bf16"}
     a, b = varstruct.train(cfg, out=tmp_path / "a"), varstruct.train(cfg, out=tmp_path / "b")
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+
+
+def test_resuming_with_auto_takes_the_runs_precision(tmp_path, monkeypatch):
+    monkeypatch.setattr(P, "cpu_has_native_bf16", lambda: True)  # auto would pick bf16 here ...
+    full = varstruct.train({**TOY, "precision": "fp32"}, out=tmp_path / "full")
+    part = varstruct.train({**TOY, "precision": "fp32"}, out=tmp_path / "part", stop_after=7)
+    varstruct.train({**TOY, "precision": "auto"}, out=part, resume=True)  # ... but the run is fp32
+    assert json.loads((part / "config.json").read_text())["precision"] == "fp32"
+    assert all(torch.equal(a, b) for a, b in zip(_weights(full).values(), _weights(part).values()))
+    with pytest.raises(ConfigError, match="differs in precision"):
+        varstruct.train({**TOY, "precision": "bf16"}, out=part, resume=True)

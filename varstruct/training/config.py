@@ -138,6 +138,22 @@ def resolve(cfg: TrainConfig):
     return ds, objective, record
 
 
+def adopt_run_precision(cfg: TrainConfig, record: dict, run_dir) -> dict:
+    """``record`` with the precision of the run in ``run_dir`` when ``cfg`` asks for "auto" (auto
+    means: the run's own choice, so resuming with the default never trips over it; an explicit
+    fp32/bf16 that differs from the run's is still refused)."""
+    p = Path(run_dir) / "config.json"
+    if cfg.precision != "auto" or not p.is_file():
+        return record
+    import json
+
+    try:
+        recorded = json.loads(p.read_text()).get("precision", IMPLIED["precision"])
+    except (OSError, ValueError, AttributeError):
+        return record  # an unreadable config.json is reported where the run dir is checked
+    return {**record, "precision": recorded} if recorded in ("fp32", "bf16") else record
+
+
 def differences(a: dict, b: dict) -> list[str]:
     """Names of the identity fields on which two config.json dicts differ."""
     keys = (set(a) | set(b)) - set(NON_IDENTITY)

@@ -26,7 +26,7 @@ from ..models.errors import ConfigError
 from ..tensors import to_torch, torch_threads
 from . import precision
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig, differences, resolve
+from .config import TrainConfig, adopt_run_precision, differences, resolve
 from .optim import Optimisers
 
 RUN_FILES = (store.CONFIG, store.WEIGHTS, store.LOG, store.CHECKPOINT, "scores.nc", "measures.nc")
@@ -151,6 +151,8 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
         raise ConfigError("no output dir given")
     out = Path(out)
     ds, objective, record = resolve(cfg)
+    if resume:
+        record = adopt_run_precision(cfg, record, out)
     state = _prepare_dir(out, record, resume, overwrite)
     if state == "done":
         return out
