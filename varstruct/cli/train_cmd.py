@@ -50,7 +50,7 @@ def train_cmd(
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Steps between checkpoints."),
     log_every: int = typer.Option(10, "--log-every", help="Steps per train_log.csv row."),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp32, bf16 (autocast) or auto (bf16 where the "
-                                            "hardware has it natively); default: the trainer's (fp32)."),
+                                            "hardware has it natively); default: auto."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's)."),
     resume: bool = typer.Option(False, "--resume", help="Finish the interrupted run in --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run in an existing --out."),
