@@ -75,6 +75,8 @@ class Autocast:
             return self.model.decode(z).float()
 
     def __getattr__(self, name):
+        if name in ("model", "amp"):  # not yet set (copy, unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.model, name)
 
 
