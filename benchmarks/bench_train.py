@@ -1,46 +1,72 @@
-"""Training throughput of the standard conv network (β-VAE, batch 64, 64x64x1) in images/s.
+"""Training throughput of the standard conv network (β-VAE, batch 64, 64x64x1) in images/s,
+fp32 and bf16, against the plain PyTorch loop and the machine's matmul peaks.
 
-Compares varstruct's training step (the objective's ``train_step`` on the model the trainer
-builds, as the trainer runs it: channels_last; model-only on a fixed batch, and end-to-end
-with dsprites batches rendered on the fly, with and without the trainer's prefetch thread) with a plain
-PyTorch loop of the same network and loss (the floor: ``nn.Conv2d``/``nn.ConvTranspose2d``
-with symmetric padding, NCHW, a hand-written β-VAE loss), and reports each as a fraction of
-the machine's fp32 matmul peak (measured here with a large ``torch.mm``). FLOPs per step are
+Rows (rounds of ``--steps`` steps of every row, the rounds interleaved in alternating order
+because the machine may be shared; each step timed on its own; median images/s over all
+steps of a row and the interquartile range):
+
+* plain fp32 loop (the floor): the same network written the obvious way (``nn.Conv2d`` /
+  ``nn.ConvTranspose2d`` with symmetric padding, NCHW, ``torch.optim.Adam()`` defaults, a
+  hand-written β-VAE loss) on one fixed batch;
+* plain bf16 loop: the same under ``torch.autocast("cpu", bfloat16)`` with channels-last
+  tensors (what a user gets by adding autocast);
+* varstruct step fp32 / bf16: the trainer's step (``objective.compute`` +
+  ``Optimisers.step``: channels-last, fused Adam, bf16 autocast via
+  ``training.precision``) on the same fixed batch;
+* varstruct end-to-end fp32 / bf16: the trainer's loop on dSprites: batches rendered on the
+  fly from the per-step seeds and prefetched in a thread (``training.loop.batch_stream``), the
+  step, the logged terms pulled to Python each step (what ``varstruct.train`` does per step,
+  without its one-time set-up).
+
+Clock: ``--clock wall`` (default) times wall seconds; ``--clock cpu`` the process's CPU seconds
+(``time.process_time``), which on a loaded machine is far steadier than wall time (it ignores
+time spent waiting for a core); with ``--threads 1`` it gives single-core rates. The
+end-to-end rows then also pay for the rendering thread's CPU (on an idle machine it overlaps).
+
+Each rate is also given as a fraction of the machine's measured matmul peak for its
+precision (a large ``torch.mm`` in fp32 and in bf16, best of several), with FLOPs per step
 counted by ``torch.utils.flop_counter`` (convolutions and matmuls, forward + backward).
 
-    python benchmarks/bench_train.py [--threads 1] [--steps 10] [--rounds 3] [--compile]
-
-Variants are timed one step at a time, interleaved (the machine may be shared); the median
-per-step rate and its interquartile range are reported.
+    python benchmarks/bench_train.py [--threads N] [--steps 20] [--rounds 7] [--clock wall|cpu]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from varstruct import data
-from varstruct.models.nets import VAE
-from varstruct.models.objectives import make_objective
-from varstruct.training.loop import batch_stream, make_batch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from varstruct import data  # noqa: E402
+from varstruct.models.nets import VAE  # noqa: E402
+from varstruct.models.objectives import make_objective  # noqa: E402
+from varstruct.training import precision as P  # noqa: E402
+from varstruct.training.loop import batch_stream, make_batch  # noqa: E402
+from varstruct.training.optim import Optimisers  # noqa: E402
 
 B = 64
 
 
-def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
-    """fp32 GFLOP/s of an n x n matmul (best of ``repeats``)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+CLOCK = time.perf_counter
+
+
+def matmul_peak(dtype, n: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of an n x n matmul in ``dtype`` (best of ``repeats``)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
     torch.mm(a, b)
     best = float("inf")
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = CLOCK()
         torch.mm(a, b)
-        best = min(best, time.perf_counter() - t)
+        best = min(best, CLOCK() - t)
     return 2 * n ** 3 / best / 1e9
 
 
@@ -59,17 +85,61 @@ class PlainVAE(nn.Module):
                                  nn.ConvTranspose2d(32, 1, 4, 2, 1))
 
 
-def plain_step(model, opt, x, beta=4.0):
-    opt.zero_grad()
-    mu, logvar = model.enc(x).chunk(2, dim=1)
-    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-    logits = model.dec(z)
-    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3)).mean()
-    kl = 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(1).mean()
-    loss = recon + beta * kl
-    loss.backward()
-    opt.step()
-    return loss
+def plain(x, bf16: bool):
+    m = PlainVAE()
+    if bf16:
+        m = m.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-4)
+    ctx = P.autocast("bf16" if bf16 else "fp32")
+
+    def step():
+        opt.zero_grad()
+        with ctx():
+            mu, logvar = m.enc(x).float().chunk(2, dim=1)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            logits = m.dec(z).float()
+        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3)).mean()
+        kl = 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(1).mean()
+        loss = recon + 4.0 * kl
+        loss.backward()
+        opt.step()
+    return step
+
+
+def ours_step(x, prec: str):
+    """The trainer's step on a fixed batch (the same calls as ``training.loop``)."""
+    model = VAE((64, 64, 1), 10, "conv").to(memory_format=torch.channels_last)
+    obj = make_objective("beta_vae", {"beta": 4.0})
+    net = P.wrap(model, prec)
+    obj.amp = P.autocast(prec)
+    opts = Optimisers(model, obj, 1e-4)
+    x = x.contiguous(memory_format=torch.channels_last)
+    state = {"t": 0}
+
+    def step():
+        opts.step(obj.compute(net, x, state["t"]))
+        state["t"] += 1
+    return step
+
+
+def ours_end_to_end(ds, prec: str):
+    """The trainer's loop: rendered, prefetched batches, the step, the logged terms to Python."""
+    model = VAE((64, 64, 1), 10, "conv").to(memory_format=torch.channels_last)
+    obj = make_objective("beta_vae", {"beta": 4.0})
+    net = P.wrap(model, prec)
+    obj.amp = P.autocast(prec)
+    opts = Optimisers(model, obj, 1e-4)
+    stream = batch_stream(ds, obj, 0, B, 0, 10 ** 9, channels_last=True, prefetch=True)
+    columns = obj.term_names()
+
+    def step():
+        t, x, seed = next(stream)
+        torch.manual_seed(seed)
+        losses = obj.compute(net, x, t)
+        opts.step(losses)
+        torch.stack([losses.terms[c].double() for c in columns]).tolist()
+    return step
 
 
 def flops_per_step(step) -> float:
@@ -83,100 +153,57 @@ def flops_per_step(step) -> float:
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--steps", type=int, default=10, help="steps per round and variant")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--compile", action="store_true", help="also time torch.compile of the train step")
+    p.add_argument("--steps", type=int, default=20, help="steps per round and row")
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--no-end-to-end", action="store_true", help="skip the end-to-end rows")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     a = p.parse_args()
+    global CLOCK
+    CLOCK = time.process_time if a.clock == "cpu" else time.perf_counter
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    try:
-        ds = data.get("dsprites")
-        name = "dsprites"
-    except Exception:  # no dsprites: random binary images for the model-only part
-        ds, name = None, "random binary"
-    rng = np.random.default_rng(0)
-    x_nchw = (torch.from_numpy(rng.random((B, 1, 64, 64), dtype=np.float32)) > 0.9).float()
-    if ds is not None:
-        x_nchw = make_batch(ds, make_objective("beta_vae"), B, rng)
-    x_cl = x_nchw.contiguous(memory_format=torch.channels_last)
-
-    peak = matmul_peak()
-    obj = make_objective("beta_vae", {"beta": 4.0})
-
-    def ours(channels_last=True, foreach=True):
-        m = VAE((64, 64, 1), 10, "conv")
-        if channels_last:
-            m.to(memory_format=torch.channels_last)
-        o = torch.optim.Adam(m.parameters(), lr=1e-4, foreach=foreach)
-        x = x_cl if channels_last else x_nchw
-        return lambda: obj.train_step(m, o, x, 0)
-
-    def ours_end_to_end(prefetch):
-        m = VAE((64, 64, 1), 10, "conv").to(memory_format=torch.channels_last)
-        o = torch.optim.Adam(m.parameters(), lr=1e-4, foreach=True)
-        stream = batch_stream(ds, obj, 0, B, 0, 10 ** 9, channels_last=True, prefetch=prefetch)
-
-        def step():
-            t, x, s = next(stream)
-            torch.manual_seed(s)
-            return obj.train_step(m, o, x, t)
-        return step
-
-    def plain():
-        m = PlainVAE()
-        o = torch.optim.Adam(m.parameters(), lr=1e-4)
-        return lambda: plain_step(m, o, x_nchw)
-
-    variants = {"plain PyTorch loop (floor)": plain(),
-                "varstruct step (channels_last, foreach Adam)": ours(),
-                "varstruct step (channels_last, per-tensor Adam)": ours(foreach=None),
-                "varstruct step (NCHW, foreach Adam)": ours(channels_last=False)}
-    if ds is not None:
-        variants["varstruct end-to-end (render, then step)"] = ours_end_to_end(False)
-        variants["varstruct end-to-end (render prefetched)"] = ours_end_to_end(True)
-    if a.compile:
-        m = VAE((64, 64, 1), 10, "conv").to(memory_format=torch.channels_last)
-        o = torch.optim.Adam(m.parameters(), lr=1e-4)
-
-        @torch.compile
-        def fwd_loss(x):
-            mean, logvar = m.encode(x)
-            z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
-            logits = m.decode(z)
-            return (F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
-                    + 4.0 * (0.5 * (mean.square() + logvar.exp() - logvar - 1)).sum(1).mean())
-
-        def compiled():
-            o.zero_grad(set_to_none=True)
-            fwd_loss(x_cl).backward()
-            o.step()
-        t = time.perf_counter()
-        compiled()
-        print(f"torch.compile: first step (compilation) {time.perf_counter() - t:.1f} s")
-        variants["torch.compile (forward + loss)"] = compiled
-
-    flops = flops_per_step(variants["plain PyTorch loop (floor)"])
-    for f in variants.values():  # warm-up
-        f(); f()
-    # interleave single steps of every variant (the machine may be shared: load drifts), and
-    # report the median per-step rate, plus the interquartile range
-    times = {k: [] for k in variants}
-    for _ in range(a.rounds * a.steps):
-        for k, f in variants.items():
-            t = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t)
-    rates = {k: [B / v for v in ts] for k, ts in times.items()}
-    print(f"data: {name}; batch {B}; torch threads {torch.get_num_threads()}; "
-          f"{a.rounds} rounds x {a.steps} steps; fp32 matmul peak {peak:.1f} GFLOP/s; "
+    ds = data.get("dsprites")
+    x = make_batch(ds, make_objective("beta_vae"), B, np.random.default_rng(0))
+    peak = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    rows = {  # name -> (precision, step function or None for end-to-end)
+        "plain loop fp32 (floor)": ("fp32", plain(x, False)),
+        "plain loop bf16 autocast": ("bf16", plain(x, True)),
+        "varstruct step fp32": ("fp32", ours_step(x, "fp32")),
+        "varstruct step bf16": ("bf16", ours_step(x, "bf16")),
+    }
+    if not a.no_end_to_end:
+        rows["varstruct end-to-end fp32"] = ("fp32", ours_end_to_end(ds, "fp32"))
+        rows["varstruct end-to-end bf16"] = ("bf16", ours_end_to_end(ds, "bf16"))
+    flops = flops_per_step(rows["plain loop fp32 (floor)"][1])
+    rates = {k: [] for k in rows}
+    peaks = {"fp32": [peak["fp32"]], "bf16": [peak["bf16"]]}
+    for prec, f in rows.values():  # warm-up
+        f(), f()
+    for r in range(a.rounds):
+        order = list(rows) if r % 2 == 0 else list(rows)[::-1]  # interleaved, alternating order
+        for k in order:
+            f = rows[k][1]
+            for _ in range(a.steps):  # each step timed on its own: median and IQR over all steps
+                t = CLOCK()
+                f()
+                rates[k].append(B / (CLOCK() - t))
+        for prec in peaks:  # the peaks too: the best over the whole run
+            peaks[prec].append(matmul_peak(torch.float32 if prec == "fp32" else torch.bfloat16, repeats=2))
+    peak = {k: max(v) for k, v in peaks.items()}
+    load = os.getloadavg()
+    print(f"batch {B}, 64x64x1, beta_vae; torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"cpu capability {torch.backends.cpu.get_cpu_capability()}, native bf16 {P.cpu_has_native_bf16()}; "
+          f"{a.rounds} rounds x {a.steps} steps; {a.clock} clock; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    print(f"matmul peak: fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s; "
           f"{flops / 1e9:.2f} GFLOP per training step ({flops / B / 1e6:.0f} MFLOP per image)")
-    floor = statistics.median(rates["plain PyTorch loop (floor)"])
-    print(f"{'variant':48s} {'images/s':>9s} {'IQR':>11s} {'vs plain':>9s} {'of peak':>8s}")
+    floor = statistics.median(rates["plain loop fp32 (floor)"])
+    print(f"{'row':30s} {'images/s':>9s} {'IQR':>11s} {'vs plain fp32':>14s} {'of its peak':>12s}")
     for k, r in rates.items():
         med = statistics.median(r)
-        q = statistics.quantiles(r, n=4)
-        print(f"{k:48s} {med:9.0f} {q[0]:5.0f}-{q[2]:<5.0f} {med / floor:8.2f}x {med * flops / B / 1e9 / peak:8.1%}")
+        q = statistics.quantiles(r, n=4) if len(r) > 1 else [med, med, med]
+        frac = med * flops / B / 1e9 / peak[rows[k][0]]
+        print(f"{k:30s} {med:9.0f} {q[0]:5.0f}-{q[2]:<5.0f} {med / floor:13.2f}x {frac:12.1%}")
 
 
 if __name__ == "__main__":

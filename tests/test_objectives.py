@@ -1,5 +1,7 @@
 """Loss terms and objectives against hand-computed values on tiny inputs."""
 import math
+import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from varstruct.models import losses as L
 from varstruct.models.layers import SameConv2d, SameConvTranspose2d, same_pads
 from varstruct.models.nets import VAE
 from varstruct.models.objectives import METHODS, discriminator
+from varstruct.training.optim import Optimisers
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad"),
               pytest.mark.usefixtures("one_torch_thread")]
@@ -179,8 +182,12 @@ def test_factor_vae_discriminator_and_losses():
     assert [l.out_features for l in lin] == [1000] * 6 + [2] and len(acts) == 6
     assert all(a.negative_slope == 0.2 for a in acts)
     obj = make_objective("factor_vae", {"gamma": 10.0}, 2)
-    opt = obj.disc_opt
-    assert opt.defaults["lr"] == 1e-4 and opt.defaults["betas"] == (0.5, 0.9)
+    (name, group), = obj.aux_groups().items()
+    assert name == "disc" and group["betas"] == (0.5, 0.9) and len(group["params"]) == 14
+    # the trainer gives the discriminator the run's lr (not a hard-coded one)
+    opts = Optimisers(VAE((4, 4, 1), 2, "mlp", hidden=(8,)), obj, lr=3e-4)
+    assert opts.aux["disc"].defaults["lr"] == 3e-4 and opts.aux["disc"].defaults["betas"] == (0.5, 0.9)
+    assert opts.main.defaults["lr"] == 3e-4 and opts.main.defaults["betas"] == (0.9, 0.999)
     z = torch.randn(8, 2)
     torch.manual_seed(0)
     got = obj.discriminator_loss(z)
@@ -196,17 +203,40 @@ def test_factor_vae_discriminator_and_losses():
 def test_factor_vae_step_updates_the_discriminator_from_its_own_loss_only():
     model = VAE((4, 4, 1), 2, "mlp", hidden=(8,))
     obj = make_objective("factor_vae", {"gamma": 5.0}, 2)
-    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    opts = Optimisers(model, obj, lr=0.0)  # lr 0: inspect grads only
     x = torch.rand(6, 1, 4, 4)
-    obj.disc_opt = torch.optim.SGD(obj.disc.parameters(), lr=0.0)  # freeze: inspect grads only
     torch.manual_seed(1)
-    obj.train_step(model, opt, x, 0)
+    losses = obj.compute(model, x, 0)
+    assert set(losses.aux) == {"disc"} and list(losses.terms) == ["loss", "recon", "kl", "tc", "disc_loss"]
+    opts.step(losses)
     got = [p.grad.clone() for p in obj.disc.parameters()]
+    got_model = [p.grad.clone() for p in model.parameters()]
     torch.manual_seed(1)  # replay the same ε and permutation
     mean, logvar = model.encode(x)
     z = L.sample_gaussian(mean, logvar)
+    d = obj.disc(z)
+    vae_loss = (L.bernoulli_recon(model.decode(z), x) + L.gaussian_kl(mean, logvar)
+                + 5.0 * (d[:, 0] - d[:, 1]).mean())
+    want_model = torch.autograd.grad(vae_loss, list(model.parameters()))
     want = torch.autograd.grad(obj.discriminator_loss(z), list(obj.disc.parameters()))
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(got, want))
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(got_model, want_model))
+
+
+def test_objectives_only_compute_losses():
+    """No objective owns an optimiser or steps; building a model does not import them."""
+    import subprocess
+    import sys
+    for m in METHODS:
+        obj = make_objective(m)
+        assert not any(isinstance(v, torch.optim.Optimizer) for v in vars(obj).values())
+        assert not hasattr(obj, "train_step")
+    code = ("import sys; from varstruct.models.nets import build_model; "
+            "build_model({'image_shape': [8, 8, 1], 'latent_dim': 2, 'arch': 'mlp', 'method': 'ae'}); "
+            "assert 'varstruct.models.objectives' not in sys.modules")
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env={**os.environ, "PYTHONPATH": root})
+    assert {m for m, c in METHODS.items() if c.deterministic} == {"ae", "ordered_ae"}
 
 
 def test_nested_dropout_keeps_a_geometric_prefix():

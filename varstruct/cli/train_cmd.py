@@ -64,6 +64,9 @@ def train_cmd(
                                             help="Mask sparsity penalty λ (with --mask). [default: 0]"),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Steps between checkpoints."),
     log_every: int = typer.Option(10, "--log-every", help="Steps per train_log.csv row."),
+    precision: Optional[c.Precision] = typer.Option(None, "--precision", show_default=False,
+                                                    help="Arithmetic of the networks: fp32, bf16 (autocast) or auto "
+                                                         "(bf16 where the hardware has it natively). [default: auto]"),
     threads: Optional[int] = c.threads_option(),
     resume: bool = typer.Option(False, "--resume", help="Finish the interrupted run in --out."),
     overwrite: bool = c.overwrite_option(),
@@ -136,7 +139,8 @@ def train_cmd(
         steps=steps, batch_size=batch_size, latent_dim=latents, arch=c.value(arch), lr=lr, recon=c.value(recon),
         recon_var=0.02 if recon_var is None else recon_var,
         mask={"mode": c.value(mask_mode), "l1": mask_l1 or 0.0} if mask_mode else None,
-        log_every=log_every, checkpoint_every=checkpoint_every)
+        log_every=log_every, checkpoint_every=checkpoint_every,
+        **({"precision": c.value(precision)} if precision else {}))
     try:
         run = train(cfg, out=out, resume=resume, overwrite=overwrite, progress=True)
     except TrainingInterrupted as e:

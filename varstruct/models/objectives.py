@@ -22,13 +22,20 @@ ada_gvae       β-VAE on both images of a pair after adaptive  beta (1), k (1: c
 ordered_ae     recon(decode(mean ⊙ keep_b)), b ~ Geom(p)     p (0.1)
 =============  ============================================  ==================================
 
-A ``train_step(model, opt, batch, step)`` returns the logged terms (dict of 0-d tensors); the
-batch is x [B, C, H, W], or the pair (x1, x2) for ``ada_gvae``. Randomness comes from torch's
-global generator (the trainer seeds it per step).
+Objectives compute losses; they never optimise (that is :mod:`varstruct.training.optim`).
+``loss(model, batch, step) -> (loss, terms)``; ``compute(model, batch, step) -> Losses``:
+the model's loss (+ the mask penalty of a masked model), the logged terms (dict of 0-d
+tensors, "loss" first) and ``aux``, the losses of the objective's own parameter groups
+(``aux_groups()``: FactorVAE's discriminator). The batch is x [B, C, H, W], or the pair
+(x1, x2) for ``ada_gvae``. Randomness comes from torch's global generator (the trainer seeds
+it per step). ``amp`` is the context the objective's own networks run in (the trainer sets
+it to its autocast for bf16); their outputs are cast back to fp32, so every loss is fp32.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +44,7 @@ from torch import nn
 from . import losses as L
 from .errors import ConfigError
 from .layers import Linear
+from .methods import DETERMINISTIC
 
 RECON = ("bernoulli", "gaussian")
 
@@ -52,15 +60,30 @@ def _number(name, value, lo=0.0, lo_open=False, hi=None):
     return v
 
 
+@dataclass
+class Losses:
+    """One step's losses: ``loss`` (0-d, minimised by the model's optimiser), ``terms`` (logged,
+    detached 0-d tensors, "loss" first), ``aux`` (name -> 0-d loss of that auxiliary group)."""
+
+    loss: torch.Tensor
+    terms: dict
+    aux: dict = field(default_factory=dict)
+
+
 class Objective(nn.Module):
     name = ""
-    deterministic = False  # an autoencoder: no posterior variance, no sampling
+    deterministic = False  # an autoencoder: no posterior variance, no sampling (set from methods.DETERMINISTIC)
     pairs = False  # trained on pairs (x1, x2) of the dataset's weak-supervision sampler
     defaults: dict = {}
     terms: tuple = ("recon",)
 
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        cls.deterministic = cls.name in DETERMINISTIC
+
     def __init__(self, latent_dim: int = 10, recon: str = "bernoulli", recon_var: float = 0.02, **hparams):
         super().__init__()
+        self.amp = contextlib.nullcontext
         unknown = sorted(set(hparams) - set(self.defaults))
         if unknown:
             allowed = ", ".join(self.defaults) or "none"
@@ -87,19 +110,23 @@ class Objective(nn.Module):
         """(loss 0-d, terms dict) for one batch at 0-based step ``step``."""
         raise NotImplementedError
 
-    def aux_optimizers(self) -> dict:
-        """Optimisers of the objective's own parameters (FactorVAE's discriminator)."""
+    def aux_groups(self) -> dict:
+        """The objective's own parameter groups, name -> {"params": [...], optimiser options}
+        (FactorVAE's discriminator); the trainer builds and steps their optimisers."""
         return {}
 
-    def train_step(self, model, opt, batch, step: int) -> dict:
-        opt.zero_grad(set_to_none=True)
+    def compute(self, model, batch, step: int) -> Losses:
+        """The step's :class:`Losses` (the mask penalty of a masked model added to the loss)."""
         loss, terms = self.loss(model, batch, step)
+        return self._finish(model, loss, terms)
+
+    @staticmethod
+    def _finish(model, loss, terms, aux=None) -> Losses:
         if getattr(model, "masked", False):
             terms["mask_penalty"] = model.mask_penalty()
             loss = loss + terms["mask_penalty"]
-        loss.backward()
-        opt.step()
-        return {"loss": loss.detach(), **{k: v.detach() for k, v in terms.items()}}
+        logged = {"loss": loss.detach(), **{k: v.detach() for k, v in terms.items()}}
+        return Losses(loss, logged, aux or {})
 
     # shared pieces
     def _vae_forward(self, model, x):
@@ -109,7 +136,7 @@ class Objective(nn.Module):
 
 
 class AE(Objective):
-    name, deterministic = "ae", True
+    name = "ae"
 
     def loss(self, model, x, step):
         recon = self.reconstruction(model.decode(model.encode(x)[0]), x)
@@ -192,50 +219,48 @@ def discriminator(latent_dim: int) -> nn.Sequential:
 class FactorVAE(Objective):
     """VAE loss + γ·E_q(z)[D₀(z) − D₁(z)] (the density-ratio estimate of TC); the discriminator
     D (logit 0: "from q(z)", logit 1: "from Π q(z_l)") minimises
-    −½E[log p₀(z)] − ½E[log p₁(perm(z))] (probabilities clipped to [1e-6, 1-1e-6]) with its own
-    Adam(1e-4, betas (0.5, 0.9)); both updates use the same batch, as disentanglement_lib."""
+    −½E[log p₀(z)] − ½E[log p₁(perm(z))] (probabilities clipped to [1e-6, 1-1e-6]), returned as
+    ``aux["disc"]`` and stepped by the trainer with its own Adam (the run's ``lr``, betas
+    (0.5, 0.9), as disentanglement_lib's study, where both optimisers use 1e-4); both updates
+    use the same batch and D's gradients come from its own loss only."""
 
     name, defaults, terms = "factor_vae", {"gamma": 30.0}, ("recon", "kl", "tc", "disc_loss")
-    DISC_LR, DISC_BETAS = 1e-4, (0.5, 0.9)
+    DISC_BETAS = (0.5, 0.9)
 
     def __init__(self, latent_dim: int = 10, **kw):
         super().__init__(latent_dim, **kw)
         self.disc = discriminator(self.latent_dim)
-        self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=self.DISC_LR, betas=self.DISC_BETAS, eps=1e-8,
-                                         foreach=True)
 
-    def aux_optimizers(self):
-        return {"disc": self.disc_opt}
+    def aux_groups(self):
+        return {"disc": {"params": list(self.disc.parameters()), "betas": self.DISC_BETAS}}
 
-    def loss(self, model, x, step):
+    def _d(self, z: torch.Tensor) -> torch.Tensor:
+        with self.amp():
+            return self.disc(z).float()
+
+    def _loss_and_z(self, model, x):
         mean, logvar, z, logits = self._vae_forward(model, x)
         recon, kl = self.reconstruction(logits, x), L.gaussian_kl(mean, logvar)
-        d = self.disc(z)
+        d = self._d(z)
         tc = (d[:, 0] - d[:, 1]).mean()
-        return recon + kl + self.hparams["gamma"] * tc, {"recon": recon, "kl": kl, "tc": tc, "_z": z}
+        return recon + kl + self.hparams["gamma"] * tc, {"recon": recon, "kl": kl, "tc": tc}, z
+
+    def loss(self, model, x, step):
+        loss, terms, _ = self._loss_and_z(model, x)
+        return loss, terms
 
     def discriminator_loss(self, z: torch.Tensor) -> torch.Tensor:
         zd = z.detach()
-        logp = F.log_softmax(self.disc(torch.cat([zd, L.permute_dims(zd)])), dim=1)
+        logp = F.log_softmax(self._d(torch.cat([zd, L.permute_dims(zd)])), dim=1)
         logp = logp.clamp(math.log(1e-6), math.log1p(-1e-6))
         B = zd.shape[0]
         return -(0.5 * logp[:B, 0].mean() + 0.5 * logp[B:, 1].mean())
 
-    def train_step(self, model, opt, batch, step):
-        opt.zero_grad(set_to_none=True)
-        loss, terms = self.loss(model, batch, step)
-        z = terms.pop("_z")
-        if getattr(model, "masked", False):
-            terms["mask_penalty"] = model.mask_penalty()
-            loss = loss + terms["mask_penalty"]
-        loss.backward()
-        self.disc_opt.zero_grad(set_to_none=True)  # D's grads come from its own loss only
+    def compute(self, model, x, step):
+        loss, terms, z = self._loss_and_z(model, x)
         d_loss = self.discriminator_loss(z)
-        d_loss.backward()
-        opt.step()
-        self.disc_opt.step()
         terms["disc_loss"] = d_loss
-        return {"loss": loss.detach(), **{k: v.detach() for k, v in terms.items()}}
+        return self._finish(model, loss, terms, {"disc": d_loss})
 
 
 class AdaGVAE(Objective):
@@ -273,7 +298,7 @@ class AdaGVAE(Objective):
 class OrderedAE(Objective):
     """Nested dropout (Rippel et al. 2014): keep code units 1..b, b ~ Geometric(p) truncated at L."""
 
-    name, deterministic, terms = "ordered_ae", True, ("recon", "kept")
+    name, terms = "ordered_ae", ("recon", "kept")
     defaults = {"p": 0.1}
 
     def check(self, hp):

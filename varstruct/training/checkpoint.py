@@ -32,24 +32,28 @@ def optimizer_tensors(opt: torch.optim.Optimizer, prefix: str) -> dict[str, torc
 
 def load_optimizer_tensors(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], prefix: str) -> None:
     sd = opt.state_dict()
-    n_params = sum(len(g["params"]) for g in sd["param_groups"])
+    params = [p for g in opt.param_groups for p in g["params"]]
     state: dict[int, dict] = {}
     for key, v in tensors.items():
         if key.startswith(prefix + "."):
             i, k = key[len(prefix) + 1:].split(".", 1)
-            if not i.isdigit() or int(i) >= n_params:
+            if not i.isdigit() or int(i) >= len(params):
                 raise ModelDirError(f"checkpoint: optimiser entry {key} does not match the model")
+            p = params[int(i)]
+            if v.shape == p.shape:  # moments take the parameter's layout (channels_last): the
+                v = torch.empty_like(p, dtype=v.dtype).copy_(v)  # fused kernel walks raw memory
             state.setdefault(int(i), {})[k] = v
     sd["state"] = state
     opt.load_state_dict(sd)
 
 
-def save_checkpoint(path, *, model, objective, opt, step: int, seconds: float, columns, rows, acc, n) -> Path:
+def save_checkpoint(path, *, model, objective, optimizers: dict, step: int, seconds: float, columns, rows, acc,
+                    n) -> Path:
+    """``optimizers``: checkpoint prefix -> optimiser (:meth:`Optimisers.by_prefix`)."""
     t = {f"model.{k}": v for k, v in model.state_dict().items()}
     t.update({f"objective.{k}": v for k, v in objective.state_dict().items()})
-    t.update(optimizer_tensors(opt, "opt"))
-    for name, o in objective.aux_optimizers().items():
-        t.update(optimizer_tensors(o, f"aux.{name}"))
+    for prefix, o in optimizers.items():
+        t.update(optimizer_tensors(o, prefix))
     t["meta.step"] = torch.tensor(step, dtype=torch.int64)
     t["meta.seconds"] = torch.tensor(seconds, dtype=torch.float64)
     t["log.rows"] = torch.tensor(rows, dtype=torch.float64).reshape(-1, len(columns))
@@ -58,7 +62,7 @@ def save_checkpoint(path, *, model, objective, opt, step: int, seconds: float, c
     return write_weights(path, t, metadata={"format": FORMAT, "columns": json.dumps(list(columns))})
 
 
-def load_checkpoint(path, *, model, objective, opt, columns) -> dict:
+def load_checkpoint(path, *, model, objective, optimizers: dict, columns) -> dict:
     """Restore model/objective/optimisers in place; return {step, seconds, rows, acc, n}."""
     from safetensors import safe_open
 
@@ -73,9 +77,8 @@ def load_checkpoint(path, *, model, objective, opt, columns) -> dict:
     try:
         model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")}, strict=True)
         objective.load_state_dict({k[10:]: v for k, v in t.items() if k.startswith("objective.")}, strict=True)
-        load_optimizer_tensors(opt, t, "opt")
-        for name, o in objective.aux_optimizers().items():
-            load_optimizer_tensors(o, t, f"aux.{name}")
+        for prefix, o in optimizers.items():
+            load_optimizer_tensors(o, t, prefix)
         return {"step": int(t["meta.step"]), "seconds": float(t["meta.seconds"]),
                 "rows": t["log.rows"].tolist(), "acc": t["log.acc"].tolist(), "n": int(t["log.n"])}
     except (RuntimeError, KeyError, ValueError) as e:

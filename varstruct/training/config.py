@@ -5,11 +5,16 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, RunDirError
 from ..validate import check_choice, check_float, check_int, check_seed
 
 # Fields that do not change the trained weights (ignored when a resumed run is compared).
 NON_IDENTITY = ("checkpoint_every", "version")
+# Values of fields that config.json files written before the field existed imply.
+IMPLIED = {"precision": "fp32"}
+# auto by default: bf16 kept recon, KL and MIG within fp32's seed-to-seed spread on the dSprites
+# β-VAE and on toy_blobs (benchmarks/bench_precision_quality.py; numbers in benchmarks/README.md).
+DEFAULT_PRECISION = "auto"
 
 
 @dataclass
@@ -21,7 +26,9 @@ class TrainConfig:
     hyper-parameters take the method's defaults. arch: "conv" (64x64 only) or "mlp"; None
     picks conv for 64x64 images, else mlp. hidden: mlp layer sizes. recon: "bernoulli" or
     "gaussian" (fixed variance recon_var). mask: None, or {"mode": continuous|ste|hard_concrete,
-    "l1": λ} to channel-mask every layer. log_every: steps per train_log.csv row (the mean of
+    "l1": λ} to channel-mask every layer. precision: "fp32", "bf16" or "auto"
+    (:mod:`varstruct.training.precision`; config.json records the resolved fp32|bf16 and a
+    run resumes only with the same). log_every: steps per train_log.csv row (the mean of
     the steps since the last row). checkpoint_every: steps between checkpoints. out: the model dir.
     """
 
@@ -40,6 +47,7 @@ class TrainConfig:
     recon: str = "bernoulli"
     recon_var: float = 0.02
     mask: dict | None = None
+    precision: str = DEFAULT_PRECISION
     log_every: int = 10
     checkpoint_every: int = 500
     out: str | None = None
@@ -71,6 +79,7 @@ def resolve(cfg: TrainConfig):
     from ..models.nets import ARCHS, DEFAULT_HIDDEN, default_arch
     from ..models.masked import MASK_MODES
     from ..models.objectives import make_objective
+    from .precision import resolve_precision
 
     seed = check_seed("seed", cfg.seed, error=ConfigError)
     steps = _int("steps", cfg.steps, 1)
@@ -79,6 +88,7 @@ def resolve(cfg: TrainConfig):
     log_every = _int("log_every", cfg.log_every, 1)
     ckpt = _int("checkpoint_every", cfg.checkpoint_every, 1)
     lr = check_float("lr", cfg.lr, 0.0, lo_open=True, error=ConfigError)
+    prec = resolve_precision(cfg.precision)
     if not isinstance(cfg.hparams, dict) or not isinstance(cfg.dataset_params or {}, dict):
         raise ConfigError("hparams and dataset_params must be dicts")
     from ..models.objectives import objective_class
@@ -121,12 +131,28 @@ def resolve(cfg: TrainConfig):
         "method": cfg.method, "hparams": dict(objective.hparams), "seed": seed, "steps": steps,
         "batch_size": batch, "arch": arch, "hidden": hidden, "latent_dim": latents, "image_shape": shape,
         "lr": lr, "recon": cfg.recon, "recon_var": objective.recon_var, "mask": mask,
-        "log_every": log_every, "checkpoint_every": ckpt, "version": __version__,
+        "precision": prec, "log_every": log_every, "checkpoint_every": ckpt, "version": __version__,
     }
     return ds, objective, record
+
+
+def adopt_run_precision(cfg: TrainConfig, record: dict, run_dir) -> dict:
+    """``record`` with the precision of the run in ``run_dir`` when ``cfg`` asks for "auto" (auto
+    means: the run's own choice, so resuming with the default never trips over it; an explicit
+    fp32/bf16 that differs from the run's is still refused)."""
+    from ..rundir import RunDir
+
+    rd = RunDir(run_dir)
+    if cfg.precision != "auto" or not rd.config_path.is_file():
+        return record
+    try:
+        recorded = rd.read_config().get("precision", IMPLIED["precision"])
+    except (RunDirError, AttributeError):
+        return record  # an unreadable config.json is reported where the run dir is checked
+    return {**record, "precision": recorded} if recorded in ("fp32", "bf16") else record
 
 
 def differences(a: dict, b: dict) -> list[str]:
     """Names of the identity fields on which two config.json dicts differ."""
     keys = (set(a) | set(b)) - set(NON_IDENTITY)
-    return sorted(k for k in keys if a.get(k) != b.get(k))
+    return sorted(k for k in keys if a.get(k, IMPLIED.get(k)) != b.get(k, IMPLIED.get(k)))
