@@ -11,11 +11,12 @@ from . import data  # noqa: E402,F401
 from .measures.dataset import measure_dataset  # noqa: E402
 
 __all__ = ["datasets", "data", "measure_dataset", "measure_model", "evaluate", "__version__", "train",
-           "TrainConfig", "load_model"]
+           "TrainConfig", "load_model", "collect", "correlate"]
 
 # Imported on first use (they pull in torch).
 _LAZY = {"train": "varstruct.training", "TrainConfig": "varstruct.training", "load_model": "varstruct.models",
-         "measure_model": "varstruct.measures.model", "evaluate": "varstruct.metrics.evaluate"}
+         "measure_model": "varstruct.measures.model", "evaluate": "varstruct.metrics.evaluate",
+         "collect": "varstruct.study.collect", "correlate": "varstruct.study.correlate"}
 
 
 def __getattr__(name):
