@@ -365,42 +365,33 @@ def test_netcdf_roundtrip(permuted, tmp_path):
     assert back["active"].dtype == bool and back.attrs["response"] == "traversal"
 
 
-# ---- CLI (against the model-dir contract; varstruct.models is replaced by a stand-in) --------
+# ---- CLI (a real model dir whose model RunDir.load_model replaces by the known linear map) --------
+def write_run_dir(path, image_shape=(16, 16, 1), weights=True, dataset="toy_linear"):
+    """A model dir that satisfies the RunDir contract (config fields, a valid safetensors file)."""
+    from varstruct.rundir import REQUIRED_KEYS, RunDir
+
+    rd = RunDir(path)
+    rd.path.mkdir()
+    cfg = {k: None for k in REQUIRED_KEYS}
+    cfg.update(dataset=dataset, dataset_params={}, image_shape=list(image_shape), hparams={}, latent_dim=3)
+    rd.write_config(cfg)
+    if weights:
+        rd.write_weights({"w": torch.zeros(1)})
+    return path
+
+
 @pytest.fixture
 def fake_models(monkeypatch):
-    import json
-    import sys
-    import types
-    from pathlib import Path
+    from varstruct.rundir import RunDir
 
-    mod = types.ModuleType("varstruct.models")
-
-    class ModelDirError(ValueError):
-        pass
-
-    def load_model(d):
-        d = Path(d)
-        if not (d / "model.safetensors").is_file():
-            raise ModelDirError(f"{d}: no model.safetensors")
-        cfg = json.loads((d / "config.json").read_text())
+    def load_model(self):
+        self.require("trained")
         model = Linear(toy(), PERM)
-        model.config = cfg
+        model.config = self.read_config()
         return model
 
-    def load_run_dataset(cfg):
-        return varstruct.datasets.get(cfg["dataset"], **cfg["dataset_params"])
-
-    mod.ModelDirError, mod.load_model, mod.load_run_dataset = ModelDirError, load_model, load_run_dataset
-    monkeypatch.setitem(sys.modules, "varstruct.models", mod)
-
-    def make(path, image_shape=(16, 16, 1), weights=True):
-        path.mkdir()
-        (path / "config.json").write_text(json.dumps({"dataset": "toy_linear", "dataset_params": {},
-                                                      "image_shape": list(image_shape)}))
-        if weights:
-            (path / "model.safetensors").write_bytes(b"stand-in")
-        return path
-    return make
+    monkeypatch.setattr(RunDir, "load_model", load_model)
+    return write_run_dir
 
 
 def test_cli_measure_model_writes_measures(fake_models, tmp_path, capsys):
@@ -415,7 +406,7 @@ def test_cli_measure_model_writes_measures(fake_models, tmp_path, capsys):
     m = read_netcdf(run / "measures.nc")
     assert m.sizes["anchor"] == 20 and m.attrs["seed"] == 3 and m.attrs["response"] == "jacobian"
     np.testing.assert_array_equal(m["encoding_dim"].values, np.broadcast_to(PERM.argmax(0), (20, 3)))
-    assert [p.name for p in run.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in run.iterdir() if p.name.startswith(".")] == [".lock"]  # no temp files
 
 
 @pytest.mark.parametrize("case", ["no_weights", "no_dir", "shape", "response"])
@@ -437,10 +428,11 @@ def test_cli_bad_input_one_line_exit_2(fake_models, tmp_path, capsys, case):
     assert not (run / "measures.nc").exists()
 
 
-# ---- CLI on real model dirs (needs the trainer: varstruct.training / varstruct.models) -------
+# ---- CLI on real model dirs ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
-    training = pytest.importorskip("varstruct.training")
+    from varstruct import training
+
     out = tmp_path_factory.mktemp("real") / "run"
     return training.train(dict(dataset="toy_linear", method="beta_vae", steps=20, batch_size=32, latent_dim=4,
                                out=str(out)))

@@ -114,27 +114,29 @@ def test_cli_evaluate_errors(tmp_path, capsys):
     assert "no such model dir" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "no weights" in err and err.count("\n") == 1
+    assert "not a model dir" in err and err.count("\n") == 1
     assert main(["evaluate", str(tmp_path), "--metrics", "mig,bogus"]) == 2
     assert "unknown metric(s) bogus" in capsys.readouterr().err
     assert not (tmp_path / "scores.nc").exists()
 
 
-def test_cli_evaluate_with_stub_loader(tmp_path, capsys, monkeypatch, ds):
-    """The command's flow (load, dataset from config, evaluate, scores.nc, table) with a stub
-    ``varstruct.models.load_model``; the real loader is tested by the trainer's tests."""
-    import sys
-    import types
+def test_cli_evaluate_with_known_encoder(tmp_path, capsys, monkeypatch, ds):
+    """The command's flow (load, dataset from config, evaluate, scores.nc, table) on a model dir
+    whose model is a known encoder (``RunDir.load_model`` patched); real models: test_pipeline."""
+    import torch
 
     from varstruct.cli import main
     from varstruct.io import read_netcdf
+    from varstruct.rundir import REQUIRED_KEYS, RunDir
 
-    def load_model(run_dir):
+    def load_model(self):
         model = CoefficientEncoder(ds)
-        model.config = {"dataset": "toy_linear", "dataset_params": ds.params, "data_file": None}
+        model.config = self.read_config()
         return model
-    monkeypatch.setitem(sys.modules, "varstruct.models", types.SimpleNamespace(load_model=load_model))
-    (tmp_path / "model.safetensors").write_bytes(b"stub")
+    monkeypatch.setattr(RunDir, "load_model", load_model)
+    rd = RunDir(tmp_path)
+    rd.write_config({**{k: None for k in REQUIRED_KEYS}, "dataset": "toy_linear", "dataset_params": ds.params})
+    rd.write_weights({"w": torch.zeros(1)})
     rc = main(["evaluate", str(tmp_path), "--metrics", "mig,irs", "--seed", "3", "--train-points", "300"])
     assert rc == 0
     assert "mig" in capsys.readouterr().out

@@ -10,7 +10,9 @@ from safetensors.torch import load_file
 
 import varstruct
 from varstruct.cli import main
-from varstruct.models import ConfigError, ModelDirError, load_model, load_run_dataset
+from varstruct.models import ConfigError, ModelDirError, load_model
+from varstruct.errors import OutputError
+from varstruct.rundir import RunDir
 from varstruct.tensors import to_numpy, to_torch
 from varstruct.training import loop
 
@@ -49,7 +51,7 @@ def test_short_run_on_toy_linear_lowers_the_loss_and_reconstructs(tmp_path):
     assert loss[-1] < 0.6 * loss[0]
     model = load_model(run)
     assert not model.training and model.config["method"] == "beta_vae"
-    ds = load_run_dataset(model.config)
+    ds = RunDir(run).dataset()
     _, x = ds.sample(400, 7)
     with torch.no_grad():
         rec = to_numpy(torch.sigmoid(model(to_torch(x))))
@@ -62,7 +64,7 @@ def test_model_dir_follows_the_contract(tmp_path):
     cfg = json.loads((run / "config.json").read_text())
     assert all(k in cfg for k in CONTRACT)
     assert cfg["image_shape"] == [16, 16, 1] and cfg["arch"] == "mlp" and cfg["version"] == varstruct.__version__
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "model.safetensors", "train_log.csv"]
+    assert sorted(p.name for p in run.iterdir() if p.name != RunDir.LOCK) == ["config.json", "model.safetensors", "train_log.csv"]
     m = load_model(run)
     assert m.deterministic and m.config == cfg
     mean, logvar = m.encode(torch.rand(3, 1, 16, 16))
@@ -161,7 +163,7 @@ def test_output_dir_rules(tmp_path):
     (run / "scores.nc").write_text("stale")
     varstruct.train({**TOY, "steps": 3, "seed": 5}, out=run, overwrite=True)
     assert json.loads((run / "config.json").read_text())["seed"] == 5 and not (run / "scores.nc").exists()
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(OutputError, match="does not exist"):
         varstruct.train(TOY, out=tmp_path / "no" / "such")
     (tmp_path / "empty").mkdir()
     varstruct.train({**TOY, "steps": 2}, out=tmp_path / "empty")  # an empty dir is fine

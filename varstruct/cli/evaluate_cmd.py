@@ -8,8 +8,6 @@ from rich.table import Table
 
 from .common import UserError, app, console
 
-WEIGHTS = "model.safetensors"
-
 
 @app.command("evaluate")
 def evaluate_cmd(
@@ -31,30 +29,21 @@ def evaluate_cmd(
         names = check_metrics(metrics)
     except ValueError as e:
         raise UserError(str(e)) from None
-    if not run_dir.is_dir():
-        raise UserError(f"{run_dir}: no such model dir")
-    if not (run_dir / WEIGHTS).is_file():
-        raise UserError(f"{run_dir}: no weights ({WEIGHTS}); is this a trained model dir?")
-    out = check_writable(run_dir / "scores.nc")
-    try:
-        from ..models import load_model
-    except ImportError:
-        raise UserError("this installation cannot load models (varstruct.models is missing)") from None
-    try:
-        model = load_model(run_dir)
-    except ValueError as e:  # ModelDirError: missing/corrupt config or weights
-        raise UserError(str(e)) from None
-    from .. import data
+    from ..rundir import RunDir
 
-    cfg = model.config
-    ds = data.get(cfg["dataset"], data_file=cfg.get("data_file"), **(cfg.get("dataset_params") or {}))
-    try:
-        scores = evaluate(model, ds, metrics=names, seed=seed, n_train=train_points, n_test=test_points,
-                          progress=True)
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    scores.attrs["model_dir"] = str(run_dir)
-    write_netcdf(scores, out)
+    rd = RunDir(run_dir)
+    rd.require("trained")
+    out = check_writable(rd.scores_path)
+    with rd.lock():
+        model = rd.load_model()
+        ds = rd.dataset(model.config)
+        try:
+            scores = evaluate(model, ds, metrics=names, seed=seed, n_train=train_points, n_test=test_points,
+                              progress=True)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        scores.attrs["model_dir"] = str(run_dir)
+        write_netcdf(scores, out)
 
     table = Table(title=f"{run_dir} on {ds.name} (seed {seed})")
     table.add_column("score")

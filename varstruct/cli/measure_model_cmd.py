@@ -17,14 +17,11 @@ def _fmt(v, digits=3) -> str:
 
 
 def _load(model_dir: Path):
-    from ..models import ModelDirError, load_model, load_run_dataset
+    from ..rundir import RunDir
 
-    try:
-        model = load_model(model_dir)
-        ds = load_run_dataset(model.config)
-    except ModelDirError as e:
-        raise UserError(str(e)) from None
-    return model, ds
+    rd = RunDir(model_dir)
+    model = rd.load_model()
+    return model, rd.dataset(model.config)
 
 
 @measure_app.command("model")
@@ -45,14 +42,17 @@ def measure_model_cmd(
         raise UserError(f"--response must be one of {', '.join(RESPONSES)}, got {response!r}")
     if not model_dir.is_dir():
         raise UserError(f"{model_dir}: no such model dir")
+    from ..rundir import RunDir
+
     out_path = check_writable(model_dir / "measures.nc")
-    model, ds = _load(model_dir)
-    try:
-        m = measure_model(model, ds, n_anchors=anchors, seed=seed, response=response, progress=True,
-                          threads=threads)
-    except ValueError as e:
-        raise UserError(f"{model_dir}: {e}") from None
-    write_netcdf(m, out_path)
+    with RunDir(model_dir).lock():
+        model, ds = _load(model_dir)
+        try:
+            m = measure_model(model, ds, n_anchors=anchors, seed=seed, response=response, progress=True,
+                              threads=threads)
+        except ValueError as e:
+            raise UserError(f"{model_dir}: {e}") from None
+        write_netcdf(m, out_path)
     _print(m, model_dir)
     console.print(f"wrote {out_path}")
 

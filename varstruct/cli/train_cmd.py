@@ -75,10 +75,11 @@ def train_cmd(
 
 
 def _summary(run: Path) -> None:
-    from ..models.store import read_config
+    from ..rundir import RunDir
 
-    cfg = read_config(run)
-    with open(run / "train_log.csv", newline="") as f:
+    rd = RunDir(run)
+    cfg = rd.read_config()
+    with open(rd.log_path, newline="") as f:
         rows = list(csv.reader(f))
     header, last = rows[0], rows[-1] if len(rows) > 1 else None
     table = Table(title=f"trained {cfg['method']} on {cfg['dataset']}")

@@ -7,9 +7,11 @@ hard-concrete gates) from the second child, so the whole stream is a function of
 the same config gives bit-identical weights on CPU, and a resumed run continues exactly
 where its checkpoint stopped. Torch's global RNG state is restored after training.
 
-Model dir: config.json is written first (an unfinished dir has no model.safetensors), then
-checkpoint.safetensors every ``checkpoint_every`` steps, finally model.safetensors and
-train_log.csv (columns: step, loss terms, seconds), and the checkpoint is removed.
+Model dir (:class:`varstruct.RunDir`, held under its writer lock): config.json is written first
+(an unfinished dir has no model.safetensors), then checkpoint.safetensors every
+``checkpoint_every`` steps and on SIGINT/SIGTERM, finally model.safetensors and train_log.csv
+(columns: step, loss terms, seconds), and the checkpoint is removed. A run that fails before its
+first checkpoint removes its config.json again.
 """
 from __future__ import annotations
 
@@ -21,13 +23,12 @@ import numpy as np
 import torch
 
 from .. import io
-from ..models import store
-from ..models.errors import ConfigError
+from ..errors import ConfigError, RunDirError
+from ..rundir import RunDir
 from ..tensors import to_torch, torch_threads
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, differences, resolve
-
-RUN_FILES = (store.CONFIG, store.WEIGHTS, store.LOG, store.CHECKPOINT, "scores.nc", "measures.nc")
+from .interrupt import TrainingInterrupted, stop_requests
 
 
 @contextlib.contextmanager
@@ -81,32 +82,37 @@ def batch_stream(ds, objective, seed: int, batch_size: int, start: int, stop: in
             yield t, batch, torch_seed
 
 
-def _prepare_dir(out: Path, record: dict, resume: bool, overwrite: bool) -> str:
-    """Check/clean the output dir. Returns 'fresh', 'resume' (a checkpoint exists) or 'done'."""
+def _prepare_dir(rd: RunDir, record: dict, resume: bool, overwrite: bool) -> str:
+    """Check/clean the run dir (under its lock). Returns 'fresh', 'resume' (a checkpoint
+    exists) or 'done'."""
     if resume and overwrite:
-        raise ConfigError("choose one of resume and overwrite")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output {out} exists and is not a folder")
-    if not out.exists():
-        if not out.parent.is_dir():
-            raise ConfigError(f"cannot create {out}: folder {out.parent} does not exist")
-        return "fresh"
-    if not any(out.iterdir()):
-        return "fresh"
+        raise ConfigError("choose one of --resume and --overwrite")
+    state = rd.state
+    if resume:
+        if state in ("missing", "empty"):
+            raise RunDirError(f"--resume: {rd.path} holds no run to resume "
+                              f"({'no such folder' if state == 'missing' else 'no ' + rd.CONFIG})")
+        if state == "broken":
+            rd.require("trained")
+        diff = differences(rd.read_config(), record)
+        if diff:
+            raise ConfigError(f"cannot resume {rd.path}: its run differs in {', '.join(diff)}")
+        if rd.has_checkpoint:
+            return "resume"
+        return "done" if state == "trained" else "fresh"
     if overwrite:
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
+        rd.clear()
         return "fresh"
-    if not resume:
-        raise ConfigError(f"output dir {out} exists and is not empty (use --resume to finish its run or --overwrite)")
-    if not (out / store.CONFIG).is_file():
-        raise ConfigError(f"cannot resume: {out} has no {store.CONFIG}")
-    diff = differences(store.read_config(out), record)
-    if diff:
-        raise ConfigError(f"cannot resume {out}: its run differs in {', '.join(diff)}")
-    if (out / store.CHECKPOINT).is_file():
-        return "resume"
-    return "done" if (out / store.WEIGHTS).is_file() else "fresh"
+    if state == "missing":
+        return "fresh"
+    foreign = {p.name for p in rd.path.iterdir()} - {rd.LOCK, rd.LOCK_PID}
+    if not foreign:
+        return "fresh"
+    if state == "interrupted" and not rd.has_checkpoint and foreign == {rd.CONFIG} \
+            and not differences(rd.read_config(), record):
+        return "fresh"  # a run killed before its first checkpoint: start it again
+    raise ConfigError(f"output dir {rd.path} exists and is not empty (use --resume to finish its run "
+                      f"or --overwrite to replace it)")
 
 
 def _progress(enabled: bool, total: int, start: int):
@@ -148,14 +154,27 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
     if out is None:
         raise ConfigError("no output dir given")
     out = Path(out)
+    rd = RunDir(out)
     ds, objective, record = resolve(cfg)
-    state = _prepare_dir(out, record, resume, overwrite)
-    if state == "done":
-        return out
-    out.mkdir(exist_ok=True)
-    if state == "fresh":
-        io.write_json(out / store.CONFIG, record)
+    rd.check_writable()
+    with rd.lock():
+        state = _prepare_dir(rd, record, resume, overwrite)
+        if state == "done":
+            return out
+        if state == "fresh":
+            rd.write_config(record)
+        try:
+            return _train(rd, ds, objective, record, state, progress, stop_after, threads, prefetch)
+        except TrainingInterrupted:
+            raise
+        except BaseException:
+            if state == "fresh" and not rd.has_checkpoint:
+                rd.config_path.unlink(missing_ok=True)  # leave no config-only dir behind
+            raise
 
+
+def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threads, prefetch) -> Path:
+    out = rd.path
     from ..models.nets import build_model
 
     seed, steps, B = record["seed"], record["steps"], record["batch_size"]
@@ -175,14 +194,14 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
         n_terms = len(columns) - 2
         start, seconds, rows, acc, n = 0, 0.0, [], [0.0] * n_terms, 0
         if state == "resume":
-            st = load_checkpoint(out / store.CHECKPOINT, model=model, objective=objective, opt=opt, columns=columns)
+            st = load_checkpoint(rd.checkpoint_path, model=model, objective=objective, opt=opt, columns=columns)
             start, seconds, rows, acc, n = st["step"], st["seconds"], st["rows"], st["acc"], st["n"]
 
         def checkpoint(done: int):
-            save_checkpoint(out / store.CHECKPOINT, model=model, objective=objective, opt=opt, step=done,
+            save_checkpoint(rd.checkpoint_path, model=model, objective=objective, opt=opt, step=done,
                             seconds=seconds, columns=columns, rows=rows, acc=acc, n=n)
 
-        with _progress(progress, steps, start) as bar:
+        with _progress(progress, steps, start) as bar, stop_requests() as stop:
             t0 = time.perf_counter()
             for t, batch, torch_seed in batch_stream(ds, objective, seed, B, start, steps, channels_last, prefetch):
                 torch.manual_seed(torch_seed)
@@ -204,10 +223,13 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
                 if stop_after is not None and done == stop_after and done < steps:
                     checkpoint(done)
                     return out
+                if stop.signum is not None and done < steps:  # SIGINT/SIGTERM: save and stop
+                    checkpoint(done)
+                    raise TrainingInterrupted(done, out)
                 if done % ckpt_every == 0 and done < steps:
                     checkpoint(done)
                     t0 = time.perf_counter()
-        store.write_weights(out / store.WEIGHTS, model.state_dict())
-        _write_log(out / store.LOG, columns, rows)
-        (out / store.CHECKPOINT).unlink(missing_ok=True)
+        rd.write_weights(model.state_dict())
+        _write_log(rd.log_path, columns, rows)
+        rd.checkpoint_path.unlink(missing_ok=True)
     return out

@@ -1,0 +1,361 @@
+"""One run (model) dir: every file name, atomic reads and writes, its state and its writer lock.
+
+Layout (see docs/run-dirs.md)::
+
+    DIR/config.json              the resolved training config (written first)
+    DIR/checkpoint.safetensors   training state of an unfinished run (removed when it finishes)
+    DIR/model.safetensors        final weights (its presence means "trained")
+    DIR/train_log.csv            step, loss terms, seconds
+    DIR/scores.nc                `varstruct evaluate`
+    DIR/measures.nc              `varstruct measure model`
+    DIR/status.json              {"state", "error", "time"} (sweeps)
+    DIR/.lock, DIR/.lock.pid     the writer lock and its holder's PID
+
+States: ``missing`` (no dir), ``empty`` (a dir without config), ``interrupted`` (config, no final
+weights; ``--resume`` finishes it), ``trained`` (config + readable weights), ``broken`` (config
+or weights unreadable or corrupt). Only JSON, CSV, netCDF and safetensors are ever read:
+nothing is unpickled. Importing this module does not import torch, xarray or pandas.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import struct
+import time
+from pathlib import Path
+
+from .errors import RunDirError, RunDirLocked, first_line
+
+REQUIRED_KEYS = ("dataset", "dataset_params", "data_file", "method", "hparams", "seed", "steps", "batch_size",
+                 "arch", "latent_dim", "image_shape", "version")
+STATES = ("missing", "empty", "interrupted", "trained", "broken")
+
+
+class RunDir:
+    """A model dir at ``path`` (nothing is touched on construction)."""
+
+    CONFIG = "config.json"
+    WEIGHTS = "model.safetensors"
+    LOG = "train_log.csv"
+    CHECKPOINT = "checkpoint.safetensors"
+    SCORES = "scores.nc"
+    MEASURES = "measures.nc"
+    STATUS = "status.json"
+    LOCK = ".lock"
+    LOCK_PID = ".lock.pid"
+    #: the files a run writes; ``--overwrite`` removes them all
+    RUN_FILES = (CONFIG, WEIGHTS, LOG, CHECKPOINT, SCORES, MEASURES, STATUS)
+
+    def __init__(self, path: str | os.PathLike):
+        if isinstance(path, RunDir):
+            path = path.path
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    # ------------------------------------------------------------------ paths
+    config_path = property(lambda self: self.path / self.CONFIG)
+    weights_path = property(lambda self: self.path / self.WEIGHTS)
+    log_path = property(lambda self: self.path / self.LOG)
+    checkpoint_path = property(lambda self: self.path / self.CHECKPOINT)
+    scores_path = property(lambda self: self.path / self.SCORES)
+    measures_path = property(lambda self: self.path / self.MEASURES)
+    status_path = property(lambda self: self.path / self.STATUS)
+    lock_path = property(lambda self: self.path / self.LOCK)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state(self) -> str:
+        """missing | empty | interrupted | trained | broken (cheap: reads the JSON config and
+        the safetensors header only)."""
+        if not self.path.exists():
+            return "missing"
+        if not self.path.is_dir():
+            return "broken"
+        if not self.config_path.exists():
+            return "broken" if self.weights_path.exists() else "empty"
+        try:
+            self.read_config()
+        except RunDirError:
+            return "broken"
+        if not self.weights_path.exists():
+            return "interrupted"
+        return "trained" if _safetensors_ok(self.weights_path) else "broken"
+
+    @property
+    def is_trained(self) -> bool:
+        return self.state == "trained"
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return self.checkpoint_path.is_file()
+
+    @property
+    def has_scores(self) -> bool:
+        return self.scores_path.is_file()
+
+    @property
+    def has_measures(self) -> bool:
+        return self.measures_path.is_file()
+
+    def require(self, *states: str) -> str:
+        """The state if it is one of ``states``, else RunDirError with one line saying why."""
+        st = self.state
+        if st in states:
+            return st
+        why = {"missing": "no such model dir", "empty": f"not a model dir (no {self.CONFIG})",
+               "interrupted": f"training unfinished (no {self.WEIGHTS}); finish it with "
+                              f"`varstruct train --resume --out {self.path}`",
+               "trained": "already holds a trained model", "broken": ""}[st]
+        if st == "broken":
+            try:
+                self.read_config()
+                _read_safetensors_header(self.weights_path)
+                why = "not a model dir"
+            except RunDirError as e:
+                raise RunDirError(str(e)) from None
+        raise RunDirError(f"{self.path}: {why}")
+
+    # ------------------------------------------------------------------ reading
+    def read_config(self) -> dict:
+        """The run's config dict; RunDirError if the dir or a valid config.json is missing."""
+        if not self.path.is_dir():
+            raise RunDirError(f"{self.path}: no such model dir")
+        p = self.config_path
+        if not p.is_file():
+            raise RunDirError(f"{self.path}: no {self.CONFIG} (not a model dir)")
+        try:
+            cfg = json.loads(p.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise RunDirError(f"{p}: not a valid JSON config ({first_line(e)})") from None
+        if not isinstance(cfg, dict):
+            raise RunDirError(f"{p}: not a JSON object")
+        missing = [k for k in REQUIRED_KEYS if k not in cfg]
+        if missing:
+            raise RunDirError(f"{p}: missing field(s) {', '.join(missing)}")
+        return cfg
+
+    def read_log(self):
+        """train_log.csv as a pandas DataFrame (columns: step, loss terms, seconds)."""
+        import pandas as pd
+
+        if not self.log_path.is_file():
+            raise RunDirError(f"{self.path}: no {self.LOG}")
+        try:
+            return pd.read_csv(self.log_path)
+        except Exception as e:  # pandas' parser errors have no common base
+            raise RunDirError(f"{self.log_path}: not a valid CSV log ({first_line(e)})") from None
+
+    def read_scores(self):
+        return self._read_nc(self.scores_path)
+
+    def read_measures(self):
+        return self._read_nc(self.measures_path)
+
+    def _read_nc(self, path: Path):
+        from .io import read_netcdf
+
+        if not path.is_file():
+            raise RunDirError(f"{self.path}: no {path.name}")
+        try:
+            return read_netcdf(path)
+        except Exception as e:  # h5py / xarray raise many types for a corrupt file
+            raise RunDirError(f"{path}: not a readable netCDF file ({first_line(e)})") from None
+
+    def read_weights(self, path: str | os.PathLike | None = None) -> dict:
+        """A safetensors file of this dir (default: the final weights) as a dict of tensors."""
+        from .models.store import read_weights
+
+        return read_weights(self.weights_path if path is None else path)
+
+    def read_status(self) -> dict | None:
+        if not self.status_path.is_file():
+            return None
+        try:
+            st = json.loads(self.status_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise RunDirError(f"{self.status_path}: not valid JSON ({first_line(e)})") from None
+        return st if isinstance(st, dict) else None
+
+    def dataset(self, config: dict | None = None):
+        """The dataset the run was trained on, from its config (name, params, data_file)."""
+        return dataset_from_config(self.read_config() if config is None else config)
+
+    def load_model(self):
+        """The trained model in eval mode with ``.config`` attached; ``encode(x [B,C,H,W]) ->
+        (mean, logvar)``, ``decode(z) -> logits``. RunDirError (one line) for a missing dir, a
+        missing/invalid config or missing/corrupt/mismatched weights."""
+        import torch
+
+        from .models.nets import build_model
+
+        cfg = self.read_config()
+        if not self.weights_path.is_file():
+            self.require("trained")
+        state = self.read_weights()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                model = build_model(cfg)
+        except (ValueError, KeyError, TypeError) as e:
+            raise RunDirError(f"{self.config_path}: cannot build the model ({first_line(e)})") from None
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise RunDirError(f"{self.weights_path}: weights do not match the config "
+                              f"({_state_dict_error(e)})") from None
+        model.eval()
+        model.config = cfg
+        return model
+
+    # ------------------------------------------------------------------ writing (atomic)
+    def write_config(self, config: dict) -> Path:
+        from .io import write_json
+
+        return write_json(self.config_path, config)
+
+    def write_weights(self, tensors: dict, metadata: dict | None = None, path=None) -> Path:
+        from .models.store import write_weights
+
+        return write_weights(self.weights_path if path is None else path, tensors, metadata=metadata)
+
+    def write_log(self, text: str) -> Path:
+        from .io import write_text
+
+        return write_text(self.log_path, text)
+
+    def write_scores(self, ds) -> Path:
+        from .io import write_netcdf
+
+        return write_netcdf(ds, self.scores_path)
+
+    def write_measures(self, ds) -> Path:
+        from .io import write_netcdf
+
+        return write_netcdf(ds, self.measures_path)
+
+    def write_status(self, state: str, error: str | None = None) -> Path:
+        from .io import write_json
+
+        return write_json(self.status_path, {"state": state, "error": error,
+                                             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+    def clear(self) -> None:
+        """Remove every run file (``--overwrite``); other files in the dir are left alone."""
+        for name in self.RUN_FILES:
+            (self.path / name).unlink(missing_ok=True)
+
+    def check_writable(self) -> None:
+        """OutputError (one line) unless the dir, or the folder it would be created in, is a
+        writable folder."""
+        from .errors import OutputError
+
+        p = self.path
+        if p.exists():
+            if not p.is_dir():
+                raise OutputError(f"cannot write run dir {p}: it exists and is not a folder")
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise OutputError(f"cannot write run dir {p}: it is not writable")
+            return
+        parent = p.parent if str(p.parent) else Path(".")
+        if not parent.exists():
+            raise OutputError(f"cannot create run dir {p}: folder {parent} does not exist")
+        if not parent.is_dir():
+            raise OutputError(f"cannot create run dir {p}: {parent} is not a folder")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot create run dir {p}: folder {parent} is not writable")
+
+    # ------------------------------------------------------------------ lock
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the dir's exclusive writer lock (creating the dir if needed). Raises
+        RunDirLocked("DIR is in use by process PID") at once if another process holds it. A dir
+        this call created is removed again on exit if nothing but the lock files is in it."""
+        from filelock import FileLock, Timeout
+
+        from .errors import OutputError
+
+        self.check_writable()
+        created = not self.path.exists()
+        try:
+            self.path.mkdir(exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"cannot create run dir {self.path}: {e.strerror or first_line(e)}") from None
+        fl = FileLock(str(self.lock_path), timeout=0, thread_local=False)
+        try:
+            fl.acquire()
+        except Timeout:
+            raise RunDirLocked(f"{self.path} is in use by process {self._holder()}; wait for it to "
+                               f"finish") from None
+        except OSError as e:
+            raise OutputError(f"cannot lock {self.path}: {e.strerror or first_line(e)}") from None
+        pid_file = self.path / self.LOCK_PID
+        try:
+            with contextlib.suppress(OSError):
+                pid_file.write_text(f"{os.getpid()}\n")
+            yield self
+        finally:
+            with contextlib.suppress(OSError):
+                pid_file.unlink()
+            fl.release()
+            if created:
+                with contextlib.suppress(OSError):
+                    if {p.name for p in self.path.iterdir()} <= {self.LOCK, self.LOCK_PID}:
+                        self.lock_path.unlink(missing_ok=True)
+                        self.path.rmdir()
+
+    def _holder(self) -> str:
+        try:
+            pid = (self.path / self.LOCK_PID).read_text().strip()
+        except OSError:
+            pid = ""
+        return pid if pid.isdigit() else "(unknown PID)"
+
+
+def dataset_from_config(config: dict):
+    """``varstruct.datasets.get(config["dataset"], data_file=..., **config["dataset_params"])``."""
+    from . import data
+
+    params = config.get("dataset_params") or {}
+    if not isinstance(params, dict):
+        raise RunDirError(f"dataset_params must be a JSON object, got {params!r}")
+    return data.get(config["dataset"], data_file=config.get("data_file"), **params)
+
+
+def _state_dict_error(e: BaseException) -> str:
+    """The informative line of torch's load_state_dict error (its first line is a bare header)."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    detail = [ln for ln in lines[1:] if ln]
+    return detail[0].rstrip(".") if detail else (lines[0] if lines else type(e).__name__)
+
+
+def _read_safetensors_header(path: Path) -> dict:
+    """The JSON header of a safetensors file after checking that the file is long enough."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ValueError("shorter than a safetensors header")
+            (n,) = struct.unpack("<Q", head)
+            if n > min(size - 8, 100_000_000):
+                raise ValueError("header length beyond the file")
+            header = json.loads(f.read(n))
+        ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+        if 8 + n + max(ends, default=0) > size:
+            raise ValueError("truncated")
+        return header
+    except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as e:
+        raise RunDirError(f"{path}: corrupt weights file ({first_line(e)})") from None
+
+
+def _safetensors_ok(path: Path) -> bool:
+    try:
+        _read_safetensors_header(path)
+        return True
+    except RunDirError:
+        return False
