@@ -13,7 +13,7 @@ Format (see docs/studies.md)::
 A list of scalars sweeps over its values; to pass one list-valued setting, nest it
 (``sizes = [[10, 10, 10]]``). The runs are the Cartesian product dataset grid × method grid ×
 swept train options × seeds, per (dataset block, method block). Run dir:
-``<dataset>-<params>/<method>-<hparams>[-<swept train options>]/seed<s>`` with parameters sorted by
+``<dataset>-<params>/<method>-<hparams>[-<train options with several values>]/seed<s>`` with parameters sorted by
 name, numbers written ``key<value>`` and strings as their value, e.g.
 ``toy_blobs-flip-r2/beta_vae-beta4/seed0``.
 """
@@ -57,7 +57,7 @@ def _is_scalar(v) -> bool:
 
 
 def _grid(table: dict, where: str) -> tuple[list[str], list[dict]]:
-    """(names of swept keys, list of dicts): the Cartesian product of the list-valued entries."""
+    """(keys with more than one value, list of dicts): the Cartesian product of the list-valued entries."""
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table, got {table!r}")
     keys, choices, swept = [], [], []
@@ -74,7 +74,8 @@ def _grid(table: dict, where: str) -> tuple[list[str], list[dict]]:
                                   f"([[1, 2]]), got {v!r}")
             keys.append(k)
             choices.append(vals)
-            swept.append(k)
+            if len(vals) > 1:
+                swept.append(k)
         else:
             keys.append(k)
             choices.append([v])

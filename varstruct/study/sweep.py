@@ -98,8 +98,8 @@ def run_job(run: dict, root: str, threads: int = 1) -> dict:
                 with contextlib.suppress(Exception):
                     from ..rundir import RunDir
                     rd = RunDir(Path(root) / rel)
-                    if rd.path.is_dir():
-                        rd.write_status("failed", error)
+                    rd.path.mkdir(parents=True, exist_ok=True)
+                    rd.write_status("failed", error)
     return {"rel": rel, "outcome": outcome, "error": error, "seconds": time.perf_counter() - t0}
 
 
