@@ -29,7 +29,7 @@ log_every = 10
 checkpoint_every = 5
 [[datasets]]
 name = "toy_blobs"
-params = { r = [1.5, 3.0], profile = "none" }
+params = { r = [1.25, 2.0], profile = "none" }
 [[methods]]
 name = "beta_vae"
 hparams = { beta = 4 }
@@ -92,10 +92,10 @@ def swept(spec_file, tmp_path_factory):
 
 def test_spec_grid_and_dirs(spec_file):
     runs = read_spec(spec_file)
-    assert [r.rel for r in runs] == ["toy_blobs-none-r1.5/beta_vae-beta4/seed0", "toy_blobs-none-r1.5/beta_vae-beta4/seed1",
-                                     "toy_blobs-none-r3/beta_vae-beta4/seed0", "toy_blobs-none-r3/beta_vae-beta4/seed1"]
+    assert [r.rel for r in runs] == ["toy_blobs-none-r1.25/beta_vae-beta4/seed0", "toy_blobs-none-r1.25/beta_vae-beta4/seed1",
+                                     "toy_blobs-none-r2/beta_vae-beta4/seed0", "toy_blobs-none-r2/beta_vae-beta4/seed1"]
     t = runs[2].train
-    assert t["dataset_params"] == {"r": 3.0, "profile": "none"} and t["hparams"] == {"beta": 4}
+    assert t["dataset_params"] == {"r": 2.0, "profile": "none"} and t["hparams"] == {"beta": 4}
     assert t["seed"] == 0 and t["steps"] == 60 and t["hidden"] == [64] and t["latent_dim"] == 3
     assert runs[0].evaluate["metrics"] == ["mig", "sap"] and runs[0].measure["n_anchors"] == 12
     assert [r.rel for r in read_spec(spec_file)] == [r.rel for r in runs]  # deterministic
@@ -245,7 +245,7 @@ def test_collect_joins_configs_scores_and_measures(swept, tmp_path, caplog):
     shutil.copytree(swept, models, ignore=shutil.ignore_patterns(CACHE_DIR))
     (models / "broken/x").mkdir(parents=True)
     (models / "broken/x/config.json").write_text("{")
-    unfinished = models / "toy_blobs-none-r3/beta_vae-beta4/seed1"
+    unfinished = models / "toy_blobs-none-r2/beta_vae-beta4/seed1"
     (unfinished / "scores.nc").unlink()
     before = {p: p.stat().st_mtime_ns for p in models.rglob("*") if p.is_file()}
     with caplog.at_level("WARNING", logger="varstruct.collect"):
@@ -254,7 +254,7 @@ def test_collect_joins_configs_scores_and_measures(swept, tmp_path, caplog):
     assert len(warnings) == 2 and all("\n" not in w for w in warnings)
     assert any("broken/x" in w for w in warnings) and any("seed1" in w and "scores" in w for w in warnings)
     assert c.sizes["model"] == 3
-    assert list(c["data_r"].values) == [1.5, 1.5, 3.0] and list(c["seed"].values) == [0, 1, 0]
+    assert list(c["data_r"].values) == [1.25, 1.25, 2.0] and list(c["seed"].values) == [0, 1, 0]
     assert set(c["method"].values) == {"beta_vae"} and list(c["hp_beta"].values) == [4.0] * 3
     assert c["mig"].attrs["source"] == "score" and c["mig_per_factor"].dims == ("model", "factor")
     assert c["encoding_inconsistency"].attrs["source"] == "model_measure"
@@ -265,7 +265,7 @@ def test_collect_joins_configs_scores_and_measures(swept, tmp_path, caplog):
     np.testing.assert_array_equal(c["variance_share"].values[0], c["variance_share"].values[1])
     # profile none: B's variance is r² times A's (closed form of the toy), so share_B = r² / (1 + r²)
     share_b = c["variance_share"].sel(factor="B").values
-    np.testing.assert_allclose(share_b, [1.5 ** 2 / (1 + 1.5 ** 2)] * 2 + [9 / 10], rtol=1e-6)
+    np.testing.assert_allclose(share_b, [1.25 ** 2 / (1 + 1.25 ** 2)] * 2 + [4 / 5], rtol=1e-6)
     after = {p: p.stat().st_mtime_ns for p in models.rglob("*") if p.is_file() and CACHE_DIR not in p.parts}
     assert after == before  # nothing but the cache is written
     mtimes = [p.stat().st_mtime_ns for p in cache]
@@ -413,3 +413,21 @@ def test_plots_draw_on_axes_without_global_state(swept):
     assert plots.plot_traversals(t, ax=given) is given
     plt.close(fig)
     assert len(plt.get_fignums()) == n_figs
+
+
+def test_unknown_train_option_fails_before_any_work(tmp_path):
+    from varstruct.study.sweep import sweep
+
+    runs = runs_from_dict({"steps": 5, "train": {"bogus": 1}, "datasets": [{"name": "toy_blobs"}],
+                           "methods": [{"name": "ae"}]})
+    with pytest.raises(ConfigError, match="bogus"):
+        sweep(runs, tmp_path / "m", workers=1)
+    assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+    with pytest.raises(ConfigError, match="top-level"):
+        runs_from_dict({"steps": 5, "train": {"seed": 1}, "datasets": [{"name": "toy_blobs"}],
+                        "methods": [{"name": "ae"}]})
+
+
+def test_example_specs_parse():
+    for path in sorted((ROOT / "studies").glob("*.toml")):
+        assert read_spec(path), path

@@ -31,8 +31,8 @@ from ..errors import ConfigError
 from ..validate import check_int, check_seed
 
 TOP_KEYS = {"name", "description", "seeds", "steps", "train", "datasets", "methods", "evaluate", "measure"}
-TRAIN_KEYS = {"batch_size", "latent_dim", "arch", "hidden", "lr", "recon", "recon_var", "mask", "log_every",
-              "checkpoint_every", "precision"}
+# [train] takes any TrainConfig field (checked by the sweep against TrainConfig) except these:
+RESERVED_TRAIN_KEYS = {"dataset", "dataset_params", "data_file", "method", "hparams", "seed", "steps", "out"}
 EVALUATE_KEYS = {"metrics", "seed", "n_train", "n_test"}
 MEASURE_KEYS = {"n_anchors", "seed", "response", "n_variance", "n_decoder", "batch_size"}
 EVALUATE_DEFAULTS = {"metrics": None, "seed": 0, "n_train": 10000, "n_test": 5000}
@@ -149,7 +149,12 @@ def runs_from_dict(spec: dict) -> list[Run]:
     for s in steps_list:
         check_int("steps", s, 1, error=ConfigError)
     train = dict(spec.get("train", {}))
-    _check_keys(train, TRAIN_KEYS, "[train]")
+    if not isinstance(train, dict):
+        raise ConfigError(f"[train] must be a table, got {train!r}")
+    reserved = sorted(RESERVED_TRAIN_KEYS & set(train))
+    if reserved:
+        raise ConfigError(f"[train]: {', '.join(reserved)} cannot be set here (seeds and steps are top-level keys, "
+                          "datasets and methods their own tables)")
     if isinstance(steps, list):
         train["steps"] = steps
     train_swept, train_grid = _grid(train, "[train]")

@@ -241,6 +241,7 @@ class SweepResult:
     failed: dict = field(default_factory=dict)
     interrupted: list = field(default_factory=list)
     seconds: float = 0.0
+    job_seconds: dict = field(default_factory=dict)   # rel -> seconds the job itself took
     dashboard: str | None = None
 
     @property
@@ -277,6 +278,13 @@ def sweep(runs, out, scheduler: str = "local", workers: int | None = None, threa
         raise ConfigError(f"--out {out}: folder {out.parent} does not exist")
     out.mkdir(exist_ok=True)
     jobs = [r.to_dict() if isinstance(r, Run) else r for r in runs]
+    from ..training.config import TrainConfig
+
+    for keys in {tuple(sorted(j["train"])) for j in jobs}:  # unknown [train] options: fail before any work
+        try:
+            TrainConfig.from_dict(next(j["train"] for j in jobs if tuple(sorted(j["train"])) == keys))
+        except ConfigError as e:
+            raise ConfigError(f"spec [train]: {e}") from None
     info = DaskInfo()
     if not jobs:
         execute = _in_process
@@ -309,6 +317,7 @@ def sweep(runs, out, scheduler: str = "local", workers: int | None = None, threa
 
 
 def _record(result: SweepResult, res: dict) -> None:
+    result.job_seconds[res["rel"]] = res["seconds"]
     if res["outcome"] == "failed":
         result.failed[res["rel"]] = res["error"]
     else:
