@@ -1,6 +1,6 @@
 """Originals beside reconstructions of a trained model (sigmoid of the decoded encoder mean).
 
-    python analysis/reconstructions.py [RUN_DIR] [--n 8] [--seed 0] [--out figures/reconstructions_dsprites.png]
+    python analysis/reconstructions.py RUN_DIR [--n 8] [--seed 0] [--out reconstructions.png]
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from varstruct.io import atomic_path  # noqa: E402
-from varstruct.models import load_model, load_run_dataset  # noqa: E402
+from varstruct.rundir import RunDir  # noqa: E402
 from varstruct.tensors import to_numpy, to_torch  # noqa: E402
 
 
@@ -42,13 +42,14 @@ def plot_reconstructions(model, images):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", nargs="?", default="/work/runs/bvae_dsprites")
+    p.add_argument("run", help="a model dir written by `varstruct train`")
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="figures/reconstructions_dsprites.png")
+    p.add_argument("--out", default="reconstructions.png")
     a = p.parse_args()
-    model = load_model(a.run)
-    ds = load_run_dataset(model.config)
+    rd = RunDir(a.run)
+    model = rd.load_model()
+    ds = rd.dataset(model.config)
     _, images = ds.sample(a.n, a.seed)
     fig = plot_reconstructions(model, images)
     out = Path(a.out)

@@ -24,13 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_once(name: str, anchors: int, threads: int | None) -> dict:
     env = dict(os.environ)
-    if threads:
-        env["OMP_NUM_THREADS"] = str(threads)
-        env["MKL_NUM_THREADS"] = str(threads)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"{name}_measures.nc"
         cmd = [sys.executable, "-m", "varstruct", "measure", "dataset", name, "--anchors", str(anchors),
-               "--out", str(out)]
+               "--out", str(out)] + (["--threads", str(threads)] if threads else [])
         load = os.getloadavg()[0]
         t = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)

@@ -8,7 +8,7 @@ directions with the standard 64x64x1 conv encoder, against
 - the plain forward passes of the same 1000 (anchor, direction) images (the limit).
 
 Optionally (``--run DIR``) times ``python -m varstruct measure model DIR`` end to end.
-Usage: python benchmarks/bench_measure_model.py [--subset 20] [--threads 1] [--run /work/runs/bvae_dsprites]
+Usage: python benchmarks/bench_measure_model.py [--subset 20] [--threads 1] [--run MODEL_DIR]
 """
 from __future__ import annotations
 
@@ -26,41 +26,11 @@ from varstruct.measures import grid
 from varstruct.measures.jacobian import encoder_jvp, images_to_model
 
 
-class _ConvVAE(torch.nn.Module):
-    """Stand-in with the standard conv architecture (TF "same" padding), used only while
-    varstruct.models is not importable: conv 32 k4, 32 k4, 64 k2, 64 k2 (s2), dense 256, 2L;
-    decoder dense 256, 1024, deconv 64-32-32-C k4 s2."""
-
-    def __init__(self, L=10, C=1):
-        super().__init__()
-        nn = torch.nn
-        self.L = L
-        self.enc = nn.Sequential(
-            nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(C, 32, 4, 2), nn.ReLU(),
-            nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(32, 32, 4, 2), nn.ReLU(),
-            nn.Conv2d(32, 64, 2, 2), nn.ReLU(), nn.Conv2d(64, 64, 2, 2), nn.ReLU(),
-            nn.Flatten(), nn.Linear(1024, 256), nn.ReLU(), nn.Linear(256, 2 * L))
-        self.dec = nn.Sequential(
-            nn.Linear(L, 256), nn.ReLU(), nn.Linear(256, 1024), nn.ReLU(), nn.Unflatten(1, (64, 4, 4)),
-            nn.ConvTranspose2d(64, 64, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(),
-            nn.ConvTranspose2d(32, 32, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(32, C, 4, 2, 1))
-
-    def encode(self, x):
-        h = self.enc(x)
-        return h[:, :self.L], h[:, self.L:]
-
-    def decode(self, z):
-        return self.dec(z)
-
-
 def conv_model(latent_dim=10):
     """The standard conv VAE of varstruct.models (random weights: timing does not depend on them)."""
+    from varstruct.models import VAE
+
     torch.manual_seed(0)
-    try:
-        from varstruct.models import VAE
-    except ImportError:
-        print("varstruct.models not available: using the stand-in conv architecture")
-        return _ConvVAE(latent_dim).eval()
     return VAE((64, 64, 1), latent_dim, arch="conv").eval()
 
 
@@ -160,7 +130,7 @@ def main():
 
     if args.run:
         t0 = time.perf_counter()
-        r = subprocess.run([sys.executable, "-m", "varstruct", "measure", "model", args.run],
+        r = subprocess.run([sys.executable, "-m", "varstruct", "measure", "model", args.run, "--overwrite"],
                            capture_output=True, text=True)
         dt = time.perf_counter() - t0
         print(r.stdout[-3000:], r.stderr[-2000:])

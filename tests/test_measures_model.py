@@ -1,4 +1,4 @@
-"""Model measures (MEASURES.md §2) against closed forms on analytic encoders, finite differences
+"""Model measures (docs/measures.md#model-measures) against closed forms on analytic encoders, finite differences
 and per-sample autograd references."""
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import varstruct
 from varstruct.measures import encoding, grid
 from varstruct.measures.model import measure_model
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny images: one thread is fastest on a shared machine
 SMALL = dict(n_variance=4000, n_decoder=50)
 
 
@@ -93,10 +94,10 @@ def test_permuted_encoder_known_answers(permuted):
     np.testing.assert_array_equal(m["angle_bin"].values, np.arange(0, 90, 5))
     # V is constant over anchors on toy_linear: no discordant anchor, so no effect is defined
     assert np.isnan(m["discordance_effect"].values).all()
-    for k in ("dataset", "params", "n_anchors", "seed", "response", "n_variance", "n_decoder", "version",
-              "deterministic"):
+    for k in ("dataset", "dataset_params", "n_anchors", "seed", "response", "n_variance", "n_decoder",
+              "varstruct_version", "deterministic", "created", "command", "Conventions"):
         assert k in m.attrs
-    assert m.attrs["deterministic"] is False and m.attrs["response"] == "traversal"
+    assert m.attrs["deterministic"] == 0 and m.attrs["response"] == "traversal"
     assert float(m["encoding_inconsistency_mean"]) == 0.0
 
 
@@ -106,7 +107,7 @@ def test_same_seed_same_numbers_and_anchors_shared(permuted):
     np.testing.assert_array_equal(m2["anchor_factors"].values, m["anchor_factors"].values)
     threads = torch.get_num_threads()
     m3 = measure_model(Linear(ds, PERM), ds, n_anchors=100, threads=1, **SMALL)
-    assert torch.get_num_threads() == threads  # rendering runs single-threaded, then restores
+    assert torch.get_num_threads() == threads  # the call's thread count is restored
     for v in m.data_vars:
         np.testing.assert_array_equal(m3[v].values, m[v].values)
 
@@ -297,7 +298,7 @@ def test_jacobian_response_matches_finite_differences(tiny):
 
 def test_decoder_orthogonality_matches_per_sample_jacobian(tiny):
     ds, model, m = tiny
-    assert m.attrs["deterministic"] is True and np.isnan(m["posterior_variance"].values).all()
+    assert m.attrs["deterministic"] == 1 and np.isnan(m["posterior_variance"].values).all()
     _, images = ds.sample(300, np.random.default_rng([0, 2]))
     with torch.no_grad():
         z = model.encode(torch.tensor(images, dtype=torch.float64).permute(0, 3, 1, 2))[0]
@@ -365,70 +366,7 @@ def test_netcdf_roundtrip(permuted, tmp_path):
     assert back["active"].dtype == bool and back.attrs["response"] == "traversal"
 
 
-# ---- CLI (a real model dir whose model RunDir.load_model replaces by the known linear map) --------
-def write_run_dir(path, image_shape=(16, 16, 1), weights=True, dataset="toy_linear"):
-    """A model dir that satisfies the RunDir contract (config fields, a valid safetensors file)."""
-    from varstruct.rundir import REQUIRED_KEYS, RunDir
-
-    rd = RunDir(path)
-    rd.path.mkdir()
-    cfg = {k: None for k in REQUIRED_KEYS}
-    cfg.update(dataset=dataset, dataset_params={}, image_shape=list(image_shape), hparams={}, latent_dim=3)
-    rd.write_config(cfg)
-    if weights:
-        rd.write_weights({"w": torch.zeros(1)})
-    return path
-
-
-@pytest.fixture
-def fake_models(monkeypatch):
-    from varstruct.rundir import RunDir
-
-    def load_model(self):
-        self.require("trained")
-        model = Linear(toy(), PERM)
-        model.config = self.read_config()
-        return model
-
-    monkeypatch.setattr(RunDir, "load_model", load_model)
-    return write_run_dir
-
-
-def test_cli_measure_model_writes_measures(fake_models, tmp_path, capsys):
-    from varstruct.cli import main
-    from varstruct.io import read_netcdf
-
-    run = fake_models(tmp_path / "run")
-    assert main(["measure", "model", str(run), "--anchors", "20", "--seed", "3", "--response", "jacobian",
-                 "--threads", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "mode latent" in out and "decoder_orthogonality" in out and "f0" in out
-    m = read_netcdf(run / "measures.nc")
-    assert m.sizes["anchor"] == 20 and m.attrs["seed"] == 3 and m.attrs["response"] == "jacobian"
-    np.testing.assert_array_equal(m["encoding_dim"].values, np.broadcast_to(PERM.argmax(0), (20, 3)))
-    assert [p.name for p in run.iterdir() if p.name.startswith(".")] == [".lock"]  # no temp files
-
-
-@pytest.mark.parametrize("case", ["no_weights", "no_dir", "shape", "response"])
-def test_cli_bad_input_one_line_exit_2(fake_models, tmp_path, capsys, case):
-    from varstruct.cli import main
-
-    run = tmp_path / "run"
-    args = ["measure", "model", str(run), "--anchors", "5"]
-    if case == "no_weights":
-        fake_models(run, weights=False)
-    elif case == "shape":
-        fake_models(run, image_shape=(32, 32, 1))
-    elif case == "response":
-        fake_models(run)
-        args += ["--response", "both"]
-    assert main(args) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error:") and len(err.splitlines()) == 1, err
-    assert not (run / "measures.nc").exists()
-
-
-# ---- CLI on real model dirs ----------------------------------------------------------------
+# ---- CLI on a real model dir (a tiny trained run) ------------------------------------------
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
     from varstruct import training
@@ -442,14 +380,18 @@ def test_cli_real_model_dir(real_run, capsys):
     from varstruct.cli import main
     from varstruct.io import read_netcdf
 
-    assert main(["measure", "model", str(real_run), "--anchors", "30", "--response", "jacobian"]) == 0
-    assert "discordance effect" in capsys.readouterr().out
+    assert main(["measure", "model", str(real_run), "--anchors", "30", "--seed", "3", "--response", "jacobian",
+                 "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "discordance effect" in out and "decoder_orthogonality" in out
     m = read_netcdf(real_run / "measures.nc")
     assert m.sizes["latent"] == 4 and m.attrs["dataset"] == "toy_linear" and m.attrs["response"] == "jacobian"
+    assert m.sizes["anchor"] == 30 and m.attrs["seed"] == 3 and m.attrs["command"].startswith("varstruct")
     assert np.isfinite(m["jacobian_response"].values).all()
+    assert [p.name for p in real_run.iterdir() if p.name.startswith(".")] == [".lock"]  # no temp files
 
 
-@pytest.mark.parametrize("case", ["no_weights", "shape"])
+@pytest.mark.parametrize("case", ["no_weights", "no_dir", "shape", "response"])
 def test_cli_real_model_dir_bad_input(real_run, tmp_path, capsys, case):
     import json
     import shutil
@@ -457,15 +399,19 @@ def test_cli_real_model_dir_bad_input(real_run, tmp_path, capsys, case):
     from varstruct.cli import main
 
     run = tmp_path / "run"
-    shutil.copytree(real_run, run)
-    (run / "measures.nc").unlink(missing_ok=True)
+    args = ["measure", "model", str(run), "--anchors", "5"]
+    if case != "no_dir":
+        shutil.copytree(real_run, run)
+        (run / "measures.nc").unlink(missing_ok=True)
     if case == "no_weights":
         (run / "model.safetensors").unlink()
-    else:  # a 16x16 model pointed at a 32x32 dataset
+    elif case == "shape":  # a 16x16 model pointed at a 32x32 dataset
         cfg = json.loads((run / "config.json").read_text())
         cfg["dataset"] = "toy_square"
         (run / "config.json").write_text(json.dumps(cfg))
-    assert main(["measure", "model", str(run), "--anchors", "5"]) == 2
+    elif case == "response":
+        args += ["--response", "both"]
+    assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and len(err.splitlines()) == 1, err
     assert not (run / "measures.nc").exists()

@@ -116,7 +116,7 @@ def test_cli_evaluate_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "not a model dir" in err and err.count("\n") == 1
     assert main(["evaluate", str(tmp_path), "--metrics", "mig,bogus"]) == 2
-    assert "unknown metric(s) bogus" in capsys.readouterr().err
+    assert "--metrics: unknown bogus" in capsys.readouterr().err
     assert not (tmp_path / "scores.nc").exists()
 
 

@@ -86,7 +86,7 @@ def test_read_write_roundtrip(tmp_path, trained):
     assert sorted(p.name for p in d.path.iterdir()) == ["measures.nc", "model.safetensors", "scores.nc",
                                                         "status.json"]  # no temp files left
     d.clear()
-    assert list(d.path.iterdir()) == []
+    assert [p.name for p in d.path.iterdir()] == ["status.json"]  # the sweep's, kept by --overwrite
 
 
 def test_read_errors_are_one_line(tmp_path):
@@ -118,9 +118,9 @@ def test_lock_is_exclusive_and_cleans_up(tmp_path):
     with rd.lock():
         assert rd.path.is_dir()
         assert (rd.path / ".lock.pid").read_text().strip() == str(os.getpid())
-        with pytest.raises(RunDirLocked, match=f"in use by process {os.getpid()}"):
-            with RunDir(rd.path).lock():
-                pass
+        with RunDir(rd.path).lock():  # re-entrant within the process (a sweep calling train)
+            pass
+        assert (rd.path / ".lock.pid").is_file()
     assert not rd.path.exists()  # created by the lock and left empty: removed again
     with pytest.raises(OutputError, match="does not exist"):
         with RunDir(tmp_path / "no" / "such").lock():
@@ -169,3 +169,17 @@ def test_lock_released_when_holder_is_killed(tmp_path):
     with rd.lock():  # the kernel dropped the dead holder's lock
         pass
     assert time.monotonic() - t0 < 5
+
+
+def test_sweep_pattern_status_then_train_under_one_lock(tmp_path):
+    """A sweep locks a fresh dir, records its status, trains (re-entering the lock), records
+    the outcome; --overwrite keeps the sweep's status.json."""
+    rd = RunDir(tmp_path / "run")
+    with rd.lock():
+        rd.write_status("running")
+        varstruct.train(TOY, out=rd.path, threads=1)
+        rd.write_status("done")
+    assert rd.is_trained and rd.read_status()["state"] == "done"
+    assert rd.contents() == {"config.json", "model.safetensors", "train_log.csv"}
+    varstruct.train({**TOY, "seed": 1}, out=rd.path, overwrite=True, threads=1)
+    assert rd.read_status()["state"] == "done" and rd.read_config()["seed"] == 1

@@ -146,7 +146,6 @@ def test_resume_after_a_crash_replays_from_the_last_periodic_checkpoint(tmp_path
 
 
 def test_ada_gvae_trains_on_pairs(tmp_path):
-    pytest.importorskip("varstruct.data.pairs")
     run = varstruct.train({**TOY, "method": "ada_gvae", "hparams": {"beta": 1.0, "k": 1}, "steps": 10},
                           out=tmp_path / "ada")
     header, rows = _log(run)
@@ -255,7 +254,7 @@ def _cli(args, capsys):
 
 
 def test_cli_trains_and_prints_a_summary(tmp_path, capsys):
-    rc, out, err = _cli(["train", "--dataset", "toy_blobs", "--method", "beta_tcvae", "--beta", "2", "--latents", "3",
+    rc, out, err = _cli(["train", "toy_blobs", "--method", "beta_tcvae", "--beta", "2", "--latents", "3",
                          "--recon", "gaussian", "--steps", "6", "--batch-size", "8", "--seed", "3", "--threads", "1",
                          "--out", str(tmp_path / "r")], capsys)
     assert rc == 0, err
@@ -265,20 +264,21 @@ def test_cli_trains_and_prints_a_summary(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,match", [
-    (["--method", "nope"], "unknown method"),
-    (["--dataset", "nope"], "unknown dataset"),
-    (["--beta", "-1"], "beta"),
-    (["--latents", "0"], "latent_dim"),
-    (["--gamma", "3"], "unknown hyper-parameter"),
+    (["--method", "nope"], "'nope' is not one of 'ae', 'beta_vae'"),
+    (["DATASET", "nope"], "'nope' is not one of 'dsprites'"),
+    (["--beta", "-1"], "--beta must be a finite number >= 0"),
+    (["--latents", "0"], "--latents"),
+    (["--gamma", "3"], "--gamma does not apply to --method beta_vae"),
     (["-p", "nope=1"], "unknown parameter"),
     (["--arch", "conv"], "64x64"),
     (["--data-file", "/no/such/file.npz"], "no such file"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, match):
-    base = {"--dataset": "toy_linear", "--method": "beta_vae"}
+    base = {"DATASET": "toy_linear", "--method": "beta_vae"}
     for i in range(0, len(args) - 1, 2):
         base[args[i]] = args[i + 1]
-    argv = ["train", *[x for kv in base.items() for x in kv], "--steps", "2", "--out", str(tmp_path / "r")]
+    dataset = base.pop("DATASET")
+    argv = ["train", dataset, *[x for kv in base.items() for x in kv], "--steps", "2", "--out", str(tmp_path / "r")]
     rc, out, err = _cli(argv, capsys)
     assert rc == 2
     assert err.startswith("error:") and err.count("\n") == 1 and match in err
@@ -286,7 +286,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, match):
 
 
 def test_cli_existing_dir_resume_and_corrupt_checkpoint(tmp_path, capsys):
-    argv = ["train", "--dataset", "toy_linear", "--method", "beta_vae", "--recon", "gaussian", "--steps", "4",
+    argv = ["train", "toy_linear", "--method", "beta_vae", "--recon", "gaussian", "--steps", "4",
             "--threads", "1", "--out", str(tmp_path / "r")]
     assert _cli(argv, capsys)[0] == 0
     rc, _, err = _cli(argv, capsys)

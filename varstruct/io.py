@@ -1,4 +1,10 @@
-"""Atomic file writing (temp file in the target's folder + rename) and netCDF helpers."""
+"""Atomic file writing (temp file in the target's folder + rename) and netCDF helpers.
+
+Every OS-level failure of a write (full disk, read-only folder, ...) becomes one
+:class:`OutputError` line naming the file; the temp file is removed, the target is untouched.
+netCDF files are serialised in memory first, so a full disk fails in a plain write, never
+inside HDF5.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -10,13 +16,15 @@ from pathlib import Path
 import numpy as np
 
 
-from .errors import OutputError  # noqa: E402,F401
+from .errors import OutputError, first_line  # noqa: E402,F401
 
 
 def check_writable(path: str | os.PathLike) -> Path:
     """Fail early, before long work, if ``path``'s folder does not exist or is not writable."""
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(f"cannot write {path}: {parent} is not a folder")
     if not parent.is_dir():
         raise OutputError(f"cannot write {path}: folder {parent} does not exist")
     if path.is_dir():
@@ -30,16 +38,31 @@ def check_writable(path: str | os.PathLike) -> Path:
 def atomic_path(path: str | os.PathLike):
     """Yield a temp path beside ``path``; on success rename it onto ``path``, else remove it."""
     path = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or first_line(e)}") from None
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OutputError(f"cannot write {path}: {e.strerror or first_line(e)}") from None
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _write_file(path, data) -> None:
+    """Write ``data`` to ``path`` and flush it to the disk (the one place bytes hit the disk)."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _umask() -> int:
@@ -50,7 +73,7 @@ def _umask() -> int:
 
 def write_bytes(path, data: bytes) -> Path:
     with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+        _write_file(tmp, data)
     return Path(path)
 
 
@@ -96,9 +119,8 @@ def write_netcdf(ds, path) -> Path:
     ds.attrs = netcdf_safe_attrs(ds.attrs)
     for v in ds.variables.values():
         v.attrs = netcdf_safe_attrs(v.attrs)
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-    return Path(path)
+    data = ds.to_netcdf(engine="h5netcdf")  # in memory: a full disk cannot fail inside HDF5
+    return write_bytes(path, data)
 
 
 def read_netcdf(path):

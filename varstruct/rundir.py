@@ -30,6 +30,7 @@ from .errors import RunDirError, RunDirLocked, first_line
 REQUIRED_KEYS = ("dataset", "dataset_params", "data_file", "method", "hparams", "seed", "steps", "batch_size",
                  "arch", "latent_dim", "image_shape", "version")
 STATES = ("missing", "empty", "interrupted", "trained", "broken")
+_HELD: dict[str, int] = {}  # lock files this process holds -> nesting depth
 
 
 class RunDir:
@@ -44,8 +45,10 @@ class RunDir:
     STATUS = "status.json"
     LOCK = ".lock"
     LOCK_PID = ".lock.pid"
-    #: the files a run writes; ``--overwrite`` removes them all
-    RUN_FILES = (CONFIG, WEIGHTS, LOG, CHECKPOINT, SCORES, MEASURES, STATUS)
+    #: the files a run writes; ``--overwrite`` removes them all (status.json belongs to the sweep)
+    RUN_FILES = (CONFIG, WEIGHTS, LOG, CHECKPOINT, SCORES, MEASURES)
+    #: bookkeeping files that do not make a dir non-empty
+    BOOKKEEPING = (LOCK, LOCK_PID, STATUS)
 
     def __init__(self, path: str | os.PathLike):
         if isinstance(path, RunDir):
@@ -102,6 +105,12 @@ class RunDir:
     @property
     def has_measures(self) -> bool:
         return self.measures_path.is_file()
+
+    def contents(self) -> set[str]:
+        """Names in the dir other than the bookkeeping files (lock, PID, status)."""
+        if not self.path.is_dir():
+            return set()
+        return {p.name for p in self.path.iterdir()} - set(self.BOOKKEEPING)
 
     def require(self, *states: str) -> str:
         """The state if it is one of ``states``, else RunDirError with one line saying why."""
@@ -197,6 +206,7 @@ class RunDir:
         cfg = self.read_config()
         if not self.weights_path.is_file():
             self.require("trained")
+        self.check_model_size(cfg)
         state = self.read_weights()
         try:
             with torch.random.fork_rng(devices=[]):
@@ -211,6 +221,19 @@ class RunDir:
         model.eval()
         model.config = cfg
         return model
+
+    def check_model_size(self, config: dict | None = None) -> int:
+        """Bytes the config's model needs; ResourceError naming the config if it exceeds the
+        available memory, RunDirError if its sizes are not numbers."""
+        from .resources import model_bytes, require
+
+        cfg = self.read_config() if config is None else config
+        try:
+            n = model_bytes(cfg)
+        except (TypeError, ValueError, AttributeError) as e:
+            raise RunDirError(f"{self.config_path}: bad image_shape, latent_dim or hidden ({first_line(e)})") from None
+        require(f"{self.config_path} (latent_dim, hidden)", 2 * n, "the model's weights")
+        return n
 
     # ------------------------------------------------------------------ writing (atomic)
     def write_config(self, config: dict) -> Path:
@@ -273,8 +296,17 @@ class RunDir:
     @contextlib.contextmanager
     def lock(self):
         """Hold the dir's exclusive writer lock (creating the dir if needed). Raises
-        RunDirLocked("DIR is in use by process PID") at once if another process holds it. A dir
-        this call created is removed again on exit if nothing but the lock files is in it."""
+        RunDirLocked("DIR is in use by process PID") at once if another process holds it.
+        Re-entrant within a process (a sweep holding the lock may call ``train``). A dir this
+        call created is removed again on exit if nothing but the lock files is in it."""
+        key = os.path.realpath(self.lock_path)
+        if key in _HELD:
+            _HELD[key] += 1
+            try:
+                yield self
+            finally:
+                _HELD[key] -= 1
+            return
         from filelock import FileLock, Timeout
 
         from .errors import OutputError
@@ -294,11 +326,13 @@ class RunDir:
         except OSError as e:
             raise OutputError(f"cannot lock {self.path}: {e.strerror or first_line(e)}") from None
         pid_file = self.path / self.LOCK_PID
+        _HELD[key] = 1
         try:
             with contextlib.suppress(OSError):
                 pid_file.write_text(f"{os.getpid()}\n")
             yield self
         finally:
+            del _HELD[key]
             with contextlib.suppress(OSError):
                 pid_file.unlink()
             fl.release()

@@ -1,34 +1,249 @@
-"""Shared pieces of the CLI: the typer apps, the one-line error type, output helpers."""
+"""Shared pieces of the CLI: the typer apps, the options every command spells the same way,
+choices, ``-p`` parsing, outputs and start-up (threads). Torch-free: help and validation errors
+answer without importing torch or xarray."""
 from __future__ import annotations
 
+import enum
+import json
+import math
+import os
+from pathlib import Path
+from typing import List, Optional
+
 import typer
-from rich.console import Console
+
+from ..errors import DatasetError, OutputError, VarstructError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="varstruct: the structure of variance in data and what VAEs learn from it.")
-measure_app = typer.Typer(no_args_is_help=True, help="Measure the variance structure of a dataset or a model.")
+                  rich_markup_mode=None,
+                  help="varstruct: the structure of variance in data and what VAEs learn from it. "
+                       "Every command: `varstruct COMMAND --help`; the manual is docs/cli.md.")
+measure_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                          help="Measure the variance structure of a dataset or a model.")
 app.add_typer(measure_app, name="measure")
 
-console = Console()
+def _console():
+    from rich.console import Console
+
+    return Console()
 
 
-class UserError(Exception):
-    """A problem with the user's input: printed as one line, exit code 2."""
+class _LazyConsole:
+    """rich's Console, built on first use."""
+    _c = None
+
+    def __getattr__(self, name):
+        if _LazyConsole._c is None:
+            _LazyConsole._c = _console()
+        return getattr(_LazyConsole._c, name)
 
 
-def parse_params(items: list[str] | None) -> dict:
-    """``["r=3", "profile=flip", "sizes=[5,5]"]`` -> {"r": 3, "profile": "flip", "sizes": [5, 5]}.
+console = _LazyConsole()
 
-    Values are read as JSON where they parse (numbers, lists, true/false), else kept as strings."""
-    import json
 
-    out = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"parameter {item!r} is not KEY=VALUE")
+# ---- choices (typer lists them in --help; tests check they equal the library's) -------------
+def _enum(name: str, values) -> type[enum.Enum]:
+    return enum.Enum(name, {v: v for v in values}, type=str)
+
+
+def dataset_names() -> list[str]:
+    from ..data.registry import names
+
+    return names()
+
+
+Dataset = _enum("Dataset", dataset_names())
+METHODS = ("ae", "beta_vae", "annealed_vae", "beta_tcvae", "factor_vae", "dip_vae_i", "dip_vae_ii", "ada_gvae",
+           "ordered_ae")
+Method = _enum("Method", METHODS)
+Arch = _enum("Arch", ("conv", "mlp"))
+Recon = _enum("Recon", ("bernoulli", "gaussian"))
+MaskMode = _enum("MaskMode", ("continuous", "ste", "hard_concrete"))
+Response = _enum("Response", ("traversal", "jacobian"))
+METRICS = ("mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised", "beta_vae", "factor_vae")
+
+
+def value(choice):
+    """The string of an Enum choice (or None)."""
+    return None if choice is None else getattr(choice, "value", choice)
+
+
+# ---- options spelled the same way in every command -----------------------------------------
+def dataset_argument():
+    return typer.Argument(..., help="Dataset name (see `varstruct datasets`).", show_default=False,
+                          metavar="DATASET")
+
+
+def param_option():
+    return typer.Option(None, "--param", "-p", metavar="KEY=VALUE",
+                        help="Dataset parameter (repeatable). VALUE is JSON or a comma-separated "
+                             "list: -p r=3 -p profile=flip -p sizes=5,5.")
+
+
+def data_file_option():
+    return typer.Option(None, "--data-file", help="Read the dataset from this file (dSprites .npz, "
+                                                  "3dshapes .h5) instead of rendering it.")
+
+
+def seed_option(what: str):
+    return typer.Option(0, "--seed", "-s", help=f"Seed of {what}, in [0, 2^63).")
+
+
+def anchors_option(default: int):
+    return typer.Option(default, "--anchors", "-a", help="Anchors drawn from the factor grid.")
+
+
+def threads_option():
+    return typer.Option(None, "--threads", help="CPU threads for torch and BLAS. [default: all cores]",
+                        show_default=False)
+
+
+def overwrite_option():
+    return typer.Option(False, "--overwrite", help="Replace existing results (refused otherwise).")
+
+
+ParamList = Optional[List[str]]
+
+
+# ---- validation helpers ----------------------------------------------------------------------
+def _parse_value(text: str):
+    try:
+        v = json.loads(text)
+    except json.JSONDecodeError:
+        if "," in text:
+            return [_parse_value(t.strip()) for t in text.split(",")]
         try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
+            f = float(text)  # catches inf, nan, Infinity
+        except ValueError:
+            return text
+        return f
+    return v
+
+
+def _finite(v) -> bool:
+    if isinstance(v, float):
+        return math.isfinite(v)
+    if isinstance(v, list):
+        return all(_finite(x) for x in v)
+    if isinstance(v, dict):
+        return all(_finite(x) for x in v.values())
+    return True
+
+
+def parse_params(items: list[str] | None, option: str = "-p") -> dict:
+    """``["r=3", "profile=flip", "sizes=[5,5]", "sizes=5,5"]`` -> {"r": 3, "profile": "flip",
+    "sizes": [5, 5]}. Values are JSON where they parse, comma-separated lists, else strings.
+    Repeated keys and non-finite numbers are errors."""
+    out: dict = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise VarstructError(f"{option} {item!r}: give KEY=VALUE, e.g. {option} r=3 or {option} sizes=5,5")
+        if key in out:
+            raise VarstructError(f"{option} {key} given twice ({option} {key}={json.dumps(out[key])} and {item})")
+        v = _parse_value(text)
+        if not _finite(v):
+            raise VarstructError(f"{option} {item}: numbers must be finite")
+        out[key] = v
     return out
+
+
+def check_data_file(data_file: Path | None) -> str | None:
+    if data_file is None:
+        return None
+    p = Path(data_file)
+    if p.is_dir():
+        raise DatasetError(f"--data-file {p}: is a folder; give the data file itself")
+    if not p.exists():
+        raise DatasetError(f"--data-file {p}: no such file")
+    if not os.access(p, os.R_OK):
+        raise DatasetError(f"--data-file {p}: not readable")
+    return str(p)
+
+
+def build_dataset(name: str, params: dict, data_file: str | None):
+    """The dataset, with constructor failures turned into one line naming ``-p``/--data-file."""
+    from .. import data
+
+    data.dataset_class(name)  # unknown name -> DatasetError
+    try:
+        return data.get(name, data_file=data_file, **params)
+    except VarstructError:
+        raise
+    except MemoryError:
+        from ..errors import ResourceError
+
+        raise ResourceError(f"{name} with -p {params}: the dataset does not fit in memory; use smaller "
+                            f"parameters") from None
+    except (TypeError, ValueError, ArithmeticError) as e:  # a badly typed parameter reaching a constructor
+        raise DatasetError(f"{name}: bad parameter(s) -p {params}: {_line(e)}") from None
+    except Exception as e:  # an unreadable data file the loader did not classify
+        if data_file is None:
+            raise
+        raise DatasetError(f"--data-file {data_file}: cannot load it as {name}: {type(e).__name__}: {_line(e)}") \
+            from None
+
+
+def _line(e: BaseException) -> str:
+    from ..errors import first_line
+
+    return first_line(e)
+
+
+def check_output_file(path: Path, overwrite: bool, option: str = "--out") -> Path:
+    """An output file that can be written: folder exists and is writable, the target is not a
+    folder or special file, and an existing file only with ``--overwrite``."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise OutputError(f"{option} {path}: is a folder; give a file name")
+    if not parent.exists():
+        raise OutputError(f"{option} {path}: folder {parent} does not exist")
+    if not parent.is_dir():
+        raise OutputError(f"{option} {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{option} {path}: folder {parent} is not writable")
+    _probe(parent, option, path)
+    if path.exists() or path.is_symlink():
+        if not path.is_file() or path.is_symlink():
+            raise OutputError(f"{option} {path}: not a regular file; give a new file name")
+        if not overwrite:
+            raise OutputError(f"{option} {path}: exists (use --overwrite to replace it)")
+    return path
+
+
+def _probe(folder: Path, option: str, path: Path) -> None:
+    """Create and remove a file in ``folder``: catches read-only mounts that os.access misses."""
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".varstruct-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise OutputError(f"{option} {path}: cannot write in {folder} ({e.strerror or _line(e)})") from None
+
+
+def writer_lock(rd, out: Path):
+    """The run dir's writer lock when ``out`` lies in it; nothing when the output goes
+    elsewhere (a read-only model dir can still be evaluated with ``--out``)."""
+    import contextlib
+
+    inside = os.path.realpath(Path(out).parent) == os.path.realpath(rd.path)
+    return rd.lock() if inside else contextlib.nullcontext(rd)
+
+
+def start(threads: int | None) -> int:
+    """Set the process's thread counts once, after validation and before the work: torch's
+    intra-op threads and the BLAS/OpenMP pools (threadpoolctl). Default: all cores."""
+    from ..resources import cpu_count
+    from ..validate import check_int
+
+    n = cpu_count() if threads is None else check_int("--threads", threads, 1, 4096)
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(n)
+    threadpool_limits(n)
+    return n

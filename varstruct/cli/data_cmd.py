@@ -1,15 +1,16 @@
 """`varstruct datasets`: list the registered datasets with their factors."""
 from __future__ import annotations
 
-from rich.table import Table
-
-from .. import data
 from .common import app, console
 
 
 @app.command("datasets")
 def datasets_cmd():
     """List every dataset with its factors (name, size, type) and image shape."""
+    from rich.table import Table
+
+    from .. import data
+
     table = Table(title="varstruct datasets")
     for col in ("dataset", "image (HxWxC)", "factors (name: size type)"):
         table.add_column(col)

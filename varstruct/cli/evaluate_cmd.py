@@ -2,48 +2,65 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
-from rich.table import Table
 
-from .common import UserError, app, console
+from . import common as c
+from .common import app, console
 
 
 @app.command("evaluate")
 def evaluate_cmd(
-    run_dir: Path = typer.Argument(..., help="A model dir written by `varstruct train`."),
-    metrics: str = typer.Option(None, "--metrics", "-m",
-                                help="Comma-separated metrics (default: all of mig, dci, sap, "
-                                     "modularity_explicitness, irs, unsupervised, beta_vae, factor_vae)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the evaluation points."),
+    run_dir: Path = typer.Argument(..., help="A model dir written by `varstruct train`.", metavar="DIR"),
+    metrics: Optional[str] = typer.Option(None, "--metrics", "-m", show_default=False,
+                                          help=f"Comma-separated metrics out of {', '.join(c.METRICS)}. "
+                                               "[default: all]"),
+    seed: int = c.seed_option("the evaluation points"),
     train_points: int = typer.Option(10000, "--train-points",
                                      help="Train points (and sampling-score training points)."),
     test_points: int = typer.Option(5000, "--test-points",
                                     help="Test points (and sampling-score evaluation points)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", show_default=False,
+                                       help="Output netCDF file. [default: DIR/scores.nc]"),
+    overwrite: bool = c.overwrite_option(),
+    threads: Optional[int] = c.threads_option(),
 ):
     """Score the model's encoder mean with the disentanglement metrics; writes DIR/scores.nc."""
-    from ..io import check_writable, write_netcdf
-    from ..metrics.evaluate import check_metrics, evaluate
-
-    try:
-        names = check_metrics(metrics)
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    from ..resources import encode_bytes, require
     from ..rundir import RunDir
+    from ..validate import check_choices, check_int, check_seed
 
+    names = c.METRICS if metrics is None else check_choices("--metrics", metrics, c.METRICS)
+    seed = check_seed("--seed", seed)
+    n_train = check_int("--train-points", train_points, 2)
+    n_test = check_int("--test-points", test_points, 1)
+    if threads is not None:
+        check_int("--threads", threads, 1, 4096)
     rd = RunDir(run_dir)
     rd.require("trained")
-    out = check_writable(rd.scores_path)
-    with rd.lock():
+    cfg = rd.read_config()
+    rd.check_model_size(cfg)
+    out_path = c.check_output_file(rd.scores_path if out is None else Path(out), overwrite)
+    ds = rd.dataset(cfg)
+    require("--train-points/--test-points", encode_bytes({**cfg, "n_factors": ds.num_factors}, n_train + n_test),
+            f"{n_train + n_test} points")
+
+    with c.writer_lock(rd, out_path):
+        c.start(threads)
+        from ..io import write_netcdf
+        from ..metrics.evaluate import evaluate
+
         model = rd.load_model()
-        ds = rd.dataset(model.config)
         try:
-            scores = evaluate(model, ds, metrics=names, seed=seed, n_train=train_points, n_test=test_points,
+            scores = evaluate(model, ds, metrics=list(names), seed=seed, n_train=n_train, n_test=n_test,
                               progress=True)
         except ValueError as e:
-            raise UserError(str(e)) from None
+            raise c.VarstructError(f"{run_dir}: {c._line(e)}") from None
         scores.attrs["model_dir"] = str(run_dir)
-        write_netcdf(scores, out)
+        write_netcdf(scores, out_path)
+
+    from rich.table import Table
 
     table = Table(title=f"{run_dir} on {ds.name} (seed {seed})")
     table.add_column("score")
@@ -52,4 +69,4 @@ def evaluate_cmd(
         if var.ndim == 0:
             table.add_row(name, f"{float(var):.4g}")
     console.print(table)
-    console.print(f"wrote {out}")
+    console.print(f"wrote {out_path}")

@@ -1,18 +1,18 @@
-"""`varstruct measure dataset NAME`: the dataset measures of MEASURES.md §1 to netCDF."""
+"""`varstruct measure dataset DATASET`: the dataset measures (docs/measures.md#dataset-measures) to netCDF."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
-import numpy as np
 import typer
-from rich import box
-from rich.table import Table
 
-from .common import UserError, console, measure_app, parse_params
+from . import common as c
+from .common import console, measure_app
 
 
 def _fmt(x, digits=3) -> str:
+    import numpy as np
+
     x = float(x)
     if np.isnan(x):
         return "-"
@@ -24,8 +24,11 @@ LEGEND = ("G: global variance; CV: variance_cv; discr: factor_discrepancy; dir.c
 _TYPE = {"ordinal": "ord", "circular": "circ", "categorical": "cat"}
 
 
-def summary_table(m) -> Table:
+def summary_table(m) -> "Table":
     """Per-factor table of a measure_dataset result (fits 80 columns)."""
+    from rich import box
+    from rich.table import Table
+
     table = Table(title=f"{m.attrs['dataset']}: variance structure ({m.sizes['anchor']} anchors, seed {m.attrs['seed']})",
                   box=box.SIMPLE_HEAD, padding=(0, 1, 0, 1), collapse_padding=True, pad_edge=False, show_edge=False)
     cols = ("factor", "type", "n", "G", "share", "rank", "CV", "discr", "dir.cons", "near-deg")
@@ -39,7 +42,11 @@ def summary_table(m) -> Table:
     return table
 
 
-def scalar_table(m) -> Table:
+def scalar_table(m) -> "Table":
+    import numpy as np
+    from rich import box
+    from rich.table import Table
+
     table = Table(title="dataset-level measures", box=box.SIMPLE_HEAD)
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -56,47 +63,50 @@ def scalar_table(m) -> Table:
 
 @measure_app.command("dataset")
 def measure_dataset_cmd(
-    name: str = typer.Argument(..., help="Registered dataset name (see `varstruct datasets`)."),
-    anchors: int = typer.Option(1000, "--anchors", help="Number of anchors drawn from the factor grid."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the anchors and nuisances."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output netCDF file [default: NAME_measures.nc]."),
-    data_file: Optional[Path] = typer.Option(None, "--data-file", help="Load a real data file (dSprites .npz / 3dshapes .h5)."),
-    param: Optional[List[str]] = typer.Option(None, "--param", "-p", help="Dataset parameter KEY=VALUE (repeatable)."),
+    dataset: c.Dataset = c.dataset_argument(),
+    param: c.ParamList = c.param_option(),
+    data_file: Optional[Path] = c.data_file_option(),
+    anchors: int = c.anchors_option(1000),
+    seed: int = c.seed_option("the anchors and nuisances"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output netCDF file. [default: DATASET_measures.nc "
+                                       "in the current folder]", show_default=False),
+    overwrite: bool = c.overwrite_option(),
     no_freeze_nuisance: bool = typer.Option(False, "--no-freeze-nuisance",
                                             help="Draw a fresh nuisance per image instead of one per anchor."),
-    pca_anchors: int = typer.Option(200, "--pca-anchors", help="Anchors used for local PCA (the first ones)."),
+    pca_anchors: Optional[int] = typer.Option(None, "--pca-anchors", show_default=False,
+                                              help="Anchors used for local PCA (the first ones), at most "
+                                                   "--anchors. [default: min(200, --anchors)]"),
+    threads: Optional[int] = c.threads_option(),
 ):
-    """Measure how a dataset's variance is structured (MEASURES.md §1) and write FILE.nc."""
-    from .. import data
-    from ..io import check_writable, write_netcdf
+    """Measure how a dataset's variance is structured (docs/measures.md#dataset-measures); writes
+    a netCDF file and prints a summary."""
+    from ..resources import measure_dataset_bytes, require
+    from ..validate import check_int, check_seed
+
+    # Validate everything before the work (no torch import until then).
+    name = c.value(dataset)
+    A = check_int("--anchors", anchors, 1)
+    seed = check_seed("--seed", seed)
+    P = min(200, A) if pca_anchors is None else check_int("--pca-anchors", pca_anchors, 0)
+    if P > A:
+        raise c.VarstructError(f"--pca-anchors {P} exceeds --anchors {A}; give at most {A}")
+    if threads is not None:
+        check_int("--threads", threads, 1, 4096)
+    params = c.parse_params(param)
+    data_file = c.check_data_file(data_file)
+    out = c.check_output_file(Path(out) if out is not None else Path(f"{name}_measures.nc"), overwrite)
+    ds = c.build_dataset(name, params, data_file)
+    sizes = [f.size for f in ds.factors]
+    require("--anchors", measure_dataset_bytes(A, len(sizes), max(sizes, default=1), ds.n_pixels, P,
+                                               sum(t != "categorical" for t in ds.factor_types)),
+            f"{A} anchors of {name}")
+
+    c.start(threads)
+    from ..io import write_netcdf
     from ..measures.dataset import measure_dataset
 
-    # Validate everything before the long work.
-    if anchors < 1:
-        raise UserError(f"--anchors must be >= 1, got {anchors}")
-    if seed < 0:
-        raise UserError(f"--seed must be >= 0, got {seed}")
-    if pca_anchors < 0:
-        raise UserError(f"--pca-anchors must be >= 0, got {pca_anchors}")
-    params = parse_params(param)
-    data.dataset_class(name)  # unknown name -> DatasetError
-    out = Path(out) if out is not None else Path(f"{name}_measures.nc")
-    check_writable(out)
-    if data_file is not None and not Path(data_file).is_file():
-        raise UserError(f"--data-file {data_file}: no such file")
-    try:
-        ds = data.get(name, data_file=None if data_file is None else str(data_file), **params)
-    except data.DatasetError:
-        raise
-    except (TypeError, ValueError) as e:  # a badly typed parameter reaching a constructor
-        raise UserError(f"{name}: bad parameter(s) {params}: {e}") from None
-    except Exception as e:  # an unreadable data file the loader did not classify
-        if data_file is None:
-            raise
-        raise UserError(f"--data-file {data_file}: cannot load it as {name}: {type(e).__name__}: {e}") from None
-
-    m = measure_dataset(ds, n_anchors=anchors, seed=seed, freeze_nuisance=not no_freeze_nuisance,
-                        n_pca_anchors=pca_anchors, progress=True)
+    m = measure_dataset(ds, n_anchors=A, seed=seed, freeze_nuisance=not no_freeze_nuisance,
+                        n_pca_anchors=P, progress=True)
     m.attrs["data_file"] = "none" if data_file is None else str(data_file)
     console.print(summary_table(m))
     console.print(LEGEND, style="dim")

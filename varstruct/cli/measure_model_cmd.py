@@ -1,63 +1,73 @@
-"""`varstruct measure model DIR`: the model measures of a trained model dir -> DIR/measures.nc."""
+"""`varstruct measure model DIR`: the model measures (docs/measures.md#model-measures) of a
+trained model dir -> DIR/measures.nc."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
-from rich.table import Table
 
-from .common import UserError, console, measure_app
+from . import common as c
+from .common import console, measure_app
 
 
 def _fmt(v, digits=3) -> str:
+    import numpy as np
+
     v = float(v)
     return "—" if not np.isfinite(v) else f"{v:.{digits}f}"
 
 
-def _load(model_dir: Path):
-    from ..rundir import RunDir
-
-    rd = RunDir(model_dir)
-    model = rd.load_model()
-    return model, rd.dataset(model.config)
-
-
 @measure_app.command("model")
 def measure_model_cmd(
-    model_dir: Path = typer.Argument(..., help="A model dir written by `varstruct train`."),
-    anchors: int = typer.Option(200, "--anchors", "-a", min=1, help="Anchors on the factor grid."),
-    seed: int = typer.Option(0, "--seed", "-s", help="Seed of the anchors and image draws."),
-    response: str = typer.Option("traversal", "--response", "-r",
-                                 help="Response feeding encoding_dim: traversal or jacobian."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1,
-                                          help="Torch CPU threads for the model passes (default: torch's)."),
+    model_dir: Path = typer.Argument(..., help="A model dir written by `varstruct train`.", metavar="DIR"),
+    anchors: int = c.anchors_option(200),
+    seed: int = c.seed_option("the anchors and image draws"),
+    response: c.Response = typer.Option("traversal", "--response", "-r",
+                                        help="Response feeding encoding_dim."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", show_default=False,
+                                       help="Output netCDF file. [default: DIR/measures.nc]"),
+    overwrite: bool = c.overwrite_option(),
+    threads: Optional[int] = c.threads_option(),
 ):
-    """Which latent encodes which factor, where: writes DIR/measures.nc and prints a summary."""
-    from ..io import check_writable, write_netcdf
-    from ..measures.model import RESPONSES, measure_model
-
-    if response not in RESPONSES:
-        raise UserError(f"--response must be one of {', '.join(RESPONSES)}, got {response!r}")
-    if not model_dir.is_dir():
-        raise UserError(f"{model_dir}: no such model dir")
+    """Which latent encodes which factor, where (docs/measures.md#model-measures): writes
+    DIR/measures.nc and prints a summary."""
+    from ..resources import measure_model_bytes, require
     from ..rundir import RunDir
+    from ..validate import check_int, check_seed
 
-    out_path = check_writable(model_dir / "measures.nc")
-    with RunDir(model_dir).lock():
-        model, ds = _load(model_dir)
+    A = check_int("--anchors", anchors, 1)
+    seed = check_seed("--seed", seed)
+    if threads is not None:
+        check_int("--threads", threads, 1, 4096)
+    rd = RunDir(model_dir)
+    rd.require("trained")
+    cfg = rd.read_config()
+    rd.check_model_size(cfg)
+    out_path = c.check_output_file(rd.measures_path if out is None else Path(out), overwrite)
+    ds = rd.dataset(cfg)
+    sizes = [f.size for f in ds.factors]
+    require("--anchors", measure_model_bytes(cfg, A, len(sizes), max(sizes, default=1)), f"{A} anchors")
+
+    with c.writer_lock(rd, out_path):
+        c.start(threads)
+        from ..io import write_netcdf
+        from ..measures.model import measure_model
+
+        model = rd.load_model()
         try:
-            m = measure_model(model, ds, n_anchors=anchors, seed=seed, response=response, progress=True,
-                              threads=threads)
+            m = measure_model(model, ds, n_anchors=A, seed=seed, response=c.value(response), progress=True)
         except ValueError as e:
-            raise UserError(f"{model_dir}: {e}") from None
+            raise c.VarstructError(f"{model_dir}: {c._line(e)}") from None
         write_netcdf(m, out_path)
     _print(m, model_dir)
     console.print(f"wrote {out_path}")
 
 
 def _print(m, model_dir) -> None:
+    import numpy as np
+    from rich.table import Table
+
     table = Table(title=f"model measures: {model_dir} on {m.attrs['dataset']} "
                         f"({m.attrs['n_anchors']} anchors, {m.attrs['response']} response)")
     for col in ("factor", "mode latent", "inconsistency", "purity", "entropy", "discordance effect"):

@@ -1,14 +1,13 @@
-"""``measure_dataset``: every dataset measure of MEASURES.md §1 as one labelled xr.Dataset.
+"""``measure_dataset``: every dataset measure (docs/measures.md#dataset-measures) as one labelled xr.Dataset.
 
 Anchors come from :func:`grid.sample_anchors` (seed ``[seed, 0]``), frozen nuisances from
 :func:`grid.anchor_nuisance` (seed ``[seed, 1]``); with ``freeze_nuisance=False`` every image
 gets a fresh nuisance from one generator seeded ``[seed, 2]``. The local-PCA anchors are the
 first ``n_pca_anchors`` anchors. Images are rendered float32 in chunks of anchors sized to
-~64 MB of float64 work arrays, with one torch thread; every reduction is float64.
+~64 MB of float64 work arrays; every reduction is float64. The result follows the one result
+schema of :mod:`varstruct.schema` (docs/results.md).
 """
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 import xarray as xr
@@ -18,27 +17,61 @@ from . import grid
 from . import local_geometry as lg
 from . import variance_stats as vs
 from ..progress import progress_bars
-from ..tensors import torch_threads
+from ..errors import DatasetError
+from ..schema import call_string, describe, provenance
+from ..tensors import limit_threads
+from ..validate import check_float, check_int, check_seed
 
 CHUNK_BYTES = 64 * 2 ** 20
 
-DESCRIPTIONS = {
-    "traversal_variance": "V[a,j] = mean_t ||X_j(c_a)[t] - mean_t X_j(c_a)||^2 / D",
-    "step_variance": "||g(c+e_j) - g(c)||^2 / D (backward at the last index, wrap circular); NaN categorical",
-    "global_variance": "G[j] = mean_a V[a,j]",
-    "variance_share": "G[j] / sum_k G[k]",
-    "global_rank": "rank of G[j], 0 = largest, ties by factor index",
-    "variance_cv": "std_a V[a,j] / G[j] (ddof 0); NaN where G = 0",
-    "variance_dependence": "eta^2 of log(V[.,j]+1e-12) grouped by c_k (factor2); NaN diagonal / groups < 2 anchors",
-    "order_inversion": "for G[i] > G[j]: fraction of anchors with V[a,i] < V[a,j]; NaN diagonal and exact ties",
-    "local_global_discrepancy": "mean of order_inversion over pairs",
-    "local_global_discrepancy_tau": "(1 - mean_a tau_b(V[a,.], G)) / 2; all-zero/constant V rows skipped",
-    "factor_discrepancy": "mean over i != j of order_inversion[i,j]",
-    "near_degeneracy": "fraction of (anchor, pair) with |V_i-V_j|/(V_i+V_j) < delta",
-    "factor_near_degeneracy": "mean_a min_{i!=j} |V_i-V_j|/(V_i+V_j)",
-    "direction_consistency": "||mean_a d_j|| / mean_a ||d_j|| (central differences); NaN categorical",
-    "local_nonorthogonality": "mean over anchors and ordinal/circular pairs of |cos(d_i, d_j)|",
-    "local_pca_alignment": "mean_j max_k |<u_k, d_j/||d_j||>| over the unique points of c + {-1,0,1}^K_o",
+# variable -> (long_name, units, docs/measures.md anchor, formula stored as the CF ``comment``)
+VARIABLES = {
+    "traversal_variance": ("local (traversal) variance of each factor at each anchor", "1", "traversal_variance",
+                           "V[a,j] = mean_t ||X_j(c_a)[t] - mean_t X_j(c_a)||^2 / D"),
+    "step_variance": ("variance of one grid step of each factor at each anchor", "1", "step_variance",
+                      "||g(c+e_j) - g(c)||^2 / D (backward at the last index, wrap circular); NaN categorical"),
+    "global_variance": ("global variance of each factor (mean over anchors)", "1", "global_variance",
+                        "G[j] = mean_a V[a,j]"),
+    "variance_share": ("share of the total global variance", "1", "variance_share", "G[j] / sum_k G[k]"),
+    "global_rank": ("rank of the global variance (0 = largest)", None, "global_rank",
+                    "rank of G[j], 0 = largest, ties by factor index"),
+    "variance_cv": ("coefficient of variation of the local variance over anchors", "1", "variance_cv",
+                    "std_a V[a,j] / G[j] (ddof 0); NaN where G = 0"),
+    "variance_dependence": ("dependence of a factor's log local variance on another factor (eta squared)", "1",
+                            "variance_dependence",
+                            "eta^2 of log(V[.,j]+1e-12) grouped by c_k (factor2); NaN diagonal / groups < 2 anchors"),
+    "order_inversion": ("fraction of anchors where a pair's local variance order inverts the global one", "1",
+                        "order_inversion",
+                        "for G[i] > G[j]: fraction of anchors with V[a,i] < V[a,j]; NaN diagonal and exact ties"),
+    "local_global_discrepancy": ("mean local/global order inversion over factor pairs", "1",
+                                 "local_global_discrepancy", "mean of order_inversion over pairs"),
+    "local_global_discrepancy_tau": ("local/global discrepancy from Kendall tau-b", "1",
+                                     "local_global_discrepancy_tau",
+                                     "(1 - mean_a tau_b(V[a,.], G)) / 2; all-zero/constant V rows skipped"),
+    "factor_discrepancy": ("mean order inversion of a factor with the others", "1", "factor_discrepancy",
+                           "mean over i != j of order_inversion[i,j]"),
+    "near_degeneracy": ("fraction of (anchor, pair) with nearly equal local variances", "1", "near_degeneracy",
+                        "fraction of (anchor, pair) with |V_i-V_j|/(V_i+V_j) < delta"),
+    "factor_near_degeneracy": ("mean smallest relative local-variance gap to another factor", "1",
+                               "factor_near_degeneracy", "mean_a min_{i!=j} |V_i-V_j|/(V_i+V_j)"),
+    "direction_consistency": ("consistency of the factor's pixel direction over anchors", "1",
+                              "direction_consistency",
+                              "||mean_a d_j|| / mean_a ||d_j|| (central differences); NaN categorical"),
+    "local_nonorthogonality": ("mean |cosine| between factor directions at the same anchor", "1",
+                               "local_nonorthogonality",
+                               "mean over anchors and ordinal/circular pairs of |cos(d_i, d_j)|"),
+    "local_pca_alignment": ("alignment of local principal directions with the factor directions", "1",
+                            "local_pca_alignment",
+                            "mean_j max_k |<u_k, d_j/||d_j||>| over the unique points of c + {-1,0,1}^K_o"),
+}
+COORDS = {
+    "anchor": ("anchor index", None, None),
+    "factor": ("ground-truth factor", None, None),
+    "factor2": ("second ground-truth factor of a pair", None, None),
+    "pca_anchor": ("local-PCA anchor index (= anchor index)", None, None),
+    "anchor_factors": ("factor indices of each anchor on the factor grid", None, None),
+    "factor_type": ("factor type (ordinal, circular, categorical)", None, None),
+    "factor_size": ("number of values of the factor", None, None),
 }
 
 
@@ -46,31 +79,32 @@ def _chunk(per_anchor_bytes: float) -> int:
     return max(1, int(CHUNK_BYTES // max(per_anchor_bytes, 1)))
 
 
-def _check_int(name, value, lo):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
-    return int(value)
-
-
 def measure_dataset(ds: FactorDataset, n_anchors: int = 1000, seed: int = 0, freeze_nuisance: bool = True,
-                    delta: float = 0.1, n_pca_anchors: int = 200, progress: bool = False) -> xr.Dataset:
-    """The dataset measures of MEASURES.md §1 for ``ds``.
+                    delta: float = 0.1, n_pca_anchors: int = 200, progress: bool = False,
+                    threads: int | None = None) -> xr.Dataset:
+    """The dataset measures of docs/measures.md#dataset-measures for ``ds``.
 
     Returns an xr.Dataset with dims anchor [A], factor / factor2 [K] (factor names) and
     pca_anchor [min(n_pca_anchors, A)]; coordinates ``anchor_factors`` (anchor, factor: the
-    anchors' factor indices), ``factor_type``, ``factor_size``; attrs saying how it was made.
-    ValueError for n_anchors < 1, seed < 0, δ ≤ 0 or n_pca_anchors < 0."""
+    anchors' factor indices), ``factor_type``, ``factor_size``; the provenance attrs of
+    docs/results.md plus freeze_nuisance (0/1), delta, n_pca_anchors, image_shape.
+    ``threads``: torch and BLAS threads for this call (None: the process's setting), restored after.
+    VarstructError for n_anchors < 1, a bad seed, δ ≤ 0, n_pca_anchors < 0 or threads < 1."""
     if not isinstance(ds, FactorDataset):
-        raise ValueError(f"ds must be a FactorDataset, got {type(ds).__name__}")
-    A = _check_int("n_anchors", n_anchors, 1)
-    seed = _check_int("seed", seed, 0)
-    P = min(_check_int("n_pca_anchors", n_pca_anchors, 0), A)
-    delta = float(delta)
-    if not (np.isfinite(delta) and delta > 0):
-        raise ValueError(f"delta must be a positive number, got {delta!r}")
+        raise DatasetError(f"ds must be a FactorDataset, got {type(ds).__name__}")
+    A = check_int("n_anchors", n_anchors, 1)
+    seed = check_seed("seed", seed)
+    P = min(check_int("n_pca_anchors", n_pca_anchors, 0), A)
+    delta = check_float("delta", delta, 0, lo_open=True)
+    with limit_threads(threads):
+        out = _measure(ds, A, seed, bool(freeze_nuisance), delta, P, progress)
+    return _stamp(out, ds, A, seed, bool(freeze_nuisance), delta, P)
+
+
+def _measure(ds, A, seed, freeze_nuisance, delta, P, progress) -> xr.Dataset:
     K, D = ds.num_factors, ds.n_pixels
     if K < 1:
-        raise ValueError(f"{ds.name}: no factor with more than one value")
+        raise DatasetError(f"{ds.name}: no factor with more than one value")
     sizes, types = ds.factor_sizes, list(ds.factor_types)
     ordered = np.array([j for j, t in enumerate(types) if t != "categorical"], dtype=np.int64)
 
@@ -87,7 +121,7 @@ def measure_dataset(ds: FactorDataset, n_anchors: int = 1000, seed: int = 0, fre
     totals = {"traversal variance": A * K, "factor directions": A}
     if P and len(ordered):
         totals["local PCA"] = P
-    with progress_bars(progress, totals) as advance, torch_threads(1):
+    with progress_bars(progress, totals) as advance:
         # V: traversals of every factor at every anchor.
         V = grid.traversal_variance(ds, anchors, nuisance, rng, chunk=_chunk(4 * int(sizes.max()) * D * 8),
                                     progress=lambda n: advance("traversal variance", n))
@@ -148,24 +182,26 @@ def measure_dataset(ds: FactorDataset, n_anchors: int = 1000, seed: int = 0, fre
         "local_pca_alignment": (("pca_anchor",), pca),
     }
     names = list(ds.factor_names)
-    out = xr.Dataset(
-        {k: xr.Variable(dims, np.asarray(v), attrs={"definition": DESCRIPTIONS[k]}) for k, (dims, v) in data.items()},
+    return xr.Dataset(
+        {k: xr.Variable(dims, np.asarray(v)) for k, (dims, v) in data.items()},
         coords={"anchor": np.arange(A), "factor": names, "factor2": names, "pca_anchor": np.arange(P),
                 "anchor_factors": (("anchor", "factor"), anchors),
                 "factor_type": (fa, np.array(types, dtype=str)), "factor_size": (fa, sizes)})
-    from .. import __version__
 
-    out.attrs = {
-        "title": "varstruct dataset measures (MEASURES.md section 1)",
-        "dataset": ds.name, "dataset_params": dict(ds.params), "image_shape": list(ds.image_shape),
-        "factor_names": names, "factor_types": types, "factor_sizes": sizes.tolist(),
-        "n_anchors": A, "seed": seed, "freeze_nuisance": bool(freeze_nuisance), "delta": delta,
-        "n_pca_anchors": P,
-        "anchors": "uniform on the factor grid, rng seed [seed, 0]; frozen nuisances seed [seed, 1], "
-                   "fresh nuisances (freeze_nuisance=False) one generator seed [seed, 2]",
-        "pca_anchors": "the first n_pca_anchors anchors (pca_anchor i = anchor i)",
-        "pca_neighbourhood": "unique points of c + {-1,0,1}^K_o over ordinal/circular factors "
-                             "(clipped at borders, circular wrapped; coinciding points kept once)",
-        "version": __version__,
-    }
-    return out
+
+def _stamp(out: xr.Dataset, ds, A, seed, freeze_nuisance, delta, P) -> xr.Dataset:
+    describe(out, {k: v[:3] for k, v in VARIABLES.items()})
+    describe(out, COORDS)
+    for k, v in VARIABLES.items():
+        out[k].attrs["comment"] = v[3]
+    return provenance(
+        out, title="varstruct dataset measures", dataset=ds.name, dataset_params=ds.params, seed=seed,
+        n_anchors=A,
+        command=call_string("varstruct.measure_dataset", ds=ds.name, n_anchors=A, seed=seed,
+                            freeze_nuisance=freeze_nuisance, delta=delta, n_pca_anchors=P),
+        freeze_nuisance=freeze_nuisance, delta=delta, n_pca_anchors=P, image_shape=list(ds.image_shape),
+        anchors="uniform on the factor grid, rng seed [seed, 0]; frozen nuisances seed [seed, 1], "
+                "fresh nuisances (freeze_nuisance=0) one generator seed [seed, 2]",
+        pca_anchors="the first n_pca_anchors anchors (pca_anchor i = anchor i)",
+        pca_neighbourhood="unique points of c + {-1,0,1}^K_o over ordinal/circular factors "
+                          "(clipped at borders, circular wrapped; coinciding points kept once)")

@@ -1,4 +1,4 @@
-"""Which latent encodes which factor, where: the encoding measures of MEASURES.md §2.
+"""Which latent encodes which factor, where: the encoding measures of docs/measures.md#model-measures.
 
 Plain numpy functions over a response array R [A, K, L] (anchor, factor, latent) and the
 per-anchor encoding dimension it implies. ``UNDEFINED`` (-1) marks an (anchor, factor) whose

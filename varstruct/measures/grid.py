@@ -1,4 +1,4 @@
-"""Anchors, traversals and factor directions on the factor grid (MEASURES.md §0).
+"""Anchors, traversals and factor directions on the factor grid (docs/measures.md#conventions).
 
 Shared by the dataset and the model measures so that both see exactly the same images.
 Nuisances are frozen per anchor: ``anchor_nuisance`` draws one per anchor and the renderers
@@ -84,7 +84,7 @@ def factor_directions(ds: FactorDataset, anchors: np.ndarray, nuisance=None, sch
                       rng=None) -> np.ndarray:
     """d_j(c_a) flattened: float64 [A, K, D]; rows of categorical factors are NaN.
 
-    With ``scheme='central'`` this is MEASURES.md's d_j; ``'forward'`` gives the step
+    With ``scheme='central'`` this is the d_j of docs/measures.md#conventions; ``'forward'`` gives the step
     g(c+e_j) − g(c) used by ``step_variance``."""
     A, K, D = len(anchors), ds.num_factors, ds.n_pixels
     out = np.full((A, K, D), np.nan)

@@ -2,8 +2,9 @@
 
 Everything here works on any ``model`` exposing ``encode(x [B, C, H, W]) -> (mean [B, L],
 logvar [B, L] or None)`` and ``decode(z [B, L]) -> logits [B, C, H, W]``, batch-wise. Inputs
-are numpy arrays in the dataset layout; they are converted by :mod:`varstruct.tensors` and cast
-to the dtype/device of the model's first floating parameter (float32 on the CPU if none).
+are numpy arrays in the dataset layout; :func:`varstruct.tensors.images_to_model` converts them
+and casts them to the dtype/device of the model's first floating parameter (float32 on the CPU
+if none). Jacobians always run in the model's own precision (never bf16 autocast).
 
 - :func:`encoder_jvp`: J_μ(x_a) · v_{a,k} by forward-mode ``torch.func.jvp``, vmapped over the
   K directions of each anchor (the primal forward pass runs once per anchor, the K tangents in
@@ -18,35 +19,7 @@ import numpy as np
 import torch
 from torch.func import jvp, vmap
 
-from ..tensors import to_torch
-
-
-def model_dtype_device(model) -> tuple[torch.dtype, torch.device]:
-    """dtype and device of the model's first floating parameter or buffer (float32/CPU if none)."""
-    if isinstance(model, torch.nn.Module):
-        for t in list(model.parameters()) + list(model.buffers()):
-            if t.is_floating_point():
-                return t.dtype, t.device
-    return torch.float32, torch.device("cpu")
-
-
-def images_to_model(model, images: np.ndarray) -> torch.Tensor:
-    """numpy [B, H, W, C] -> torch [B, C, H, W] in the model's dtype and on its device."""
-    dtype, device = model_dtype_device(model)
-    return to_torch(images).to(device=device, dtype=dtype)
-
-
-def encode_batches(model, images: np.ndarray, batch_size: int = 256):
-    """Encoder mean and log-variance of images [N, H, W, C] -> (float64 [N, L], float64 [N, L] or None)."""
-    means, logvars = [], []
-    with torch.no_grad():
-        for s in range(0, len(images), batch_size):
-            mean, logvar = model.encode(images_to_model(model, images[s:s + batch_size]))
-            means.append(mean.double().cpu().numpy())
-            if logvar is not None:
-                logvars.append(logvar.double().cpu().numpy())
-    mean = np.concatenate(means)
-    return mean, (np.concatenate(logvars) if len(logvars) == len(means) else None)
+from ..tensors import encode_batches, images_to_model, model_dtype_device  # noqa: F401 (re-exported)
 
 
 def _mean_fn(model):

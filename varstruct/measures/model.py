@@ -1,4 +1,4 @@
-"""Model measures (MEASURES.md §2): which latent encodes which factor, where, and how consistently.
+"""Model measures (docs/measures.md#model-measures): which latent encodes which factor, where, and how consistently.
 
 ``measure_model(model, ds)`` works on any object with
 
@@ -25,6 +25,9 @@ of your own, wrap it::
 Computation: anchors ``grid.sample_anchors(ds, n_anchors, seed)`` (the same for every model of a
 dataset) with nuisances frozen per anchor; latent statistics from ``n_variance`` images drawn
 with seed [seed, 2]; the decoder Jacobian at μ(x) for the first ``n_decoder`` of those images.
+The encoder runs in the model's own dtype and on its device (:func:`varstruct.tensors.encode_batches`;
+never bf16: the responses and Jacobians stay in full precision). The result follows the one
+result schema of :mod:`varstruct.schema` (docs/results.md).
 """
 from __future__ import annotations
 
@@ -35,9 +38,12 @@ import xarray as xr
 
 from . import encoding as enc
 from . import grid
+from ..errors import VarstructError
 from ..progress import progress_bar
-from ..tensors import torch_threads
-from .jacobian import decoder_cosines, encode_batches, encoder_jvp, images_to_model
+from ..schema import call_string, describe, provenance, to_json
+from ..tensors import encode_batches, images_to_model, limit_threads
+from ..validate import check_choice, check_int, check_seed
+from .jacobian import decoder_cosines, encoder_jvp
 
 ACTIVE_POSTERIOR_VARIANCE = 0.8
 ACTIVE_LATENT_VARIANCE = 1e-4  # deterministic models
@@ -46,16 +52,16 @@ RENDER_CHUNK = 1024  # images rendered at once for the traversals
 
 
 def _check_model(model, ds) -> int:
-    """Raise ValueError unless model encodes ds's images to [1, L] and decodes back to D values; return L."""
+    """Raise VarstructError unless model encodes ds's images to [1, L] and decodes back to D values; return L."""
     for name in ("encode", "decode"):
         if not callable(getattr(model, name, None)):
-            raise ValueError(f"model has no {name}() method (see varstruct.measures.model for the interface)")
+            raise VarstructError(f"model has no {name}() method (see varstruct.measures.model for the interface)")
     shape = "x".join(map(str, ds.image_shape))
     cfg = getattr(model, "config", None)
     if isinstance(cfg, dict) and cfg.get("image_shape") is not None and \
             tuple(int(v) for v in cfg["image_shape"]) != tuple(ds.image_shape):
         theirs = "x".join(str(v) for v in cfg["image_shape"])
-        raise ValueError(f"model was trained on {theirs} images but dataset {ds.name} renders {shape}")
+        raise VarstructError(f"model was trained on {theirs} images but dataset {ds.name} renders {shape}")
     x = images_to_model(model, ds.render(ds.sample_factors(2, 0), rng=0))
     try:
         with torch.no_grad():
@@ -63,31 +69,27 @@ def _check_model(model, ds) -> int:
             out = model.decode(mean)
     except (RuntimeError, ValueError, TypeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"model cannot encode/decode {ds.name} images ({shape}): {first}") from None
+        raise VarstructError(f"model cannot encode/decode {ds.name} images ({shape}): {first}") from None
     if mean.ndim != 2 or mean.shape[0] != 2:
-        raise ValueError(f"model.encode must return mean [B, L]; got shape {tuple(mean.shape)}")
+        raise VarstructError(f"model.encode must return mean [B, L]; got shape {tuple(mean.shape)}")
     if logvar is not None and tuple(logvar.shape) != tuple(mean.shape):
-        raise ValueError(f"model.encode returned logvar {tuple(logvar.shape)} for mean {tuple(mean.shape)}")
+        raise VarstructError(f"model.encode returned logvar {tuple(logvar.shape)} for mean {tuple(mean.shape)}")
     if out.shape[0] != 2 or out[0].numel() != ds.n_pixels:
-        raise ValueError(f"model.decode returns {tuple(out.shape[1:])} per image, dataset {ds.name} has {shape}")
+        raise VarstructError(f"model.decode returns {tuple(out.shape[1:])} per image, dataset {ds.name} has {shape}")
     return int(mean.shape[1])
 
 
 def _check_args(ds, n_anchors, response, n_variance, n_decoder, batch_size, anchors):
-    if response not in RESPONSES:
-        raise ValueError(f"response must be one of {RESPONSES}, got {response!r}")
-    if anchors is None and (int(n_anchors) != n_anchors or n_anchors < 1):
-        raise ValueError(f"n_anchors must be a positive integer, got {n_anchors!r}")
-    if int(n_variance) != n_variance or n_variance < 2:
-        raise ValueError(f"n_variance must be an integer >= 2, got {n_variance!r}")
-    if int(n_decoder) != n_decoder or not 1 <= n_decoder <= n_variance:
-        raise ValueError(f"n_decoder must be an integer in [1, n_variance={n_variance}], got {n_decoder!r}")
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_choice("response", response, RESPONSES)
+    if anchors is None:
+        check_int("n_anchors", n_anchors, 1)
+    n_variance = check_int("n_variance", n_variance, 2)
+    check_int("n_decoder", n_decoder, 1, n_variance)
+    check_int("batch_size", batch_size, 1)
     if anchors is not None:
         anchors = ds.validate_indices(anchors)
         if not len(anchors):
-            raise ValueError("anchors must hold at least one anchor")
+            raise VarstructError("anchors must hold at least one anchor")
     return anchors
 
 
@@ -121,8 +123,7 @@ def traversal_response(model, ds, anchors, nuisance, latent_variance, active, ba
         for s in range(0, A, per):
             sl = slice(s, min(s + per, A))
             nz = None if nuisance is None else nuisance[sl]
-            with torch_threads(1):
-                X = grid.render_traversal(ds, anchors[sl], j, nz)  # [a, n_j, H, W, C]
+            X = grid.render_traversal(ds, anchors[sl], j, nz)  # [a, n_j, H, W, C]
             a = X.shape[0]
             V[sl, j] = grid.traversal_spread(X)
             mu, _ = encode_batches(model, X.reshape((a * n_j,) + X.shape[2:]), batch_size)
@@ -144,9 +145,8 @@ def jacobian_response(model, ds, anchors, nuisance, n_latents: int, batch_size=2
     for s in range(0, A, per):
         sl = slice(s, min(s + per, A))
         nz = None if nuisance is None else nuisance[sl]
-        with torch_threads(1):
-            x = grid.render_at(ds, anchors[sl][:, None, :], nz)[:, 0]  # [a, H, W, C]
-            d = grid.factor_directions(ds, anchors[sl], nz)[:, cols]  # [a, K_o, D]
+        x = grid.render_at(ds, anchors[sl][:, None, :], nz)[:, 0]  # [a, H, W, C]
+        d = grid.factor_directions(ds, anchors[sl], nz)[:, cols]  # [a, K_o, D]
         out[sl][:, cols] = np.abs(encoder_jvp(model, x, d, batch_size))  # [a, K_o, L]
         if advance:
             advance(len(x) * len(cols))
@@ -156,7 +156,7 @@ def jacobian_response(model, ds, anchors, nuisance, n_latents: int, batch_size=2
 def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str = "traversal",
                   n_variance: int = 10000, n_decoder: int = 1000, progress: bool = False,
                   batch_size: int = 256, anchors: np.ndarray | None = None, threads: int | None = None) -> xr.Dataset:
-    """Every model measure of MEASURES.md §2 for ``model`` on dataset ``ds`` -> xr.Dataset.
+    """Every model measure of docs/measures.md#model-measures for ``model`` on dataset ``ds`` -> xr.Dataset.
 
     Dims anchor [A], factor [K], latent [L], angle_bin [18]. ``response`` ('traversal' or
     'jacobian') feeds encoding_dim and everything computed from it; both responses are stored.
@@ -166,20 +166,19 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
     of the counts.
     ``anchors`` (int [A, K]) overrides the seeded anchor draw. ``batch_size`` bounds images per
     encoder call and (image, direction) pairs per Jacobian call (256 suits one or two CPU threads;
-    larger batches pay off with more threads or a GPU). ``threads``: torch intra-op threads for
-    the model passes (None: torch's setting; restored after; 1 is fastest on a busy machine);
-    rendering always runs on one thread. Raises ValueError for bad input.
+    larger batches pay off with more threads or a GPU). ``threads``: torch and BLAS threads for
+    this call (None: the process's setting), restored after. Raises VarstructError for bad input.
+    The result carries the provenance attrs of docs/results.md plus response, n_variance,
+    n_decoder, deterministic (0/1), model_config (JSON) and the rules used.
     """
-    from .. import __version__
-
     anchors = _check_args(ds, n_anchors, response, n_variance, n_decoder, batch_size, anchors)
-    if threads is not None and (isinstance(threads, bool) or int(threads) != threads or threads < 1):
-        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    seed = check_seed("seed", seed)
+    anchors_given = anchors is not None
     was_training = bool(getattr(model, "training", False))
     if hasattr(model, "eval"):
         model.eval()
     try:
-        with torch_threads(threads):
+        with limit_threads(threads):
             L = _check_model(model, ds)
             if anchors is None:
                 anchors = grid.sample_anchors(ds, int(n_anchors), seed)
@@ -188,8 +187,7 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
             k_o = sum(t != "categorical" for t in ds.factor_types)
             total = int(n_variance + A * ds.factor_sizes.sum() + A * k_o + n_decoder)
             with progress_bar(progress, total, "latent statistics") as advance:
-                with torch_threads(1):
-                    _, images = ds.sample(int(n_variance), np.random.default_rng([int(seed), 2]))
+                _, images = ds.sample(int(n_variance), np.random.default_rng([int(seed), 2]))
                 deterministic = bool(getattr(model, "deterministic", False))
                 mu, lat_var, post_var, active = latent_statistics(model, images, deterministic, batch_size)
                 deterministic = deterministic or np.isnan(post_var).all()
@@ -206,13 +204,13 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
         if was_training and hasattr(model, "train"):
             model.train()
     R = R_tr if response == "traversal" else R_jac
-    return _assemble(ds, anchors, R_tr, R_jac, R, V, lat_var, post_var, active, C, dict(
-        dataset=ds.name, params=dict(ds.params), n_anchors=A, seed=int(seed), response=response,
-        n_variance=int(n_variance), n_decoder=int(n_decoder), version=__version__,
-        deterministic=bool(deterministic), model_config=getattr(model, "config", None)))
+    out = _assemble(ds, anchors, R_tr, R_jac, R, V, lat_var, post_var, active, C, bool(deterministic))
+    cfg = getattr(model, "config", None)
+    return _stamp(out, ds, A, seed, response, int(n_variance), int(n_decoder), bool(deterministic),
+                  to_json(cfg) if cfg is not None else None, anchors_given)
 
 
-def _assemble(ds, anchors, R_tr, R_jac, R, V, lat_var, post_var, active, C, info) -> xr.Dataset:
+def _assemble(ds, anchors, R_tr, R_jac, R, V, lat_var, post_var, active, C, deterministic) -> xr.Dataset:
     A, _, L = R.shape
     dim = enc.encoding_dim(R)
     n_active = int(active.sum())
@@ -249,6 +247,7 @@ def _assemble(ds, anchors, R_tr, R_jac, R, V, lat_var, post_var, active, C, info
             "angle_lo": ("angle_bin", edges[:-1]),
             "angle_hi": ("angle_bin", edges[1:]),
             "factor_type": ("factor", list(ds.factor_types)),
+            "factor_size": ("factor", np.asarray(ds.factor_sizes, dtype=np.int64)),
             "anchor_factors": (AK, np.asarray(anchors, dtype=np.int64)),
         },
     )
@@ -256,14 +255,65 @@ def _assemble(ds, anchors, R_tr, R_jac, R, V, lat_var, post_var, active, C, info
         for name in ("encoding_inconsistency", "encoding_entropy", "discordance_effect", "encoding_purity"):
             v = out[name].values
             out[f"{name}_mean"] = ((), float(np.nanmean(v)) if np.isfinite(v).any() else np.nan)
-    out.attrs.update({k: v for k, v in info.items() if v is not None})
+    out["decoder_angles"].attrs["comment"] = "fraction of (image, latent pair) angles per 5 degree bin"
     out.attrs.update(
-        active_rule=(f"latent_variance > {ACTIVE_LATENT_VARIANCE}" if info["deterministic"]
+        active_rule=(f"latent_variance > {ACTIVE_LATENT_VARIANCE}" if deterministic
                      else f"posterior_variance < {ACTIVE_POSTERIOR_VARIANCE}"),
         direction_scheme="central", freeze_nuisance=1, encoding_dim_undefined=enc.UNDEFINED,
         discordance_min_anchors=enc.DISCORDANCE_MIN_ANCHORS, decoder_angles_normalisation="fraction of pairs",
         summary_means="nanmean over factors (encoding_purity_mean: over anchors and factors)",
     )
-    out["decoder_angles"].attrs["units"] = "fraction of (image, latent pair) angles per 5 degree bin"
-    out["angle_bin"].attrs["units"] = "degrees (lower bin edge)"
     return out
+
+
+# variable -> (long_name, units, docs/measures.md anchor)
+VARIABLES = {
+    "latent_variance": ("variance of the encoder mean over images", "1", "latent_variance"),
+    "posterior_variance": ("mean posterior variance exp(logvar)", "1", "posterior_variance"),
+    "active": ("latent is active (1) or collapsed (0)", None, "active"),
+    "traversal_response": ("response of each latent to a factor traversal (normalised variance)", "1",
+                           "traversal_response"),
+    "jacobian_response": ("|encoder Jacobian x factor direction|", "1", "jacobian_response"),
+    "encoding_dim": ("latent encoding the factor at the anchor (-1: undefined)", None, "encoding_dim"),
+    "encoding_purity": ("share of the response in the largest latent", "1", "encoding_purity"),
+    "encoding_mode": ("most frequent encoding latent over anchors (-1: undefined)", None, "encoding_mode"),
+    "encoding_inconsistency": ("fraction of anchors whose encoding latent is not the mode", "1",
+                               "encoding_inconsistency"),
+    "encoding_entropy": ("normalised entropy of the encoding latent over anchors", "1", "encoding_entropy"),
+    "encoding_collision": ("mean share of factors sharing a latent with another factor locally", "1",
+                           "encoding_collision"),
+    "discordance_effect": ("inconsistency on discordant minus concordant anchors", "1", "discordance_effect"),
+    "discordant_fraction": ("fraction of anchors where the factor's local variance rank differs from its global rank",
+                            "1", "discordant_fraction"),
+    "decoder_orthogonality": ("1 - mean |cosine| between decoder Jacobian columns", "1", "decoder_orthogonality"),
+    "decoder_angles": ("histogram of angles between decoder Jacobian columns", "1", "decoder_angles"),
+    "n_active": ("number of active latents", "1", "active"),
+    "encoding_inconsistency_mean": ("mean encoding inconsistency over factors", "1", "encoding_inconsistency"),
+    "encoding_entropy_mean": ("mean encoding entropy over factors", "1", "encoding_entropy"),
+    "discordance_effect_mean": ("mean discordance effect over factors", "1", "discordance_effect"),
+    "encoding_purity_mean": ("mean encoding purity over anchors and factors", "1", "encoding_purity"),
+}
+COORDS = {
+    "anchor": ("anchor index", None, None),
+    "factor": ("ground-truth factor", None, None),
+    "latent": ("latent index", None, None),
+    "angle_bin": ("angle bin (lower edge)", "degree", None),
+    "angle_lo": ("lower edge of the angle bin", "degree", None),
+    "angle_hi": ("upper edge of the angle bin", "degree", None),
+    "factor_type": ("factor type (ordinal, circular, categorical)", None, None),
+    "factor_size": ("number of values of the factor", None, None),
+    "anchor_factors": ("factor indices of each anchor on the factor grid", None, None),
+}
+
+
+def _stamp(out, ds, A, seed, response, n_variance, n_decoder, deterministic, model_config, anchors_given):
+    describe(out, VARIABLES)
+    describe(out, COORDS)
+    return provenance(
+        out, title="varstruct model measures", dataset=ds.name, dataset_params=ds.params, seed=seed, n_anchors=A,
+        command=call_string("varstruct.measure_model", ds=ds.name, n_anchors=A, seed=seed, response=response,
+                            n_variance=n_variance, n_decoder=n_decoder),
+        response=response, n_variance=n_variance, n_decoder=n_decoder, deterministic=deterministic,
+        anchors=("given by the caller" if anchors_given else "uniform on the factor grid, rng seed [seed, 0]")
+        + "; frozen nuisances seed [seed, 1]; latent statistics images seed [seed, 2]",
+        model_config=model_config)

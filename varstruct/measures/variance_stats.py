@@ -1,4 +1,4 @@
-"""Statistics of the traversal variance V [A, K] (MEASURES.md §1): pure array functions.
+"""Statistics of the traversal variance V [A, K] (docs/measures.md#dataset-measures): pure array functions.
 
 Every function takes V (float64 [A, K], V[a, j] = traversal variance of factor j at anchor a)
 and returns float64 arrays; none renders anything, so each can be checked on a hand-made V.

@@ -5,15 +5,17 @@ uniformly from the dataset's factor grid with ``np.random.default_rng(seed)`` (f
 per image). Scores that need one set (MIG, IRS, unsupervised) use the train points. The
 sampling-based scores draw their own points with the same seed: ``n_train`` training (and
 FactorVAE variance-estimation) points and ``n_test`` evaluation points of 64-image batches, the
-reference's 10,000 / 5,000 by default.
+reference's 10,000 / 5,000 by default. The result follows the one result schema
+(:mod:`varstruct.schema`, docs/results.md); the scores are defined in docs/measures.md#scores.
 """
 from __future__ import annotations
 
 import contextlib
-import json
 
 import numpy as np
 
+from ..errors import VarstructError
+from ..validate import check_int, check_seed
 from .dci import dci
 from .irs import irs_details
 from .mig import mig_per_factor
@@ -29,7 +31,7 @@ CHUNK = 1024  # images rendered + encoded per call
 
 
 def check_metrics(metrics) -> list[str]:
-    """None -> every metric; otherwise the names, checked (ValueError naming the unknown ones)."""
+    """None -> every metric; otherwise the names, checked (VarstructError naming the unknown ones)."""
     if metrics is None:
         return list(METRICS)
     if isinstance(metrics, str):
@@ -37,21 +39,22 @@ def check_metrics(metrics) -> list[str]:
     metrics = [m.strip() for m in metrics]
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
-        raise ValueError(f"unknown metric(s) {', '.join(unknown)} (known: {', '.join(METRICS)})")
+        raise VarstructError(f"unknown metric(s) {', '.join(unknown)} (known: {', '.join(METRICS)})")
     if not metrics:
-        raise ValueError("no metric given")
+        raise VarstructError("no metric given")
     return list(dict.fromkeys(metrics))
 
 
 def encoder_of(model):
     """``encode(images [B, H, W, C]) -> codes [B, L]``: the encoder mean of a model with
-    ``encode(x) -> (mean, logvar)``, or ``model`` itself if it is such a function."""
+    ``encode(x) -> (mean, logvar)`` (:func:`varstruct.tensors.mean_encoder`: batched, in the
+    model's dtype and on its device, fp32 codes), or ``model`` itself if it is such a function."""
     if hasattr(model, "encode"):
         from ..tensors import mean_encoder
         return mean_encoder(model)
     if callable(model):
         return model
-    raise ValueError("model must have encode(x) -> (mean, logvar) or be a function images -> codes")
+    raise VarstructError("model must have encode(x) -> (mean, logvar) or be a function images -> codes")
 
 
 def representation(ds, encode, n: int, rng: np.random.Generator):
@@ -62,11 +65,11 @@ def representation(ds, encode, n: int, rng: np.random.Generator):
         idx = factors[s:s + CHUNK]
         z = np.asarray(encode(ds.render(idx, rng=rng)), dtype=np.float64)
         if z.ndim != 2 or z.shape[0] != len(idx):
-            raise ValueError(f"encode returned shape {z.shape} for {len(idx)} images (expected [B, L])")
+            raise VarstructError(f"encode returned shape {z.shape} for {len(idx)} images (expected [B, L])")
         codes.append(z)
     codes = np.concatenate(codes)
     if not np.all(np.isfinite(codes)):
-        raise ValueError("the model's codes contain NaN or infinite values")
+        raise VarstructError("the model's codes contain NaN or infinite values")
     return codes, factors
 
 
@@ -90,24 +93,31 @@ def _steps(enabled: bool, total: int):
 
 
 def evaluate(model, ds, metrics=None, seed: int = 0, n_train: int = 10000, n_test: int = 5000,
-             progress: bool = False, n_jobs: int | None = None):
+             progress: bool = False, n_jobs: int | None = None, threads: int | None = None):
     """Scores of ``model`` (an encoder module, or a function images -> codes) on dataset ``ds``.
 
     Returns an xr.Dataset: scalar scores (``mig``, ``dci_disentanglement``, ``sap``, ...),
     per-factor scores (dim ``factor``), per-code scores (dim ``latent``) and the DCI
-    ``dci_importance`` matrix (dims ``latent``, ``factor``); attrs: metrics, seed, points_train,
-    points_test, dataset, dataset_params, version.
+    ``dci_importance`` matrix (dims ``latent``, ``factor``); the provenance attrs of
+    docs/results.md plus metrics, points_train, points_test. ``threads``: torch and BLAS threads
+    for this call (None: the process's setting), restored after; ``n_jobs``: workers of the
+    metrics' thread pools (default: ``threads``, else every core).
     """
+    from ..tensors import limit_threads
+
+    with limit_threads(threads):
+        return _evaluate(model, ds, metrics, seed, n_train, n_test, progress,
+                         threads if n_jobs is None else n_jobs)
+
+
+def _evaluate(model, ds, metrics, seed, n_train, n_test, progress, n_jobs):
     import xarray as xr
 
-    from .. import __version__
-
     metrics = check_metrics(metrics)
-    n_train, n_test = int(n_train), int(n_test)
-    if n_train < 2:
-        raise ValueError(f"n_train must be >= 2, got {n_train}")
-    if n_test < 1 and (_NEEDS_TEST | {"beta_vae", "factor_vae"}) & set(metrics):
-        raise ValueError(f"n_test must be >= 1, got {n_test}")
+    seed = check_seed("seed", seed)
+    n_train = check_int("n_train", n_train, 2)
+    needs_test = bool((_NEEDS_TEST | {"beta_vae", "factor_vae"}) & set(metrics))
+    n_test = check_int("n_test", n_test, 1 if needs_test else 0)
     encode = encoder_of(model)
     rng = np.random.default_rng(seed)
     out: dict[str, tuple] = {}
@@ -167,9 +177,69 @@ def evaluate(model, ds, metrics=None, seed: int = 0, n_train: int = 10000, n_tes
     if codes is not None:
         coords["latent"] = np.arange(codes.shape[1])
     result = xr.Dataset({k: (dims, np.asarray(v)) for k, (dims, v) in out.items()}, coords=coords)
-    result.attrs = {"metrics": ",".join(metrics), "seed": int(seed), "points_train": n_train,
-                    "points_test": n_test,
-                    "dataset": ds.name, "dataset_params": json.dumps(ds.params, default=str),
-                    "version": __version__, "created_by": "varstruct.evaluate",
-                    "reference": "disentanglement_lib (Locatello et al. 2019) metric definitions"}
-    return result
+    return _stamp(result, ds, metrics, seed, n_train, n_test)
+
+
+# The scores' schema: variable -> (long_name, units); docs/measures.md anchor = the metric's name.
+SCORES = {
+    "mig": ("mutual information gap", "1"),
+    "mig_per_factor": ("mutual information gap per factor", "1"),
+    "dci_disentanglement": ("DCI disentanglement", "1"),
+    "dci_completeness": ("DCI completeness", "1"),
+    "dci_informativeness_train": ("DCI informativeness (train accuracy)", "1"),
+    "dci_informativeness_test": ("DCI informativeness (test accuracy)", "1"),
+    "dci_disentanglement_per_code": ("DCI disentanglement per code", "1"),
+    "dci_completeness_per_factor": ("DCI completeness per factor", "1"),
+    "dci_informativeness_train_per_factor": ("DCI train accuracy per factor", "1"),
+    "dci_informativeness_test_per_factor": ("DCI test accuracy per factor", "1"),
+    "dci_importance": ("DCI importance of each code for each factor", "1"),
+    "sap": ("separated attribute predictability", "1"),
+    "sap_per_factor": ("SAP per factor", "1"),
+    "modularity": ("modularity", "1"),
+    "explicitness_train": ("explicitness (train AUC)", "1"),
+    "explicitness_test": ("explicitness (test AUC)", "1"),
+    "modularity_per_code": ("modularity per code", "1"),
+    "explicitness_test_per_factor": ("explicitness (test AUC) per factor", "1"),
+    "irs": ("interventional robustness score", "1"),
+    "irs_num_active_dims": ("IRS active codes", "1"),
+    "irs_per_code": ("IRS per code", "1"),
+    "gaussian_total_correlation": ("Gaussian total correlation", "nat"),
+    "gaussian_wasserstein_correlation": ("Gaussian Wasserstein correlation", None),
+    "gaussian_wasserstein_correlation_norm": ("normalised Gaussian Wasserstein correlation", "1"),
+    "mutual_info_score": ("mean pairwise mutual information of the codes", "nat"),
+    "beta_vae_train_accuracy": ("BetaVAE score (train accuracy)", "1"),
+    "beta_vae_eval_accuracy": ("BetaVAE score (evaluation accuracy)", "1"),
+    "factor_vae_train_accuracy": ("FactorVAE score (train accuracy)", "1"),
+    "factor_vae_eval_accuracy": ("FactorVAE score (evaluation accuracy)", "1"),
+    "factor_vae_num_active_dims": ("FactorVAE active codes", "1"),
+}
+_FAMILY = {"modularity": "modularity_explicitness", "explicitness": "modularity_explicitness",
+           "gaussian": "unsupervised", "mutual_info_score": "unsupervised"}
+
+
+# headings of docs/measures.md#scores (one per metric family)
+SCORE_ANCHORS = ("mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised", "beta_vae", "factor_vae")
+
+
+def score_anchor(name: str) -> str:
+    """The docs/measures.md anchor of a score variable: its metric family's heading (the longest
+    documented prefix), else the ``scores`` section."""
+    for prefix, anchor in _FAMILY.items():
+        if name.startswith(prefix):
+            return anchor
+    match = [a for a in SCORE_ANCHORS if name == a or name.startswith(a + "_")]
+    return max(match, key=len) if match else "scores"
+
+
+def _stamp(result, ds, metrics, seed, n_train, n_test):
+    from ..schema import call_string, describe, provenance
+
+    spec = {k: (*SCORES.get(k, (k.replace("_", " "), "1")), score_anchor(k)) for k in result.data_vars}
+    describe(result, spec)
+    describe(result, {"factor": ("factor", None, None), "latent": ("latent (code) index", None, None)})
+    return provenance(
+        result, title="varstruct disentanglement scores", dataset=ds.name, dataset_params=ds.params, seed=seed,
+        command=call_string("varstruct.evaluate", ds=ds.name, metrics=",".join(metrics), seed=int(seed),
+                            n_train=n_train, n_test=n_test),
+        metrics=",".join(metrics), points_train=n_train, points_test=n_test,
+        metric_reference="disentanglement_lib (Locatello et al. 2019) metric definitions")

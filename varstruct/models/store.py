@@ -28,13 +28,11 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 def write_weights(path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> Path:
     """Atomically write tensors to a safetensors file."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    from ..io import atomic_path
+    from ..io import write_bytes
 
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    return Path(path)
+    return write_bytes(path, save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata))
 
 
 def load_model(run_dir: str | os.PathLike):

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..models.errors import ConfigError
+from ..errors import ConfigError
+from ..validate import check_choice, check_float, check_int, check_seed
 
 # Fields that do not change the trained weights (ignored when a resumed run is compared).
 NON_IDENTITY = ("checkpoint_every", "version")
@@ -62,9 +62,7 @@ class TrainConfig:
 
 
 def _int(name, v, lo):
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or int(v) < lo:
-        raise ConfigError(f"{name} must be an integer >= {lo}, got {v!r}")
-    return int(v)
+    return check_int(name, v, lo, error=ConfigError)
 
 
 def resolve(cfg: TrainConfig):
@@ -74,46 +72,45 @@ def resolve(cfg: TrainConfig):
     from ..models.masked import MASK_MODES
     from ..models.objectives import make_objective
 
-    seed = _int("seed", cfg.seed, 0)
+    seed = check_seed("seed", cfg.seed, error=ConfigError)
     steps = _int("steps", cfg.steps, 1)
     batch = _int("batch_size", cfg.batch_size, 2)
     latents = _int("latent_dim", cfg.latent_dim, 1)
     log_every = _int("log_every", cfg.log_every, 1)
     ckpt = _int("checkpoint_every", cfg.checkpoint_every, 1)
-    try:
-        lr = float(cfg.lr)
-    except (TypeError, ValueError):
-        raise ConfigError(f"lr must be a number, got {cfg.lr!r}") from None
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ConfigError(f"lr must be > 0, got {cfg.lr!r}")
+    lr = check_float("lr", cfg.lr, 0.0, lo_open=True, error=ConfigError)
     if not isinstance(cfg.hparams, dict) or not isinstance(cfg.dataset_params or {}, dict):
         raise ConfigError("hparams and dataset_params must be dicts")
-    import torch
+    from ..models.objectives import objective_class
 
-    with torch.random.fork_rng(devices=[]):  # validation only: leave the caller's RNG alone
-        objective = make_objective(cfg.method, cfg.hparams, latents, recon=cfg.recon, recon_var=cfg.recon_var)
+    pairs = objective_class(cfg.method).pairs
     data_file = str(Path(cfg.data_file).expanduser().resolve()) if cfg.data_file else None
     ds = data.get(cfg.dataset, data_file=data_file, **(cfg.dataset_params or {}))
     shape = [int(v) for v in ds.image_shape]
     arch = cfg.arch or default_arch(shape)
-    if arch not in ARCHS:
-        raise ConfigError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")
+    check_choice("arch", arch, ARCHS, error=ConfigError)
     if arch == "conv" and shape[:2] != [64, 64]:
         raise ConfigError(f"the conv architecture takes 64x64 images; {cfg.dataset} has {shape[0]}x{shape[1]} (use arch mlp)")
     hidden = None
     if arch == "mlp":
         hidden = list(cfg.hidden) if cfg.hidden else list(DEFAULT_HIDDEN)
-        if not hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
+        if not hidden:
             raise ConfigError(f"hidden must be a list of positive integers, got {cfg.hidden!r}")
+        hidden = [check_int("hidden", h, 1, error=ConfigError) for h in hidden]
     mask = None
     if cfg.mask:
         if not isinstance(cfg.mask, dict) or set(cfg.mask) - {"mode", "l1"}:
             raise ConfigError(f"mask must be a dict with keys mode, l1; got {cfg.mask!r}")
-        mask = {"mode": cfg.mask.get("mode", "continuous"), "l1": float(cfg.mask.get("l1", 0.0))}
-        if mask["mode"] not in MASK_MODES:
-            raise ConfigError(f"mask mode must be one of {', '.join(MASK_MODES)}, got {mask['mode']!r}")
-        if not (mask["l1"] >= 0 and math.isfinite(mask["l1"])):
-            raise ConfigError(f"mask l1 must be >= 0, got {cfg.mask.get('l1')!r}")
+        mask = {"mode": check_choice("mask mode", cfg.mask.get("mode", "continuous"), MASK_MODES, error=ConfigError),
+                "l1": check_float("mask l1", cfg.mask.get("l1", 0.0), 0.0, error=ConfigError)}
+    from ..resources import check_train_memory
+
+    check_train_memory({"image_shape": shape, "arch": arch, "hidden": hidden, "latent_dim": latents,
+                        "batch_size": batch, "method": cfg.method}, pairs)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # validation only: leave the caller's RNG alone
+        objective = make_objective(cfg.method, cfg.hparams, latents, recon=cfg.recon, recon_var=cfg.recon_var)
     if objective.pairs:  # fail now, not at the first batch: e.g. k larger than the number of factors
         try:
             ds.sample_pairs(2, 0, k=objective.hparams["k"])

@@ -26,6 +26,7 @@ from .. import io
 from ..errors import ConfigError, RunDirError
 from ..rundir import RunDir
 from ..tensors import to_torch, torch_threads
+from ..validate import check_int
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, differences, resolve
 from .interrupt import TrainingInterrupted, stop_requests
@@ -105,7 +106,7 @@ def _prepare_dir(rd: RunDir, record: dict, resume: bool, overwrite: bool) -> str
         return "fresh"
     if state == "missing":
         return "fresh"
-    foreign = {p.name for p in rd.path.iterdir()} - {rd.LOCK, rd.LOCK_PID}
+    foreign = rd.contents()
     if not foreign:
         return "fresh"
     if state == "interrupted" and not rd.has_checkpoint and foreign == {rd.CONFIG} \
@@ -148,8 +149,8 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
     Raises ConfigError / DatasetError (ValueError) for bad input, before writing anything.
     """
     cfg = TrainConfig.from_dict(config)
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ConfigError(f"threads must be an integer >= 1, got {threads!r}")
+    if threads is not None:
+        threads = check_int("threads", threads, 1, error=ConfigError)
     out = out if out is not None else cfg.out
     if out is None:
         raise ConfigError("no output dir given")
@@ -157,14 +158,14 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
     rd = RunDir(out)
     ds, objective, record = resolve(cfg)
     rd.check_writable()
-    with rd.lock():
+    with rd.lock(), stop_requests() as stop:  # SIGINT/SIGTERM from here on: checkpoint at the next step
         state = _prepare_dir(rd, record, resume, overwrite)
         if state == "done":
             return out
         if state == "fresh":
             rd.write_config(record)
         try:
-            return _train(rd, ds, objective, record, state, progress, stop_after, threads, prefetch)
+            return _train(rd, ds, objective, record, state, progress, stop_after, threads, prefetch, stop)
         except TrainingInterrupted:
             raise
         except BaseException:
@@ -173,7 +174,7 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
             raise
 
 
-def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threads, prefetch) -> Path:
+def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threads, prefetch, stop) -> Path:
     out = rd.path
     from ..models.nets import build_model
 
@@ -201,7 +202,7 @@ def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threa
             save_checkpoint(rd.checkpoint_path, model=model, objective=objective, opt=opt, step=done,
                             seconds=seconds, columns=columns, rows=rows, acc=acc, n=n)
 
-        with _progress(progress, steps, start) as bar, stop_requests() as stop:
+        with _progress(progress, steps, start) as bar:
             t0 = time.perf_counter()
             for t, batch, torch_seed in batch_stream(ds, objective, seed, B, start, steps, channels_last, prefetch):
                 torch.manual_seed(torch_seed)
