@@ -192,9 +192,12 @@ def collect(models_dir, n_anchors: int = 1000, seed: int = 0, n_pca_anchors: int
     for k, s in sources.items():
         out[k].attrs["source"] = s
     out = out.assign_coords(model=np.array(names, dtype=str), **_config_coords(configs))
-    from .. import __version__
-    out.attrs = {"title": "varstruct collected study", "models_dir": str(models_dir.resolve()),
-                 "n_models": len(names), "dataset_measures_n_anchors": n_anchors, "dataset_measures_seed": seed,
-                 "dataset_measures_n_pca_anchors": n_pca_anchors, "version": __version__,
-                 "created_by": "varstruct.collect"}
-    return out
+    from ..schema import call_string, provenance
+
+    out.attrs = {}
+    return provenance(out, title="varstruct collected study",
+                      command=call_string("varstruct.collect", models_dir=str(models_dir), n_anchors=n_anchors,
+                                          seed=seed, n_pca_anchors=n_pca_anchors),
+                      models_dir=str(models_dir.resolve()), n_models=len(names),
+                      dataset_measures_n_anchors=n_anchors, dataset_measures_seed=seed,
+                      dataset_measures_n_pca_anchors=n_pca_anchors)

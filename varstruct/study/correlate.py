@@ -238,7 +238,13 @@ def correlate(collected, x=None, y=None, level: str = "model", by: str | None = 
         out = out.isel(group=0, drop=True)
     else:
         out = out.assign_coords(group=np.asarray(groups))
-    out.attrs = {"level": level, "unit": UNITS[level], "method": method, "n_permutations": n_permutations,
+    from ..schema import call_string, provenance
+
+    provenance(out, title="varstruct correlations", seed=seed,
+               command=call_string("varstruct.correlate", x=",".join(xs), y=",".join(ys), level=level, by=by,
+                                   method=method, n_permutations=n_permutations, n_resamples=n_resamples,
+                                   seed=seed))
+    out.attrs = {**out.attrs, "level": level, "unit": UNITS[level], "method": method, "n_permutations": n_permutations,
                  "n_resamples": n_resamples, "seed": seed, "by": by or "", "confidence_level": 0.95,
                  "n_tests": int(tested.sum()), "p_value": "two-sided permutation test (scipy.stats.permutation_test)",
                  "ci": "percentile bootstrap (scipy.stats.bootstrap, paired)",

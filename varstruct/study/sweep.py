@@ -151,7 +151,7 @@ def _run_job(run: dict, path: Path, threads: int) -> str:
         model = rd.load_model()
         ds = rd.dataset(model.config)
         if not scored():
-            rd.write_scores(evaluate(model, ds, n_jobs=1, **ev))
+            rd.write_scores(evaluate(model, ds, n_jobs=1, threads=threads, **ev))
         if not measured():
             rd.write_measures(measure_model(model, ds, threads=threads, **me))
         rd.write_status("done")
