@@ -78,13 +78,26 @@ def _limits(threads: int):
     return stack
 
 
+def _no_dask_in_job():
+    """On a dask worker, let the job's own libraries use dask's local scheduler: xarray would
+    otherwise take a cluster-wide lock for its in-memory netCDF writes (and fail)."""
+    import sys
+
+    if "dask" not in sys.modules:
+        return contextlib.nullcontext()
+    import dask
+
+    return dask.config.set(scheduler="synchronous")
+
+
 def run_job(run: dict, root: str, threads: int = 1) -> dict:
     """Train + evaluate + measure one run (a :meth:`Run.to_dict`) under ``root``. Never raises
     for a run's own failure: returns {rel, outcome, error, seconds}."""
     t0 = time.perf_counter()
     rel = run["rel"]
     try:
-        outcome = _run_job(run, Path(root) / rel, threads)
+        with _no_dask_in_job():
+            outcome = _run_job(run, Path(root) / rel, threads)
         error = None
     except KeyboardInterrupt:
         outcome, error = "interrupted", "interrupted"
