@@ -31,7 +31,7 @@ def sweep_cmd(
     if dry_run:
         _list(runs, out)
         return 0
-    res = sweep(runs, out, scheduler=scheduler, workers=workers, threads=threads, progress=True, console=console)
+    res = sweep(runs, out, scheduler=scheduler, workers=workers, threads=threads, progress=True)
     n_workers = workers or default_workers()
     console.print(f"sweep of {len(runs)} runs into {res.out}: {len(res.done)} done, {len(res.skipped)} skipped, "
                   f"{len(res.failed)} failed" + (f", {len(res.interrupted)} interrupted" if res.interrupted else "")
