@@ -183,7 +183,8 @@ def test_killed_sweep_resumes_to_identical_results(swept, spec_file, tmp_path):
         deadline = time.time() + 240
         while time.time() < deadline and proc.poll() is None:
             done = list(out.rglob("model.safetensors")) if out.exists() else []
-            if done and list(out.rglob("checkpoint.safetensors")):  # one run finished, the next mid-training
+            mid = [p for p in out.rglob("checkpoint.safetensors")] if done else []
+            if any(not (p.parent / "model.safetensors").exists() for p in mid):  # one run done, one mid-training
                 break
             time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)
