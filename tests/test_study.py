@@ -423,7 +423,7 @@ def test_unknown_train_option_fails_before_any_work(tmp_path):
                            "methods": [{"name": "ae"}]})
     with pytest.raises(ConfigError, match="bogus"):
         sweep(runs, tmp_path / "m", workers=1)
-    assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+    assert not (tmp_path / "m").exists()
     with pytest.raises(ConfigError, match="top-level"):
         runs_from_dict({"steps": 5, "train": {"seed": 1}, "datasets": [{"name": "toy_blobs"}],
                         "methods": [{"name": "ae"}]})

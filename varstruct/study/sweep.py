@@ -183,7 +183,10 @@ def _die_with_parent():  # pragma: no cover - runs in the pool's workers
 
 def _in_process(jobs, root, threads, **_):
     for job in jobs:
-        yield run_job(job, root, threads)
+        res = run_job(job, root, threads)
+        yield res
+        if res["outcome"] == "interrupted":  # Ctrl-C reached the trainer: stop here
+            raise KeyboardInterrupt
 
 
 def _pool(jobs, root, threads, workers, **_):
@@ -289,7 +292,6 @@ def sweep(runs, out, scheduler: str = "local", workers: int | None = None, threa
         raise ConfigError(f"--out {out} exists and is not a folder")
     if not out.parent.is_dir():
         raise ConfigError(f"--out {out}: folder {out.parent} does not exist")
-    out.mkdir(exist_ok=True)
     jobs = [r.to_dict() if isinstance(r, Run) else r for r in runs]
     from ..training.config import TrainConfig
 
@@ -298,17 +300,18 @@ def sweep(runs, out, scheduler: str = "local", workers: int | None = None, threa
             TrainConfig.from_dict(next(j["train"] for j in jobs if tuple(sorted(j["train"])) == keys))
         except ConfigError as e:
             raise ConfigError(f"spec [train]: {e}") from None
+    out.mkdir(exist_ok=True)
     info = DaskInfo()
+    result = SweepResult(out=out)
+    t0 = time.perf_counter()
+    result.skipped = [j["rel"] for j in jobs if is_finished(j, out)]
+    jobs = [j for j in jobs if j["rel"] not in set(result.skipped)]
     if not jobs:
         execute = _in_process
     elif scheduler == "local":
         execute = _in_process if workers == 1 else _pool
     else:
         execute = _dask
-    result = SweepResult(out=out)
-    t0 = time.perf_counter()
-    result.skipped = [j["rel"] for j in jobs if is_finished(j, out)]
-    jobs = [j for j in jobs if j["rel"] not in set(result.skipped)]
     bar = _bar(progress, console, len(jobs))
     with bar as p:
         task = p.add_task("sweep", total=len(jobs) + len(result.skipped), completed=len(result.skipped),
@@ -316,8 +319,8 @@ def sweep(runs, out, scheduler: str = "local", workers: int | None = None, threa
         if p is not None:
             info.on_start = lambda i: p.console.print(f"dask scheduler {i.address}, dashboard: {i.dashboard}")
         try:
-            for res in (execute(jobs, str(out), threads, workers=min(workers, max(len(jobs), 1)),
-                                            scheduler=scheduler, info=info)):
+            for res in execute(jobs, str(out), threads, workers=min(workers, max(len(jobs), 1)),
+                               scheduler=scheduler, info=info):
                 if p is not None:
                     p.update(task, advance=1, status=f"{res['outcome']}: {res['rel']}")
                 _record(result, res)
