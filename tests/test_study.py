@@ -59,10 +59,6 @@ def _weights(root: Path) -> dict:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("model.safetensors"))}
 
 
-def _numbers(ds: xr.Dataset) -> dict:
-    return {k: v.values for k, v in ds.data_vars.items()}
-
-
 def _same_numbers(a: xr.Dataset, b: xr.Dataset):
     assert list(a["model"].values) == list(b["model"].values)
     assert set(a.data_vars) == set(b.data_vars)
