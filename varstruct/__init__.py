@@ -11,11 +11,12 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.1.0"
 
 __all__ = ["datasets", "data", "measure_dataset", "measure_model", "evaluate", "__version__", "train",
-           "TrainConfig", "load_model", "RunDir"]
+           "TrainConfig", "load_model", "RunDir", "collect", "correlate"]
 
 _LAZY = {"train": "varstruct.training", "TrainConfig": "varstruct.training", "load_model": "varstruct.models",
          "measure_model": "varstruct.measures.model", "evaluate": "varstruct.metrics.evaluate",
-         "measure_dataset": "varstruct.measures.dataset", "RunDir": "varstruct.rundir"}
+         "measure_dataset": "varstruct.measures.dataset", "RunDir": "varstruct.rundir",
+         "collect": "varstruct.study.collect", "correlate": "varstruct.study.correlate"}
 _MODULES = {"datasets": "varstruct.data", "data": "varstruct.data"}  # varstruct.datasets.get(name, **params)
 
 

@@ -24,6 +24,9 @@ from . import train_cmd  # noqa: E402,F401
 from . import evaluate_cmd  # noqa: E402,F401
 from . import measure_dataset_cmd  # noqa: E402,F401
 from . import measure_model_cmd  # noqa: E402,F401
+from . import sweep_cmd  # noqa: E402,F401
+from . import collect_cmd  # noqa: E402,F401
+from . import correlate_cmd  # noqa: E402,F401
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

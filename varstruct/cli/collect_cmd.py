@@ -1,0 +1,51 @@
+"""`varstruct collect DIR --out study.nc`: every finished run of a models dir as one netCDF."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from .common import app, console
+
+
+@app.command("collect")
+def collect_cmd(
+    models_dir: Path = typer.Argument(..., help="Models dir (e.g. written by `varstruct sweep`)."),
+    out: Path = typer.Option(..., "--out", "-o", help="netCDF file to write (e.g. study.nc)."),
+    anchors: int = typer.Option(1000, "--anchors", help="Anchors of the dataset measures."),
+    pca_anchors: int = typer.Option(200, "--pca-anchors", help="Local-PCA anchors of the dataset measures."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the dataset measures."),
+):
+    """Join configs, scores, model measures and (cached) dataset measures of every finished run;
+    unfinished or broken runs are skipped with one warning line each."""
+    from ..io import check_writable, write_netcdf
+    from ..study.collect import collect
+
+    out = check_writable(out)
+    with warnings_to_stderr():
+        ds = collect(models_dir, n_anchors=anchors, seed=seed, n_pca_anchors=pca_anchors)
+    write_netcdf(ds, out)
+    sources = {}
+    for v in ds.data_vars.values():
+        sources[v.attrs.get("source", "?")] = sources.get(v.attrs.get("source", "?"), 0) + 1
+    console.print(f"collected {ds.sizes['model']} models from {models_dir} "
+                  f"({', '.join(f'{n} {k} variables' for k, n in sources.items())})")
+    console.print(f"wrote {out}")
+
+
+@contextlib.contextmanager
+def warnings_to_stderr():
+    """Warnings of collect as plain `warning: ...` lines on stderr while the block runs."""
+    log = logging.getLogger("varstruct.collect")
+    h = logging.StreamHandler(sys.stderr)
+    h.setFormatter(logging.Formatter("warning: %(message)s"))
+    log.addHandler(h)
+    prev, log.propagate = log.propagate, False
+    try:
+        yield
+    finally:
+        log.removeHandler(h)
+        log.propagate = prev
