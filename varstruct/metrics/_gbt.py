@@ -182,10 +182,15 @@ def _update(y, samples, start, end, pos, new_pos, sum_total, wn, sum_left, wl):
 
 
 @njit(**_JIT)
-def _fit_tree(XT, y, seed, samples, fvals, stack, node_left, node_right, node_feature,
-              node_threshold, node_impurity, node_n, leaf_of):
+def _fit_tree(XT, order0, has_dup, y, seed, samples, fvals, sorted_idx, mark, tmp, stack,
+              node_left, node_right, node_feature, node_threshold, node_impurity, node_n, leaf_of):
     """Fit one tree to y [N] on XT float32 [L, N]; fills the node arrays (node ids in
-    scikit-learn's order) and leaf_of [N]; returns the node count."""
+    scikit-learn's order) and leaf_of [N]; returns the node count.
+
+    Sorting a node's samples by a feature gives one order when the node has no equal values
+    in it: that order is taken from ``sorted_idx`` (every feature's presort ``order0``,
+    partitioned stably at each split) instead of sorting; with equal values the node's samples
+    are sorted by scikit-learn's introsort from their current order, as scikit-learn does."""
     L, N = XT.shape
     state = np.empty(1, dtype=np.int64)
     state[0] = seed
@@ -193,6 +198,7 @@ def _fit_tree(XT, y, seed, samples, fvals, stack, node_left, node_right, node_fe
     constant_features = np.zeros(L, dtype=np.int64)
     for i in range(N):
         samples[i] = i
+    sorted_idx[:, :] = order0
     # stack of records: start, end, depth, parent, is_left, n_constant_features | impurity
     rec_i = np.empty((2 * MAX_DEPTH + 4, 6), dtype=np.int64)
     rec_f = np.empty(2 * MAX_DEPTH + 4)
@@ -239,17 +245,30 @@ def _fit_tree(XT, y, seed, samples, fvals, stack, node_left, node_right, node_fe
                 n_visited += 1
                 f_j = _rand_int(n_drawn_constants, f_i - n_found_constants, state)
                 if f_j < n_known_constants:
-                    tmp = features[n_drawn_constants]
+                    tmp_f = features[n_drawn_constants]
                     features[n_drawn_constants] = features[f_j]
-                    features[f_j] = tmp
+                    features[f_j] = tmp_f
                     n_drawn_constants += 1
                     continue
                 f_j += n_found_constants
                 feat = features[f_j]
                 xf = XT[feat]
-                for p in range(start, end):
-                    fvals[p] = xf[samples[p]]
-                _sort(fvals, samples, start, n_node, stack)
+                srt = sorted_idx[feat]
+                equal = False
+                if has_dup[feat]:
+                    for p in range(start + 1, end):
+                        if xf[srt[p]] == xf[srt[p - 1]]:
+                            equal = True
+                            break
+                if equal:
+                    for p in range(start, end):
+                        fvals[p] = xf[samples[p]]
+                    _sort(fvals, samples, start, n_node, stack)
+                else:
+                    for p in range(start, end):
+                        s = srt[p]
+                        samples[p] = s
+                        fvals[p] = xf[s]
                 if fvals[end - 1] <= fvals[start] + FEATURE_THRESHOLD:
                     features[f_j] = features[n_total_constants]
                     features[n_total_constants] = feat
@@ -257,7 +276,9 @@ def _fit_tree(XT, y, seed, samples, fvals, stack, node_left, node_right, node_fe
                     n_total_constants += 1
                     continue
                 f_i -= 1
-                features[f_i], features[f_j] = features[f_j], features[f_i]
+                tmp_f = features[f_i]
+                features[f_i] = features[f_j]
+                features[f_j] = tmp_f
                 # criterion.reset, then every candidate position
                 sum_left = 0.0
                 wl = 0.0
@@ -289,7 +310,9 @@ def _fit_tree(XT, y, seed, samples, fvals, stack, node_left, node_right, node_fe
                         ps += 1
                     else:
                         pe -= 1
-                        samples[ps], samples[pe] = samples[pe], samples[ps]
+                        tmp_s = samples[ps]
+                        samples[ps] = samples[pe]
+                        samples[pe] = tmp_s
                 sum_left, wl = _update(y, samples, start, end, start, best_pos, sum_total, wn, 0.0, 0.0)
                 wr = wn - wl
                 sum_right = sum_total - sum_left
@@ -327,6 +350,25 @@ def _fit_tree(XT, y, seed, samples, fvals, stack, node_left, node_right, node_fe
         else:
             node_feature[node_id] = best_feature
             node_threshold[node_id] = best_threshold
+            if depth + 1 < MAX_DEPTH:      # the children will search splits: partition the presorts
+                for p in range(start, best_pos):
+                    mark[samples[p]] = 1
+                for p in range(best_pos, end):
+                    mark[samples[p]] = 0
+                for f in range(L):
+                    srt = sorted_idx[f]
+                    a = start
+                    b = 0
+                    for p in range(start, end):
+                        s = srt[p]
+                        if mark[s]:
+                            srt[a] = s
+                            a += 1
+                        else:
+                            tmp[b] = s
+                            b += 1
+                    for q in range(b):
+                        srt[a + q] = tmp[q]
             # push right, then left (popped first)
             rec_i[top, 0], rec_i[top, 1], rec_i[top, 2] = best_pos, end, depth + 1
             rec_i[top, 3], rec_i[top, 4], rec_i[top, 5] = node_id, 0, n_total_constants
@@ -340,15 +382,125 @@ def _fit_tree(XT, y, seed, samples, fvals, stack, node_left, node_right, node_fe
 
 
 @njit(**_JIT)
-def _fit_trees(XT, G, seeds, left, right, feature, threshold, impurity, n_node, leaf_of, n_nodes):
-    """Fit the trees of one stage: tree t to G[t] with seeds[t]; outputs indexed [t, ...]."""
+def _block_sum(a, lo, n):
+    """numpy's pairwise_sum for n <= 128 (8 accumulators, then the rest in order)."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(**_JIT)
+def _pairwise_sum(a, lo, n):
+    """numpy's pairwise summation of a[lo:lo+n] (what ``ndarray.sum`` computes, bit for bit):
+    blocks of <= 128, halves split at a multiple of 8, left + right; the recursion runs on an
+    explicit stack (numba cannot cache recursive functions)."""
+    if n <= 128:
+        return _block_sum(a, lo, n)
+    f_lo = np.empty(64, dtype=np.int64)
+    f_n = np.empty(64, dtype=np.int64)
+    f_ph = np.zeros(64, dtype=np.int64)      # 0: new, 1: left pending, 2: right pending
+    f_left = np.empty(64)
+    f_lo[0], f_n[0], f_ph[0] = lo, n, 0
+    sp = 1
+    ret = 0.0
+    while sp > 0:
+        t = sp - 1
+        if f_ph[t] == 0:
+            if f_n[t] <= 128:
+                ret = _block_sum(a, f_lo[t], f_n[t])
+                sp -= 1
+                # hand ret to the waiting parents
+                while sp > 0:
+                    q = sp - 1
+                    if f_ph[q] == 1:
+                        f_left[q] = ret
+                        f_ph[q] = 2
+                        n2 = f_n[q] // 2
+                        n2 -= n2 % 8
+                        f_lo[sp], f_n[sp], f_ph[sp] = f_lo[q] + n2, f_n[q] - n2, 0
+                        sp += 1
+                        break
+                    ret = f_left[q] + ret
+                    sp -= 1
+            else:
+                f_ph[t] = 1
+                n2 = f_n[t] // 2
+                n2 -= n2 % 8
+                f_lo[sp], f_n[sp], f_ph[sp] = f_lo[t], n2, 0
+                sp += 1
+    return ret
+
+
+@njit(**_JIT)
+def _stage(XT, order0, has_dup, G, Y, seeds, factor, lr, raw, left, right, feature, threshold,
+           value, impurity, n_node, leaf_of, n_nodes, trees):
+    """The trees ``trees`` of one boosting stage: tree t fitted to G[t] [N] (seed seeds[t]), its
+    leaves set to the Newton step with targets Y[t], raw[:, t] += lr * leaf value (as
+    _update_terminal_regions). Different trees of a stage may run on different threads."""
     L, N = XT.shape
     samples = np.empty(N, dtype=np.int64)
     fvals = np.empty(N, dtype=np.float32)
-    stack = np.empty((2 * 64 + 8, 3), dtype=np.int64)
-    for t in range(G.shape[0]):
-        n_nodes[t] = _fit_tree(XT, G[t], seeds[t], samples, fvals, stack, left[t], right[t],
-                               feature[t], threshold[t], impurity[t], n_node[t], leaf_of[t])
+    sorted_idx = np.empty((L, N), dtype=np.int64)
+    mark = np.zeros(N, dtype=np.uint8)
+    tmp = np.empty(N, dtype=np.int64)
+    stack = np.empty((136, 3), dtype=np.int64)
+    cnt = np.zeros(N_NODES + 1, dtype=np.int64)
+    idx = np.empty(N, dtype=np.int64)
+    a = np.empty(N)
+    b = np.empty(N)
+    for t in trees:
+        g = G[t]
+        n_nodes[t] = _fit_tree(XT, order0, has_dup, g, seeds[t], samples, fvals, sorted_idx, mark,
+                               tmp, stack, left[t], right[t], feature[t], threshold[t],
+                               impurity[t], n_node[t], leaf_of[t])
+        # samples of each leaf in increasing index order (np.nonzero(terminal_regions == leaf))
+        lf = leaf_of[t]
+        cnt[:] = 0
+        for i in range(N):
+            cnt[lf[i] + 1] += 1
+        for j in range(N_NODES):
+            cnt[j + 1] += cnt[j]
+        for i in range(N):
+            idx[cnt[lf[i]]] = i
+            cnt[lf[i]] += 1
+        lo = 0
+        for leaf in range(n_nodes[t]):
+            if left[t, leaf] != -1:
+                continue
+            n = int(n_node[t, leaf])
+            for q in range(n):
+                i = idx[lo + q]
+                a[q] = g[i]
+                pr = Y[t, i] - g[i]
+                b[q] = pr * (1 - pr)
+            numerator = _pairwise_sum(a, 0, n) / float(n)
+            numerator *= factor
+            denominator = _pairwise_sum(b, 0, n) / float(n)
+            value[t, leaf] = 0.0 if abs(denominator) < 1e-150 else numerator / denominator
+            lo += n
+        v = value[t]
+        for i in range(N):
+            raw[i, t] += lr * v[lf[i]]
 
 
 @njit(**_JIT)
@@ -387,12 +539,6 @@ def _predict_stages(XT, left, right, feature, threshold, value, lr, out):
                 out[i, k] += lr * value[s, k, node]
 
 
-def _safe_divide(numerator, denominator):
-    if abs(denominator) < 1e-150:
-        return 0.0
-    return float(numerator) / float(denominator)
-
-
 class GradientBoosting:
     """``GradientBoostingClassifier(random_state=...)`` (defaults otherwise, see the module
     docstring): ``fit(X, y)``, ``predict(X)``, ``decision(X)``, ``feature_importances_``,
@@ -402,7 +548,9 @@ class GradientBoosting:
         self.n_estimators, self.learning_rate = n_estimators, learning_rate
         self.random_state = random_state
 
-    def fit(self, X, y):
+    def fit(self, X, y, pool=None, n_chunks: int = 1):
+        """Fit to X [N, L], labels y [N]. With a ``concurrent.futures`` pool, the trees of each
+        stage are fitted in ``n_chunks`` tasks on it (same result: the trees are independent)."""
         from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss
         from sklearn.dummy import DummyClassifier
         from sklearn.ensemble._gb import _init_raw_predictions
@@ -422,7 +570,7 @@ class GradientBoosting:
         loss = HalfBinomialLoss(sample_weight=None) if C == 2 else \
             HalfMultinomialLoss(sample_weight=None, n_classes=C)
         init = DummyClassifier(strategy="prior").fit(X32, yk, sample_weight=sw)
-        raw = _init_raw_predictions(X32, init, loss, True)                  # [N, T]
+        raw = np.ascontiguousarray(_init_raw_predictions(X32, init, loss, True))   # [N, T]
         self.init_ = raw[0].copy()
         rng = check_random_state(self.random_state)
         S = self.n_estimators
@@ -436,33 +584,28 @@ class GradientBoosting:
         n_node = np.zeros((T, N_NODES))
         leaf_of = np.zeros((T, N), dtype=np.int64)
         n_nodes = np.zeros(T, dtype=np.int64)
+        order0 = np.argsort(XT, axis=1, kind="stable")
+        srt = np.take_along_axis(XT, order0, axis=1)
+        has_dup = np.any(srt[:, 1:] == srt[:, :-1], axis=1)
+        Y = (yk[None, :] == np.arange(T)[:, None]).astype(np.float64) if C > 2 else yf[None, :]
+        factor = (C - 1) / C if C > 2 else 1.0
         importances = []
-        factor = (C - 1) / C
+        chunks = [c for c in np.array_split(np.arange(T), max(1, min(int(n_chunks), T)))]
         for i in range(S):
             neg = -loss.gradient(y_true=yf, raw_prediction=raw if C > 2 else raw[:, 0])
             G = np.ascontiguousarray(neg.reshape(N, -1).T)                  # [T, N]
             seeds = np.array([rng.randint(0, RAND_R_MAX) for _ in range(T)], dtype=np.int64)
-            _fit_trees(XT, G, seeds, self.left_[i], self.right_[i], self.feature_[i],
-                       self.threshold_[i], impurity, n_node, leaf_of, n_nodes)
+            args = (XT, order0, has_dup, G, Y, seeds, factor, float(self.learning_rate), raw,
+                    self.left_[i], self.right_[i], self.feature_[i], self.threshold_[i],
+                    self.value_[i], impurity, n_node, leaf_of, n_nodes)
+            if pool is None or len(chunks) == 1:
+                _stage(*args, chunks[0])
+            else:
+                for fut in [pool.submit(_stage, *args, c) for c in chunks]:
+                    fut.result()
             imp = _importances(self.left_[i], self.right_[i], self.feature_[i], impurity, n_node,
                                n_nodes, L)
-            for k in range(T):
-                if n_nodes[k] > 1:
-                    importances.append(imp[k])
-                y_ = (yk == k).astype(np.float64) if C > 2 else yf
-                order = np.argsort(leaf_of[k], kind="stable")
-                bounds = np.cumsum(np.bincount(leaf_of[k], minlength=N_NODES))
-                value = self.value_[i, k]
-                for leaf in np.flatnonzero(self.left_[i, k, :n_nodes[k]] == -1):
-                    idx = order[(bounds[leaf - 1] if leaf else 0):bounds[leaf]]
-                    neg_g = G[k].take(idx)
-                    prob = y_.take(idx) - neg_g
-                    w = sw[idx]
-                    numerator = np.average(neg_g, weights=w)
-                    if C > 2:
-                        numerator *= factor
-                    value[leaf] = _safe_divide(numerator, np.average(prob * (1 - prob), weights=w))
-                raw[:, k] += self.learning_rate * value.take(leaf_of[k])
+            importances.extend(imp[k] for k in range(T) if n_nodes[k] > 1)
         self.train_raw_ = raw
         if importances:
             avg = np.mean(importances, axis=0, dtype=np.float64)
