@@ -539,6 +539,18 @@ def _predict_stages(XT, left, right, feature, threshold, value, lr, out):
                 out[i, k] += lr * value[s, k, node]
 
 
+def n_trees_per_stage(n_classes: int) -> int:
+    """1 for two classes, else one tree per class."""
+    return 1 if n_classes == 2 else n_classes
+
+
+def tree_seeds(rng: np.random.RandomState, n_estimators: int, n_trees: int) -> np.ndarray:
+    """The seed scikit-learn's splitter draws for each tree, ``rng.randint(0, 2**31 - 1)`` in
+    fitting order (stage, then class) -> int64 [n_estimators, n_trees]; advances ``rng``."""
+    return np.array([rng.randint(0, RAND_R_MAX) for _ in range(n_estimators * n_trees)],
+                    dtype=np.int64).reshape(n_estimators, n_trees)
+
+
 class GradientBoosting:
     """``GradientBoostingClassifier(random_state=...)`` (defaults otherwise, see the module
     docstring): ``fit(X, y)``, ``predict(X)``, ``decision(X)``, ``feature_importances_``,
@@ -548,9 +560,11 @@ class GradientBoosting:
         self.n_estimators, self.learning_rate = n_estimators, learning_rate
         self.random_state = random_state
 
-    def fit(self, X, y, pool=None, n_chunks: int = 1):
+    def fit(self, X, y, pool=None, n_chunks: int = 1, seeds=None):
         """Fit to X [N, L], labels y [N]. With a ``concurrent.futures`` pool, the trees of each
-        stage are fitted in ``n_chunks`` tasks on it (same result: the trees are independent)."""
+        stage are fitted in ``n_chunks`` tasks on it (same result: the trees are independent).
+        ``seeds`` [n_estimators, T]: the trees' generator seeds (default: drawn from
+        ``random_state`` as scikit-learn draws them, see :func:`tree_seeds`)."""
         from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss
         from sklearn.dummy import DummyClassifier
         from sklearn.ensemble._gb import _init_raw_predictions
@@ -564,7 +578,7 @@ class GradientBoosting:
         C = len(self.classes_)
         if C < 2:
             raise ValueError("gradient boosting needs at least two classes")
-        T = 1 if C == 2 else C
+        T = n_trees_per_stage(C)
         yf = yk.astype(np.float64)
         sw = np.ones(N)
         loss = HalfBinomialLoss(sample_weight=None) if C == 2 else \
@@ -572,7 +586,9 @@ class GradientBoosting:
         init = DummyClassifier(strategy="prior").fit(X32, yk, sample_weight=sw)
         raw = np.ascontiguousarray(_init_raw_predictions(X32, init, loss, True))   # [N, T]
         self.init_ = raw[0].copy()
-        rng = check_random_state(self.random_state)
+        if seeds is None:
+            seeds = tree_seeds(check_random_state(self.random_state), self.n_estimators, T)
+        seeds = np.asarray(seeds, dtype=np.int64).reshape(self.n_estimators, T)
         S = self.n_estimators
         shape = (S, T, N_NODES)
         self.left_ = np.full(shape, -1, dtype=np.int64)
@@ -587,15 +603,14 @@ class GradientBoosting:
         order0 = np.argsort(XT, axis=1, kind="stable")
         srt = np.take_along_axis(XT, order0, axis=1)
         has_dup = np.any(srt[:, 1:] == srt[:, :-1], axis=1)
-        Y = (yk[None, :] == np.arange(T)[:, None]).astype(np.float64) if C > 2 else yf[None, :]
+        Y = (yk[None, :] == np.arange(T)[:, None]).astype(np.float64) if C > 2 else yf[None, :].copy()
         factor = (C - 1) / C if C > 2 else 1.0
         importances = []
         chunks = [c for c in np.array_split(np.arange(T), max(1, min(int(n_chunks), T)))]
         for i in range(S):
             neg = -loss.gradient(y_true=yf, raw_prediction=raw if C > 2 else raw[:, 0])
             G = np.ascontiguousarray(neg.reshape(N, -1).T)                  # [T, N]
-            seeds = np.array([rng.randint(0, RAND_R_MAX) for _ in range(T)], dtype=np.int64)
-            args = (XT, order0, has_dup, G, Y, seeds, factor, float(self.learning_rate), raw,
+            args = (XT, order0, has_dup, G, Y, seeds[i], factor, float(self.learning_rate), raw,
                     self.left_[i], self.right_[i], self.feature_[i], self.threshold_[i],
                     self.value_[i], impurity, n_node, leaf_of, n_nodes)
             if pool is None or len(chunks) == 1:

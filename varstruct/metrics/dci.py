@@ -14,21 +14,21 @@ import scipy.stats
 
 from ..errors import VarstructError
 from ..validate import check_choice
-from ._gbt import GradientBoosting
+from ._gbt import GradientBoosting, n_trees_per_stage, tree_seeds
 from ._parallel import n_workers, thread_map
 from .utils import check_train_test
 
 BACKENDS = ("fast", "sklearn")
 
 
-def _fit_factor(backend, random_state, x_train, y_train, x_test, y_test, pool=None, n_chunks=1):
+def _fit_factor(backend, rng, x_train, y_train, x_test, y_test, seeds=None, pool=None, n_chunks=1):
     """(|feature importances| [L], train accuracy, test accuracy) of one factor's classifier."""
     if backend == "fast":
-        model = GradientBoosting(random_state=random_state).fit(x_train, y_train, pool, n_chunks)
+        model = GradientBoosting().fit(x_train, y_train, pool, n_chunks, seeds=seeds)
         pred_train = model.train_predictions_
     else:
         from sklearn.ensemble import GradientBoostingClassifier
-        model = GradientBoostingClassifier(random_state=random_state).fit(x_train, y_train)
+        model = GradientBoostingClassifier(random_state=rng).fit(x_train, y_train)
         pred_train = model.predict(x_train)
     return (np.abs(model.feature_importances_), float(np.mean(pred_train == y_train)),
             float(np.mean(model.predict(x_test) == y_test)))
@@ -39,32 +39,41 @@ def importance_gbt(codes_train, factors_train, codes_test, factors_test, backend
     """Importance matrix R [L, K] (column k = feature importances of factor k's gradient-boosted
     classifier on the train codes) and per-factor train / test accuracies [K], [K].
 
-    backend "sklearn": ``sklearn.ensemble.GradientBoostingClassifier(random_state=...)``;
-    "fast" (default): :class:`varstruct.metrics._gbt.GradientBoosting`, the same classifier
-    (same trees, bit for bit, ties included) compiled with numba. ``random_state=None`` draws
-    the classifiers' seed at random, as the reference does.
-    ``n_jobs`` threads (default: every core): "fast" fits the factors concurrently and splits
-    the trees of each boosting stage over the threads; "sklearn" fits the factors on threads.
-    Results do not depend on ``n_jobs``.
+    As the reference: ``GradientBoostingClassifier()`` per factor, fitted in factor order, all
+    drawing from one generator: ``random_state`` s gives the reference's result after
+    ``np.random.seed(s)``; None draws from numpy's global generator, as the reference.
+    backend "fast" (default): :class:`varstruct.metrics._gbt.GradientBoosting`, the same
+    classifiers (same trees, bit for bit, ties included) compiled with numba, on ``n_jobs``
+    threads (default: every core; the factors run concurrently and the trees of each boosting
+    stage are split over the threads; the result does not depend on n_jobs).
+    backend "sklearn": ``sklearn.ensemble.GradientBoostingClassifier``, one factor after the
+    other (n_jobs is not used).
     """
+    from sklearn.utils import check_random_state
+
     backend = check_choice("backend", backend, BACKENDS)
     ctr, ftr, cte, fte = check_train_test(codes_train, factors_train, codes_test, factors_test,
                                           min_samples=2, min_codes=2)
     K = ftr.shape[1]
-    n_classes = [len(np.unique(ftr[:, k])) for k in range(K)]
-    order = sorted(range(K), key=lambda k: -n_classes[k])   # longest fits first
     workers = n_workers(n_jobs, 1 << 30)
-    if backend == "fast" and workers > 1:
-        # one driver thread per factor; the trees of each stage run as tasks on a shared pool
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            res = thread_map(lambda k: _fit_factor(backend, random_state, ctr, ftr[:, k], cte,
-                                                   fte[:, k], pool, workers), order, K)
+    rng = check_random_state(random_state)
+    if backend == "sklearn":
+        out = [_fit_factor(backend, rng, ctr, ftr[:, k], cte, fte[:, k]) for k in range(K)]
     else:
-        res = thread_map(lambda k: _fit_factor(backend, random_state, ctr, ftr[:, k], cte, fte[:, k]),
-                         order, workers)
-    out = [None] * K
-    for k, r in zip(order, res):
-        out[k] = r
+        n_classes = [len(np.unique(ftr[:, k])) for k in range(K)]
+        # the seeds the reference's trees draw, factor after factor, stage after stage
+        seeds = [tree_seeds(rng, 100, n_trees_per_stage(c)) if c >= 2 else None for c in n_classes]
+        order = sorted(range(K), key=lambda k: -n_classes[k])   # longest fits first
+        if workers > 1:
+            # one driver thread per factor; the trees of each stage run as tasks on a shared pool
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                res = thread_map(lambda k: _fit_factor(backend, None, ctr, ftr[:, k], cte, fte[:, k],
+                                                       seeds[k], pool, workers), order, K)
+        else:
+            res = [_fit_factor(backend, None, ctr, ftr[:, k], cte, fte[:, k], seeds[k]) for k in order]
+        out = [None] * K
+        for k, r in zip(order, res):
+            out[k] = r
     importance = np.stack([r[0] for r in out], axis=1)
     return importance, np.array([r[1] for r in out]), np.array([r[2] for r in out])
 
