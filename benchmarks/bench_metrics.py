@@ -44,6 +44,13 @@ def timed(fn):
     return out, time.perf_counter() - t
 
 
+def timed_cpu(fn):
+    """(result, wall seconds, CPU seconds of this process, all threads)."""
+    c = time.process_time()
+    out, t = timed(fn)
+    return out, t, time.process_time() - c
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n-train", type=int, default=10000)
@@ -76,9 +83,9 @@ def main():
         res = {}
         for _ in range(args.repeats):                      # interleaved: fast, reference, ...
             for backend in (("fast",) if args.skip_reference else ("fast", "sklearn")):
-                res[backend], t = timed(lambda: M.dci(c, f, ct, ft, backend=backend, random_state=0))
+                res[backend], t, cpu = timed_cpu(lambda: M.dci(c, f, ct, ft, backend=backend, random_state=0))
                 times[backend].append(t)
-                print(f"  dci {n_codes:2d} codes {backend:8s} {t:8.2f} s   load {os.getloadavg()[0]:.1f}   "
+                print(f"  dci {n_codes:2d} codes {backend:8s} {t:8.2f} s (CPU {cpu:.1f} s)   load {os.getloadavg()[0]:.1f}   "
                       + "  ".join(f"{k[:6]} {res[backend][k]:.4f}" for k in keys), flush=True)
         for backend, ts in times.items():
             if ts:
