@@ -32,26 +32,27 @@ def _assert_matches(r, run):
     np.testing.assert_allclose(r["importance_matrix"], np.array(run["importance_matrix"]), rtol=0, atol=ATOL)
 
 
-@pytest.mark.parametrize("case,seed", [("rotated", 0), ("noise", 0), ("duplicated", 0), ("duplicated", 3)])
+@pytest.mark.parametrize("case,seed", [("rotated", 0), ("noise", 1), ("duplicated", 0), ("duplicated", 7)])
 def test_fast_backend_reproduces_the_reference(reference, case, seed):
     inputs, rec = reference
     r = M.dci(*_case(inputs, case), backend="fast", random_state=seed, n_jobs=2)
-    _assert_matches(r, rec["cases"][case][rec["seeds"].index(seed)])
+    _assert_matches(r, rec["cases"][case][rec["seeds"][case].index(seed)])
 
 
 def test_sklearn_backend_reproduces_the_reference(reference):
     inputs, rec = reference
     r = M.dci(*_case(inputs, "duplicated"), backend="sklearn", random_state=1)
-    _assert_matches(r, rec["cases"]["duplicated"][rec["seeds"].index(1)])
+    _assert_matches(r, rec["cases"]["duplicated"][rec["seeds"]["duplicated"].index(1)])
 
 
-def test_unseeded_run_lies_within_the_reference_seed_spread(reference):
-    """random_state=None draws new tree seeds, as the reference: on duplicated codes (exact ties
-    between features, broken by the seed) the result varies like the reference's own runs; the
-    tolerance is that spread (max - min over the recorded seeds) beyond the recorded range."""
+@pytest.mark.parametrize("seed", [20, 21])
+def test_other_seeds_vary_like_the_reference(reference, seed):
+    """On duplicated codes (exact ties between features, broken by the trees' seeds) the result
+    depends on the seed; with seeds the recording does not hold, the scores lie within the
+    reference's own seed-to-seed range (max - min over its recorded seeds) of that range."""
     inputs, rec = reference
     runs = rec["cases"]["duplicated"]
-    r = M.dci(*_case(inputs, "duplicated"), random_state=None, n_jobs=2)
+    r = M.dci(*_case(inputs, "duplicated"), random_state=seed, n_jobs=2)
     for k in ("disentanglement", "completeness"):
         lo, hi = min(x[k] for x in runs), max(x[k] for x in runs)
         assert lo - (hi - lo) <= r[k] <= hi + (hi - lo), k
