@@ -245,5 +245,7 @@ def test_other_bad_inputs():
         M.modularity_explicitness(c, f, c[f[:, 0] == 0], f[f[:, 0] == 0])
     with pytest.raises(ValueError, match="2 factors"):
         M.dci(c, f[:, :1], c, f[:, :1])
+    with pytest.raises(ValueError, match="single value"):
+        M.dci(c, np.stack([f[:, 0], 0 * f[:, 1]], axis=1), c, f)
     with pytest.raises(ValueError, match="dimension"):
         M.sap(c, f, c[:, :1], f)

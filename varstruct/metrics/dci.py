@@ -55,14 +55,14 @@ def importance_gbt(codes_train, factors_train, codes_test, factors_test, backend
     ctr, ftr, cte, fte = check_train_test(codes_train, factors_train, codes_test, factors_test,
                                           min_samples=2, min_codes=2)
     K = ftr.shape[1]
+    n_classes = [len(np.unique(ftr[:, k])) for k in range(K)]   # >= 2 (checked above)
     workers = n_workers(n_jobs, 1 << 30)
     rng = check_random_state(random_state)
     if backend == "sklearn":
         out = [_fit_factor(backend, rng, ctr, ftr[:, k], cte, fte[:, k]) for k in range(K)]
     else:
-        n_classes = [len(np.unique(ftr[:, k])) for k in range(K)]
         # the seeds the reference's trees draw, factor after factor, stage after stage
-        seeds = [tree_seeds(rng, 100, n_trees_per_stage(c)) if c >= 2 else None for c in n_classes]
+        seeds = [tree_seeds(rng, 100, n_trees_per_stage(c)) for c in n_classes]
         order = sorted(range(K), key=lambda k: -n_classes[k])   # longest fits first
         if workers > 1:
             # one driver thread per factor; the trees of each stage run as tasks on a shared pool
