@@ -1,10 +1,14 @@
 """Wall time of each metric on 10,000 train / 5,000 test dSprites-like points (10 codes, 5 factors
-of sizes 3, 6, 40, 32, 32; codes = noisy nonlinear functions of the factors), and DCI beside a
-single-process run of the reference's classifiers (one sklearn GradientBoostingClassifier per
-factor, one after the other).
+of sizes 3, 6, 40, 32, 32; codes = noisy nonlinear functions of the factors), and DCI per call
+with 5 and 10 codes: backend "fast" (numba, all cores) against the reference's classifiers
+(backend "sklearn": one GradientBoostingClassifier per factor, one after the other, as
+disentanglement_lib), run back to back, interleaved, ``--repeats`` times; prints the median and
+the range of each, the speed-up (ratio of medians) and the largest difference of any score or
+importance between the two (0: the same values).
 
     python benchmarks/bench_metrics.py [--n-train 10000] [--n-test 5000] [--skip-reference]
-                                       [--sampling] [--skip-arrays]
+                                       [--sampling] [--skip-arrays] [--dci-only]
+                                       [--codes 5,10] [--repeats 3]
 
 --sampling also times the BetaVAE / FactorVAE scores on dsprites with a fixed random-projection
 encoder (mostly rendering: 1.9M + 1M images).
@@ -40,6 +44,13 @@ def timed(fn):
     return out, time.perf_counter() - t
 
 
+def timed_cpu(fn):
+    """(result, wall seconds, CPU seconds of this process, all threads)."""
+    c = time.process_time()
+    out, t = timed(fn)
+    return out, t, time.process_time() - c
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n-train", type=int, default=10000)
@@ -47,12 +58,15 @@ def main():
     ap.add_argument("--skip-reference", action="store_true", help="skip the single-process sklearn DCI")
     ap.add_argument("--sampling", action="store_true", help="also time the sampling-based scores")
     ap.add_argument("--skip-arrays", action="store_true", help="skip the array metrics and DCI")
+    ap.add_argument("--dci-only", action="store_true", help="only DCI")
+    ap.add_argument("--codes", default="5,10", help="numbers of codes for the DCI rows")
+    ap.add_argument("--repeats", type=int, default=3, help="DCI calls per backend (interleaved)")
     args = ap.parse_args()
     c, f = dsprites_like(args.n_train, np.random.default_rng(0))
     ct, ft = dsprites_like(args.n_test, np.random.default_rng(1))
     print(f"{args.n_train} train / {args.n_test} test points, {c.shape[1]} codes, factor sizes {SIZES}; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-    rows = [] if args.skip_arrays else [("mig", lambda: M.mig(c, f)),
+    rows = [] if (args.skip_arrays or args.dci_only) else [("mig", lambda: M.mig(c, f)),
             ("sap", lambda: M.sap(c, f, ct, ft)),
             ("modularity_explicitness", lambda: M.modularity_explicitness(c, f, ct, ft)["modularity"]),
             ("irs", lambda: M.irs(c, f)),
@@ -62,25 +76,26 @@ def main():
         print(f"{name:28s} {t:8.2f} s   value {value:.4f}")
 
     keys = ("disentanglement", "completeness", "informativeness_train", "informativeness_test")
-
-    def show(label, r, t):
-        print(f"{label:28s} {t:8.2f} s   " + "  ".join(f"{k[:6]} {r[k]:.4f}" for k in keys))
-    if not args.skip_arrays:
-        fast, t_fast = timed(lambda: M.dci(c, f, ct, ft))
-        show("dci (fast, threads)", fast, t_fast)
-    if not (args.skip_arrays or args.skip_reference):
-        ref, t_ref = timed(lambda: M.dci(c, f, ct, ft, backend="sklearn", n_jobs=1))
-        show("dci (sklearn, 1 process)", ref, t_ref)
-        par, t_par = timed(lambda: M.dci(c, f, ct, ft, backend="sklearn"))
-        show("dci (sklearn, threads)", par, t_par)
-        dev_fast = max(abs(fast[k] - ref[k]) for k in keys)
-        dev_imp = np.abs(fast["importance_matrix"] - ref["importance_matrix"]).max()
-        same_par = all(par[k] == ref[k] for k in keys) and \
-            np.array_equal(par["importance_matrix"], ref["importance_matrix"])
-        print(f"speed-up vs the single-process reference: fast {t_ref / t_fast:.2f}x, "
-              f"sklearn threads {t_ref / t_par:.2f}x")
-        print(f"fast vs reference: max |score diff| {dev_fast:.2e}, max |importance diff| {dev_imp:.2e}; "
-              f"sklearn threads identical to the reference: {same_par}")
+    for n_codes in ([] if args.skip_arrays else [int(x) for x in args.codes.split(",")]):
+        c, f = dsprites_like(args.n_train, np.random.default_rng(0), n_codes)
+        ct, ft = dsprites_like(args.n_test, np.random.default_rng(1), n_codes)
+        times = {"fast": [], "sklearn": []}
+        res = {}
+        for _ in range(args.repeats):                      # interleaved: fast, reference, ...
+            for backend in (("fast",) if args.skip_reference else ("fast", "sklearn")):
+                res[backend], t, cpu = timed_cpu(lambda: M.dci(c, f, ct, ft, backend=backend, random_state=0))
+                times[backend].append(t)
+                print(f"  dci {n_codes:2d} codes {backend:8s} {t:8.2f} s (CPU {cpu:.1f} s)   load {os.getloadavg()[0]:.1f}   "
+                      + "  ".join(f"{k[:6]} {res[backend][k]:.4f}" for k in keys), flush=True)
+        for backend, ts in times.items():
+            if ts:
+                print(f"dci {n_codes:2d} codes {backend:8s} median {np.median(ts):8.2f} s  "
+                      f"range {min(ts):.2f}-{max(ts):.2f} s  ({len(ts)} runs)")
+        if times["sklearn"]:
+            dev = max(max(abs(res["fast"][k] - res["sklearn"][k]) for k in keys),
+                      float(np.abs(res["fast"]["importance_matrix"] - res["sklearn"]["importance_matrix"]).max()))
+            print(f"dci {n_codes:2d} codes speed-up fast vs reference {np.median(times['sklearn']) / np.median(times['fast']):.2f}x; "
+                  f"max |difference| of scores and importances {dev:.1e}")
 
     if args.sampling:
         import varstruct

@@ -98,35 +98,38 @@ def test_dci_code_carrying_two_factors_scores_lower():
     assert M.dci(mixed, f, mixed, f)["disentanglement"] < M.dci(good, f, good, f)["disentanglement"] - 0.3
 
 
-def test_fast_gbt_matches_sklearn_model():
+def _assert_same_model(X, y, Xt, seed, n_estimators):
+    """The fast classifier and scikit-learn's: identical importances, raw predictions, labels."""
     from sklearn.ensemble import GradientBoostingClassifier
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, 300)
-    X = rng.normal(size=(300, 4)) + np.stack([y, y % 2, 0 * y, 0 * y], axis=1)
-    Xt = rng.normal(size=(200, 4)) + 0.5
-    ref = GradientBoostingClassifier(random_state=0, n_estimators=30).fit(X, y)
-    me = GradientBoosting(n_estimators=30).fit(X, y)
-    assert np.abs(ref.feature_importances_ - me.feature_importances_).max() < 0.02
-    assert np.mean(ref.predict(X) == me.train_predictions_) > 0.97
-    assert np.mean(ref.predict(Xt) == me.predict(Xt)) > 0.95
-    assert np.array_equal(me.predict(X), me.train_predictions_)
+    ref = GradientBoostingClassifier(random_state=seed, n_estimators=n_estimators).fit(X, y)
+    me = GradientBoosting(random_state=seed, n_estimators=n_estimators).fit(X, y)
+    assert np.array_equal(ref.feature_importances_, me.feature_importances_)
+    for Z in (X, Xt):
+        assert np.array_equal(ref.decision_function(Z).reshape(len(Z), -1), me.decision(Z))
+        assert np.array_equal(ref.predict(Z), me.predict(Z))
+    assert np.array_equal(ref.predict(X), me.train_predictions_)
 
 
-def test_fast_gbt_first_tree_equals_sklearn():
-    """Stage 1 of a binary problem with continuous residual-free ties: identical splits."""
-    from sklearn.ensemble import GradientBoostingClassifier
-    rng = np.random.default_rng(3)
-    y = rng.integers(0, 2, 400)
-    X = rng.normal(size=(400, 3)) + y[:, None] * [1.0, 0.5, 0.0]
-    ref = GradientBoostingClassifier(random_state=0, n_estimators=1).fit(X, y)
-    me = GradientBoosting(n_estimators=1).fit(X, y)
-    np.testing.assert_allclose(ref.decision_function(X), me.train_raw_[:, 0], atol=1e-12)
-    np.testing.assert_allclose(ref.feature_importances_, me.feature_importances_, atol=1e-12)
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+def test_fast_gbt_is_sklearn_on_continuous_codes(n_classes):
+    rng = np.random.default_rng(n_classes)
+    y = rng.integers(0, n_classes, 300)
+    X = rng.normal(size=(300, 4)) + 0.4 * y[:, None] * rng.normal(size=4)
+    _assert_same_model(X, y, rng.normal(size=(100, 4)), seed=n_classes, n_estimators=20)
+
+
+def test_fast_gbt_is_sklearn_with_ties_and_constant_features():
+    """Discrete codes (equal values: introsort order), a duplicated column (equal proxies: the
+    feature drawn first wins), a constant column (skipped and remembered) and string labels."""
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, 400)
+    X = np.stack([y, rng.integers(0, 3, 400), y, np.full(400, 2.0), rng.normal(size=400)], axis=1)
+    labels = np.array(["a", "b", "c", "d"])[y]
+    _assert_same_model(X.astype(float), labels, X[:60] + 0.5, seed=3, n_estimators=15)
 
 
 def test_fast_gbt_near_tie_chains_equal_sklearn():
     """float32 values one ulp apart are ties for scikit-learn (x <= x_prev + 1e-7f in float32)."""
-    from sklearn.ensemble import GradientBoostingClassifier
     rng = np.random.default_rng(0)
     vals = [np.float32(0.75)]
     for _ in range(200):
@@ -134,10 +137,21 @@ def test_fast_gbt_near_tie_chains_equal_sklearn():
     x0 = rng.choice(np.array(vals, dtype=np.float32), 600)
     y = (x0 > vals[100]).astype(int)
     X = np.stack([x0, rng.normal(size=600).astype(np.float32)], axis=1)
-    ref = GradientBoostingClassifier(random_state=0, n_estimators=5).fit(X, y)
-    me = GradientBoosting(n_estimators=5).fit(X, y)
-    np.testing.assert_allclose(ref.decision_function(X), me.train_raw_[:, 0], atol=1e-10)
-    np.testing.assert_allclose(ref.feature_importances_, me.feature_importances_, atol=1e-10)
+    _assert_same_model(X, y, X[::7], seed=0, n_estimators=5)
+
+
+def test_fast_gbt_threads_and_seeds_do_not_change_the_model():
+    from concurrent.futures import ThreadPoolExecutor
+    from varstruct.metrics._gbt import tree_seeds
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 6, 300)
+    X = rng.normal(size=(300, 3)) + 0.3 * y[:, None]
+    one = GradientBoosting(random_state=5, n_estimators=10).fit(X, y)
+    with ThreadPoolExecutor(3) as pool:
+        seeds = tree_seeds(np.random.RandomState(5), 10, 6)
+        many = GradientBoosting(random_state=None, n_estimators=10).fit(X, y, pool, 3, seeds=seeds)
+    assert np.array_equal(one.feature_importances_, many.feature_importances_)
+    assert np.array_equal(one.train_raw_, many.train_raw_)
 
 
 # ---- SAP -----------------------------------------------------------------------------------------
@@ -231,5 +245,7 @@ def test_other_bad_inputs():
         M.modularity_explicitness(c, f, c[f[:, 0] == 0], f[f[:, 0] == 0])
     with pytest.raises(ValueError, match="2 factors"):
         M.dci(c, f[:, :1], c, f[:, :1])
+    with pytest.raises(ValueError, match="single value"):
+        M.dci(c, np.stack([f[:, 0], 0 * f[:, 1]], axis=1), c, f)
     with pytest.raises(ValueError, match="dimension"):
         M.sap(c, f, c[:, :1], f)

@@ -1,282 +1,641 @@
-"""A vectorised re-implementation of scikit-learn's ``GradientBoostingClassifier()`` with its
-default settings, used by DCI (which fits one per factor).
+"""scikit-learn's ``GradientBoostingClassifier(random_state=seed)`` with its default settings,
+compiled with numba: the same trees, node for node and bit for bit, including ties.
 
-It builds the same model as scikit-learn 1.x (``sklearn/ensemble/_gb.py``,
-``sklearn/tree/_splitter.pyx``, ``_criterion.pyx``, ``_tree.pyx``):
+It replays scikit-learn's own algorithm and arithmetic (``sklearn/ensemble/_gb.py``,
+``tree/_splitter.pyx`` ``node_split_best``, ``_partitioner.pyx``, ``_criterion.pyx`` ``MSE``,
+``_tree.pyx`` ``DepthFirstTreeBuilder``, ``utils/_sorting.pyx``):
 
-- init: class priors p through the link (multiclass: log(p / gmean(p)); binary: logit(p));
-- 100 stages; per stage and class k (one tree if binary) a depth-3 regression tree with the
-  squared-error criterion is fitted to the negative gradient of the log loss (y_k - softmax_k,
-  or y - expit for two classes) computed at the start of the stage, all features considered;
-- split search as scikit-learn's best splitter: candidate positions between consecutive sorted
-  values that differ by more than 1e-7 (in float32 arithmetic), proxy Σ_l²/n_l + Σ_r²/n_r,
-  the first maximum wins, threshold = x_prev/2 + x_next/2; a node is a leaf at depth 3, with
-  < 2 samples, with impurity <= float64 eps, or without a valid split;
-- leaves get one Newton step, ((K-1)/K if K > 2) · mean(g) / mean(p (1 - p)) (0 when the
-  denominator is < 1e-150), added to the raw predictions times the learning rate 0.1;
-- feature importances: per tree Σ over its splits of n·imp - n_l·imp_l - n_r·imp_r, divided
-  by N; averaged over the trees that split at least once; normalised to sum 1.
+- init raw predictions, the negative gradient of the log loss and the link are scikit-learn's own
+  functions (``sklearn._loss``), called once per stage;
+- per stage and class (one tree if binary) a depth-3 regression tree on the negative gradient:
+  depth-first (left child first), at each node the features visited in the order scikit-learn's
+  xorshift generator draws them (Fisher-Yates over the feature array, constant features skipped
+  and remembered for the node's descendants; the generator is seeded per tree from
+  ``np.random.RandomState(seed).randint(0, 2**31 - 1)``, as scikit-learn draws it), the node's
+  samples sorted by each feature with the same introsort (so ties stay in the same order),
+  candidate positions between sorted float32 values more than 1e-7 apart, the running sums
+  updated forwards or backwards as ``RegressionCriterion.update`` does, proxy
+  ``S_l²/n_l + S_r²/n_r``, strict ``>`` (the first maximum in visiting order wins), threshold
+  ``x_prev/2 + x_next/2``; a node is a leaf at depth 3, with < 2 samples, impurity <= float64
+  eps, or improvement + eps < 0;
+- leaves get one Newton step ``((K-1)/K if K > 2) · mean(g) / mean(p (1 - p))`` (0 when the
+  denominator is < 1e-150), with numpy's sums over the leaf's samples in index order, and the
+  raw predictions move by 0.1 times it;
+- feature importances: per tree Σ over its splits of ``n·imp - n_l·imp_l - n_r·imp_r`` / N,
+  averaged over the trees with more than one node, normalised to sum 1.
 
-Only ties between features (two features whose best splits have the same proxy, up to
-rounding: the same partition, or equal residuals early on) are broken differently: scikit-learn
-keeps the first feature of a random visiting order (the reference passes ``random_state=None``,
-so its choice is random too); here one of the tied features is drawn uniformly with a seeded
-generator. Instead of sorting each node's samples for every feature at every node, one presort
-per fit is partitioned stably level by level, and the K trees of a stage are fitted together.
+``random_state=None`` (the reference's default) draws the seed from numpy's global generator,
+as scikit-learn does. Nothing here touches process-wide state; the compiled functions release
+the GIL, so several classifiers can be fitted on threads.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import gmean
+from numba import njit
 
-EPS = np.finfo(np.float64).eps
-FEATURE_THRESHOLD = np.float32(1e-7)  # float32 in scikit-learn, added in float32
-TREES_PER_BATCH = 16  # trees of one stage fitted together (memory ~ 10 x 8 B x L N per tree)
-TIE_ATOL, TIE_RTOL = 1e-9, 1e-12  # proxy rounding of sums over <= 1e5 residuals in [-1, 1]
-
-
-class Presorted:
-    """X (cast to float32 like scikit-learn, then float64) with one stable argsort per feature.
-
-    ``group[l, i]``: tie group of sample i in feature l (consecutive sorted values more than
-    1e-7 apart start a new group), so two node-consecutive samples are separable iff their
-    groups differ - except inside a chain of near-ties spanning more than 1e-7 (features in
-    ``chained`` are then compared by value)."""
-
-    def __init__(self, X):
-        X32 = np.asarray(X, dtype=np.float32)
-        self.XT = np.ascontiguousarray(X32.T, dtype=np.float64)  # [L, N]
-        self.n_features, self.n_samples = L, N = self.XT.shape
-        self.order = np.argsort(self.XT, axis=1, kind="stable").astype(np.intp)  # [L, N]
-        # scikit-learn compares float32 values in float32: x[p] <= x[p-1] + 1e-7f is a tie
-        self.X32T = np.ascontiguousarray(X32.T)
-        vs = np.take_along_axis(self.X32T, self.order, axis=1)
-        brk = np.zeros((L, N), dtype=bool)
-        brk[:, 1:] = vs[:, 1:] > vs[:, :-1] + FEATURE_THRESHOLD
-        gid_sorted = np.cumsum(brk, axis=1).astype(np.int32)
-        self.group_sorted = gid_sorted                           # groups in sorted order
-        first = np.maximum.accumulate(np.where(brk | (np.arange(N) == 0), np.arange(N), 0), axis=1)
-        span = vs > np.take_along_axis(vs, first, axis=1) + FEATURE_THRESHOLD  # vs group's first
-        self.chained = np.flatnonzero(span.any(axis=1))
+EPSILON = np.finfo(np.float64).eps
+RAND_R_MAX = 2147483647
+FEATURE_THRESHOLD = np.float32(1e-7)
+MAX_DEPTH = 3
+N_NODES = 2 ** (MAX_DEPTH + 1) - 1       # at most 15 nodes in a depth-3 tree
+_JIT = dict(cache=True, nogil=True)
 
 
-def fit_trees(ps: Presorted, G: np.ndarray, rng: np.random.Generator, max_depth: int = 3):
-    """Fit T squared-error regression trees (heap layout, 2^(d+1)-1 nodes), tree t to G[t] [N].
+# ---- scikit-learn's random draws (utils/_random.pxd) --------------------------------------------
+@njit(**_JIT)
+def _rand_int(low, high, state):
+    """low + our_rand_r(state) % (high - low); state: int64 [1] holding a uint32."""
+    s = state[0]
+    if s == 0:
+        s = 1
+    s ^= (s << 13) & 0xFFFFFFFF
+    s ^= s >> 17
+    s ^= (s << 5) & 0xFFFFFFFF
+    state[0] = s
+    return low + (s % (RAND_R_MAX + 1)) % (high - low)
 
-    All trees advance level by level together: every row of ``fidx`` holds, for one feature, the
-    alive samples of every tree sorted by (tree, node, value), so each (tree, node) is one
-    contiguous segment and one prefix sum per feature scores every candidate split.
 
-    Returns feature [T, n_nodes] int (-1 at leaves/unused), threshold [T, n_nodes], leaf [T, N]
-    (heap index of each sample's leaf), importance [T, L] (unnormalised, / N), n_splits [T]."""
-    L, N = ps.n_features, ps.n_samples
-    G = np.ascontiguousarray(G, dtype=np.float64)
-    T = G.shape[0]
-    n_nodes = 2 ** (max_depth + 1) - 1
-    feature = np.full((T, n_nodes), -1, dtype=np.int64)
-    threshold = np.zeros((T, n_nodes))
-    importance = np.zeros((T, L))
-    leaf = np.zeros((T, N), dtype=np.intp)      # heap id of each sample's current node
-    n_splits = np.zeros(T, dtype=np.int64)
-    Gf, G2f = G.ravel(), (G * G).ravel()
-    XTf = ps.XT.ravel()
+# ---- scikit-learn's introsort with 3-way partition (utils/_sorting.pyx) -------------------------
+@njit(**_JIT)
+def _swap(v, ix, i, j):
+    v[i], v[j] = v[j], v[i]
+    ix[i], ix[j] = ix[j], ix[i]
 
-    imp_root = G2f.reshape(T, N).sum(axis=1) / N - (G.sum(axis=1) / N) ** 2
-    trees = np.flatnonzero(imp_root > EPS) if (max_depth >= 1 and N >= 2) else np.array([], dtype=np.int64)
-    if trees.size == 0:
-        return feature, threshold, leaf, importance, n_splits
-    # level state: segments (tree, heap id, size, impurity) in row order
-    seg_tree, seg_heap = trees, np.zeros(trees.size, dtype=np.int64)
-    counts, imps = np.full(trees.size, N), imp_root[trees]
-    # [L, P]: flat (tree, sample) index t*N + i, its tie group and its target, row-sorted
-    fidx = (ps.order[:, None, :] + (trees * N)[None, :, None]).reshape(L, -1)
-    gid = np.tile(ps.group_sorted, (1, trees.size))
-    gs = Gf.take(fidx)
-    P0 = fidx.shape[1]
-    buf_cs, buf_a, buf_b = np.zeros((L, P0 + 1)), np.empty((L, P0)), np.empty((L, P0))
-    for depth in range(max_depth):
-        P, S = fidx.shape[1], len(seg_heap)
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        ends = starts + counts
-        pos = np.arange(P)
-        seg = np.repeat(np.arange(S), counts)
-        tpos = seg_tree[seg]                                     # tree of each position
-        nl = (pos - starts[seg]).astype(np.float64)              # samples left of position p
-        nr = (ends[seg] - pos).astype(np.float64)
 
-        # work buffers reused across levels (fresh multi-MB temporaries cost page faults)
-        cs, left, right = buf_cs[:, :P + 1], buf_a[:, :P], buf_b[:, :P]
-        np.cumsum(gs, axis=1, out=cs[:, 1:])
-        before = cs[:, starts]                                   # [L, S]
-        total = cs[:, ends] - before
-        for j in range(S):                                       # sums over [segment start, p)
-            sl = slice(starts[j], ends[j])
-            np.subtract(cs[:, sl], before[:, j:j + 1], out=left[:, sl])
-            np.subtract(total[:, j:j + 1], left[:, sl], out=right[:, sl])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            left *= left
-            left /= nl
-            right *= right
-            right /= nr
-            left += right
-        proxy = left                                             # -inf where no split is allowed:
-        tie = np.equal(gid[:, 1:], gid[:, :-1])                  # between tied values,
-        for l in ps.chained:                                     # (near-tie chains: by value)
-            v = ps.X32T[l].take(fidx[l] % N)
-            tie[l] = v[1:] <= v[:-1] + FEATURE_THRESHOLD
-        np.putmask(proxy[:, 1:], tie, -np.inf)
-        proxy[:, starts] = -np.inf                               # and before a node's first sample
-        del tie
+@njit(**_JIT)
+def _median3(v, o, n):
+    a, b, c = v[o], v[o + n // 2], v[o + n - 1]
+    if a < b:
+        if b < c:
+            return b
+        elif a < c:
+            return c
+        return a
+    elif b < c:
+        if a < c:
+            return a
+        return c
+    return b
 
-        segmax = np.maximum.reduceat(proxy, starts, axis=1)     # [L, S]
-        top = segmax.max(axis=0)
-        # features whose best split ties the overall best (the same partition reached through
-        # different features, or equal residuals): pick one uniformly at random
-        tied = segmax >= top - (TIE_ATOL + TIE_RTOL * np.abs(top))
-        fbest = np.argmax(np.where(tied, rng.random((L, S)), -1.0), axis=0)
-        vbest = segmax[fbest, np.arange(S)]
-        cand = buf_a.ravel().take(fbest[seg] * P0 + pos)      # proxy of the chosen feature
-        pbest = np.minimum.reduceat(np.where(cand == vbest[seg], pos, P), starts)
-        sid = np.flatnonzero(np.isfinite(vbest))
-        if sid.size == 0:
+
+@njit(**_JIT)
+def _insertion_sort(v, ix, o, n):
+    for i in range(1, n):
+        tv, ti = v[o + i], ix[o + i]
+        j = i
+        while j > 0 and v[o + j - 1] > tv:
+            v[o + j] = v[o + j - 1]
+            ix[o + j] = ix[o + j - 1]
+            j -= 1
+        v[o + j] = tv
+        ix[o + j] = ti
+
+
+@njit(**_JIT)
+def _sift_down(v, ix, o, start, end):
+    root = start
+    while True:
+        child = root * 2 + 1
+        maxind = root
+        if child < end and v[o + maxind] < v[o + child]:
+            maxind = child
+        if child + 1 < end and v[o + maxind] < v[o + child + 1]:
+            maxind = child + 1
+        if maxind == root:
             break
-        f_s, p_s, t_s, h_s = fbest[sid], pbest[sid], seg_tree[sid], seg_heap[sid]
-        xprev = ps.XT[f_s, fidx[f_s, p_s - 1] % N]
-        xnext = ps.XT[f_s, fidx[f_s, p_s] % N]
-        feature[t_s, h_s] = f_s
-        threshold[t_s, h_s] = xprev / 2.0 + xnext / 2.0
-        np.add.at(n_splits, t_s, 1)
+        _swap(v, ix, o + root, o + maxind)
+        root = maxind
 
-        # samples of the split nodes go to the children by value (as tree.apply does)
-        talive, alive = tpos, fidx[0] % N
-        hs = leaf.ravel().take(talive * N + alive)
-        split_alive = feature.ravel().take(talive * n_nodes + hs) >= 0
-        a_s, t_a, h_a = alive[split_alive], talive[split_alive], hs[split_alive]
-        th_a = t_a * n_nodes + h_a
-        child = 2 * h_a + 1 + (XTf.take(feature.ravel().take(th_a) * N + a_s) > threshold.ravel().take(th_a))
-        leaf.ravel()[t_a * N + a_s] = child
 
-        node = t_a * n_nodes + child                             # flat (tree, child) id
-        n_c = np.bincount(node, minlength=T * n_nodes).astype(np.float64)
-        s_c = np.bincount(node, weights=Gf.take(t_a * N + a_s), minlength=T * n_nodes)
-        q_c = np.bincount(node, weights=G2f.take(t_a * N + a_s), minlength=T * n_nodes)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            imp_c = q_c / n_c - (s_c / n_c) ** 2
-        lc, rc = t_s * n_nodes + 2 * h_s + 1, t_s * n_nodes + 2 * h_s + 2
-        np.add.at(importance, (t_s, f_s), counts[sid] * imps[sid] - n_c[lc] * imp_c[lc] - n_c[rc] * imp_c[rc])
-
-        if depth + 1 >= max_depth:
+@njit(**_JIT)
+def _heapsort(v, ix, o, n):
+    start = (n - 2) // 2
+    end = n
+    while True:
+        _sift_down(v, ix, o, start, end)
+        if start == 0:
             break
-        kids = np.stack([lc, rc], axis=1).ravel()               # (tree, node) order of the next level
-        kids = kids[(n_c[kids] >= 2) & (imp_c[kids] > EPS)]
-        if kids.size == 0:
-            break
-        kdt = np.int8 if kids.size < 127 else np.int16 if kids.size < 2 ** 15 else np.int64
-        key = np.full(T * n_nodes, kids.size, dtype=kdt)           # (small keys: radix sort)
-        key[kids] = np.arange(kids.size)
-        sample_key = key.take((leaf + (np.arange(T) * n_nodes)[:, None]).ravel())   # [T * N]
-        perm = np.argsort(sample_key.take(fidx), axis=1, kind="stable")
-        n_alive = int(n_c[kids].sum())
-        perm = perm[:, :n_alive]
-        perm += (np.arange(L) * P)[:, None]                      # flat takes beat take_along_axis
-        fidx = fidx.ravel().take(perm)
-        gid = gid.ravel().take(perm)
-        gs = gs.ravel().take(perm)
-        seg_tree, seg_heap = kids // n_nodes, kids % n_nodes
-        counts, imps = n_c[kids].astype(np.int64), imp_c[kids]
-    return feature, threshold, leaf, importance / N, n_splits
+        start -= 1
+    end = n - 1
+    while end > 0:
+        _swap(v, ix, o, o + end)
+        _sift_down(v, ix, o, 0, end)
+        end -= 1
 
 
-def fit_tree(ps: Presorted, g: np.ndarray, rng: np.random.Generator, max_depth: int = 3):
-    """One tree: :func:`fit_trees` with T = 1 (same outputs without the leading axis)."""
-    f, t, leaf, imp, n = fit_trees(ps, np.asarray(g)[None], rng, max_depth)
-    return f[0], t[0], leaf[0], imp[0], int(n[0])
+@njit(**_JIT)
+def _sort(v, ix, o0, n0, stack):
+    """simultaneous_sort(v[o0:o0+n0], ix[...], use_three_way_partition=True); the recursion on
+    disjoint parts runs from an explicit stack (same result)."""
+    if n0 == 0:
+        return
+    top = 0
+    stack[0, 0], stack[0, 1], stack[0, 2] = o0, n0, 2 * int(np.log2(n0))
+    top = 1
+    while top > 0:
+        top -= 1
+        o, n, maxd = stack[top, 0], stack[top, 1], stack[top, 2]
+        done = False
+        while n > 15:
+            if maxd <= 0:
+                _heapsort(v, ix, o, n)
+                done = True
+                break
+            maxd -= 1
+            pivot = _median3(v, o, n)
+            i = 0
+            lo = 0
+            r = n
+            while i < r:
+                if v[o + i] < pivot:
+                    _swap(v, ix, o + i, o + lo)
+                    i += 1
+                    lo += 1
+                elif v[o + i] > pivot:
+                    r -= 1
+                    _swap(v, ix, o + i, o + r)
+                else:
+                    i += 1
+            stack[top, 0], stack[top, 1], stack[top, 2] = o, lo, maxd
+            top += 1
+            o += r
+            n -= r
+        if not done:
+            _insertion_sort(v, ix, o, n)
 
 
-def apply_trees(features, thresholds, XT, max_depth: int = 3) -> np.ndarray:
-    """Leaf heap index of each sample for T trees: features/thresholds [T, n_nodes], XT [L, n]
-    -> [T, n]."""
-    T, n = features.shape[0], XT.shape[1]
-    node = np.zeros((T, n), dtype=np.int64)
-    t = np.arange(T)[:, None]
-    cols = np.arange(n)[None, :]
-    for _ in range(max_depth):
-        f = features[t, node]
-        split = f >= 0
-        x = XT[np.where(split, f, 0), cols]
-        node = np.where(split, 2 * node + 1 + (x > thresholds[t, node]), node)
-    return node
+# ---- one regression tree (tree/_tree.pyx DepthFirstTreeBuilder + node_split_best) ---------------
+@njit(**_JIT)
+def _update(y, samples, start, end, pos, new_pos, sum_total, wn, sum_left, wl):
+    """RegressionCriterion.update: returns (sum_left, weighted_n_left) at new_pos."""
+    if (new_pos - pos) <= (end - new_pos):
+        for p in range(pos, new_pos):
+            sum_left += y[samples[p]]
+            wl += 1.0
+    else:
+        sum_left = sum_total
+        wl = wn
+        for p in range(end - 1, new_pos - 1, -1):
+            sum_left -= y[samples[p]]
+            wl -= 1.0
+    return sum_left, wl
+
+
+@njit(**_JIT)
+def _fit_tree(XT, order0, has_dup, y, seed, samples, fvals, sorted_idx, mark, tmp, stack,
+              node_left, node_right, node_feature, node_threshold, node_impurity, node_n, leaf_of):
+    """Fit one tree to y [N] on XT float32 [L, N]; fills the node arrays (node ids in
+    scikit-learn's order) and leaf_of [N]; returns the node count.
+
+    Sorting a node's samples by a feature gives one order when the node has no equal values
+    in it: that order is taken from ``sorted_idx`` (every feature's presort ``order0``,
+    partitioned stably at each split) instead of sorting; with equal values the node's samples
+    are sorted by scikit-learn's introsort from their current order, as scikit-learn does."""
+    L, N = XT.shape
+    state = np.empty(1, dtype=np.int64)
+    state[0] = seed
+    features = np.arange(L)
+    constant_features = np.zeros(L, dtype=np.int64)
+    for i in range(N):
+        samples[i] = i
+    sorted_idx[:, :] = order0
+    # stack of records: start, end, depth, parent, is_left, n_constant_features | impurity
+    rec_i = np.empty((2 * MAX_DEPTH + 4, 6), dtype=np.int64)
+    rec_f = np.empty(2 * MAX_DEPTH + 4)
+    rec_i[0, 0], rec_i[0, 1], rec_i[0, 2], rec_i[0, 3], rec_i[0, 4], rec_i[0, 5] = 0, N, 0, -1, 0, 0
+    rec_f[0] = np.inf
+    top = 1
+    first = True
+    n_nodes = 0
+    while top > 0:
+        top -= 1
+        start, end, depth = rec_i[top, 0], rec_i[top, 1], rec_i[top, 2]
+        parent, is_left, n_known_constants = rec_i[top, 3], rec_i[top, 4], rec_i[top, 5]
+        impurity = rec_f[top]
+        n_node = end - start
+        # criterion.init
+        sum_total = 0.0
+        sq_sum_total = 0.0
+        wn = 0.0
+        for p in range(start, end):
+            yi = y[samples[p]]
+            sum_total += yi
+            sq_sum_total += yi * yi
+            wn += 1.0
+        is_leaf = depth >= MAX_DEPTH or n_node < 2
+        if first:
+            impurity = sq_sum_total / wn - (sum_total / wn) ** 2.0
+            first = False
+        is_leaf = is_leaf or impurity <= EPSILON
+
+        best_pos = end
+        best_feature = 0
+        best_threshold = 0.0
+        imp_left = np.inf
+        imp_right = np.inf
+        n_total_constants = n_known_constants
+        if not is_leaf:
+            best_proxy = -np.inf
+            f_i = L
+            n_visited = 0
+            n_found_constants = 0
+            n_drawn_constants = 0
+            while f_i > n_total_constants and (n_visited < L or
+                                               n_visited <= n_found_constants + n_drawn_constants):
+                n_visited += 1
+                f_j = _rand_int(n_drawn_constants, f_i - n_found_constants, state)
+                if f_j < n_known_constants:
+                    tmp_f = features[n_drawn_constants]
+                    features[n_drawn_constants] = features[f_j]
+                    features[f_j] = tmp_f
+                    n_drawn_constants += 1
+                    continue
+                f_j += n_found_constants
+                feat = features[f_j]
+                xf = XT[feat]
+                srt = sorted_idx[feat]
+                equal = False
+                if has_dup[feat]:
+                    for p in range(start + 1, end):
+                        if xf[srt[p]] == xf[srt[p - 1]]:
+                            equal = True
+                            break
+                if equal:
+                    for p in range(start, end):
+                        fvals[p] = xf[samples[p]]
+                    _sort(fvals, samples, start, n_node, stack)
+                else:
+                    for p in range(start, end):
+                        s = srt[p]
+                        samples[p] = s
+                        fvals[p] = xf[s]
+                if fvals[end - 1] <= fvals[start] + FEATURE_THRESHOLD:
+                    features[f_j] = features[n_total_constants]
+                    features[n_total_constants] = feat
+                    n_found_constants += 1
+                    n_total_constants += 1
+                    continue
+                f_i -= 1
+                tmp_f = features[f_i]
+                features[f_i] = features[f_j]
+                features[f_j] = tmp_f
+                # criterion.reset, then every candidate position
+                sum_left = 0.0
+                wl = 0.0
+                pos = start
+                p = start
+                while p < end:
+                    p += 1
+                    while p < end and fvals[p] <= fvals[p - 1] + FEATURE_THRESHOLD:
+                        p += 1
+                    p_prev = p - 1
+                    if p == end:
+                        continue
+                    sum_left, wl = _update(y, samples, start, end, pos, p, sum_total, wn, sum_left, wl)
+                    pos = p
+                    wr = wn - wl
+                    sum_right = sum_total - sum_left
+                    proxy = (sum_left * sum_left) / wl + (sum_right * sum_right) / wr
+                    if proxy > best_proxy:
+                        best_proxy = proxy
+                        best_pos = p
+                        best_feature = feat
+                        best_threshold = np.float64(fvals[p_prev]) / 2.0 + np.float64(fvals[p]) / 2.0
+            if best_pos < end:
+                # partition_samples_final
+                xb = XT[best_feature]
+                ps, pe = start, end
+                while ps < pe:
+                    if np.float64(xb[samples[ps]]) <= best_threshold:
+                        ps += 1
+                    else:
+                        pe -= 1
+                        tmp_s = samples[ps]
+                        samples[ps] = samples[pe]
+                        samples[pe] = tmp_s
+                sum_left, wl = _update(y, samples, start, end, start, best_pos, sum_total, wn, 0.0, 0.0)
+                wr = wn - wl
+                sum_right = sum_total - sum_left
+                sq_left = 0.0
+                for p in range(start, best_pos):
+                    yi = y[samples[p]]
+                    sq_left += yi * yi
+                sq_right = sq_sum_total - sq_left
+                imp_left = sq_left / wl - (sum_left / wl) ** 2.0
+                imp_right = sq_right / wr - (sum_right / wr) ** 2.0
+                improvement = (wn / N) * (impurity - (wr / wn * imp_right) - (wl / wn * imp_left))
+            else:
+                improvement = -np.inf
+            for c in range(n_known_constants):
+                features[c] = constant_features[c]
+            for c in range(n_known_constants, n_total_constants):
+                constant_features[c] = features[c]
+            is_leaf = best_pos >= end or improvement + EPSILON < 0.0
+        node_id = n_nodes
+        n_nodes += 1
+        if parent >= 0:
+            if is_left:
+                node_left[parent] = node_id
+            else:
+                node_right[parent] = node_id
+        node_impurity[node_id] = impurity
+        node_n[node_id] = n_node
+        node_left[node_id] = -1
+        node_right[node_id] = -1
+        if is_leaf:
+            node_feature[node_id] = -2
+            node_threshold[node_id] = -2.0
+            for p in range(start, end):
+                leaf_of[samples[p]] = node_id
+        else:
+            node_feature[node_id] = best_feature
+            node_threshold[node_id] = best_threshold
+            if depth + 1 < MAX_DEPTH:      # the children will search splits: partition the presorts
+                for p in range(start, best_pos):
+                    mark[samples[p]] = 1
+                for p in range(best_pos, end):
+                    mark[samples[p]] = 0
+                for f in range(L):
+                    srt = sorted_idx[f]
+                    a = start
+                    b = 0
+                    for p in range(start, end):
+                        s = srt[p]
+                        if mark[s]:
+                            srt[a] = s
+                            a += 1
+                        else:
+                            tmp[b] = s
+                            b += 1
+                    for q in range(b):
+                        srt[a + q] = tmp[q]
+            # push right, then left (popped first)
+            rec_i[top, 0], rec_i[top, 1], rec_i[top, 2] = best_pos, end, depth + 1
+            rec_i[top, 3], rec_i[top, 4], rec_i[top, 5] = node_id, 0, n_total_constants
+            rec_f[top] = imp_right
+            top += 1
+            rec_i[top, 0], rec_i[top, 1], rec_i[top, 2] = start, best_pos, depth + 1
+            rec_i[top, 3], rec_i[top, 4], rec_i[top, 5] = node_id, 1, n_total_constants
+            rec_f[top] = imp_left
+            top += 1
+    return n_nodes
+
+
+@njit(**_JIT)
+def _block_sum(a, lo, n):
+    """numpy's pairwise_sum for n <= 128 (8 accumulators, then the rest in order)."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(**_JIT)
+def _pairwise_sum(a, lo, n):
+    """numpy's pairwise summation of a[lo:lo+n] (what ``ndarray.sum`` computes, bit for bit):
+    blocks of <= 128, halves split at a multiple of 8, left + right; the recursion runs on an
+    explicit stack (numba cannot cache recursive functions)."""
+    if n <= 128:
+        return _block_sum(a, lo, n)
+    f_lo = np.empty(64, dtype=np.int64)
+    f_n = np.empty(64, dtype=np.int64)
+    f_ph = np.zeros(64, dtype=np.int64)      # 0: new, 1: left pending, 2: right pending
+    f_left = np.empty(64)
+    f_lo[0], f_n[0], f_ph[0] = lo, n, 0
+    sp = 1
+    ret = 0.0
+    while sp > 0:
+        t = sp - 1
+        if f_ph[t] == 0:
+            if f_n[t] <= 128:
+                ret = _block_sum(a, f_lo[t], f_n[t])
+                sp -= 1
+                # hand ret to the waiting parents
+                while sp > 0:
+                    q = sp - 1
+                    if f_ph[q] == 1:
+                        f_left[q] = ret
+                        f_ph[q] = 2
+                        n2 = f_n[q] // 2
+                        n2 -= n2 % 8
+                        f_lo[sp], f_n[sp], f_ph[sp] = f_lo[q] + n2, f_n[q] - n2, 0
+                        sp += 1
+                        break
+                    ret = f_left[q] + ret
+                    sp -= 1
+            else:
+                f_ph[t] = 1
+                n2 = f_n[t] // 2
+                n2 -= n2 % 8
+                f_lo[sp], f_n[sp], f_ph[sp] = f_lo[t], n2, 0
+                sp += 1
+    return ret
+
+
+@njit(**_JIT)
+def _stage(XT, order0, has_dup, G, Y, seeds, factor, lr, raw, left, right, feature, threshold,
+           value, impurity, n_node, leaf_of, n_nodes, trees):
+    """The trees ``trees`` of one boosting stage: tree t fitted to G[t] [N] (seed seeds[t]), its
+    leaves set to the Newton step with targets Y[t], raw[:, t] += lr * leaf value (as
+    _update_terminal_regions). Different trees of a stage may run on different threads."""
+    L, N = XT.shape
+    samples = np.empty(N, dtype=np.int64)
+    fvals = np.empty(N, dtype=np.float32)
+    sorted_idx = np.empty((L, N), dtype=np.int64)
+    mark = np.zeros(N, dtype=np.uint8)
+    tmp = np.empty(N, dtype=np.int64)
+    stack = np.empty((136, 3), dtype=np.int64)
+    cnt = np.zeros(N_NODES + 1, dtype=np.int64)
+    idx = np.empty(N, dtype=np.int64)
+    a = np.empty(N)
+    b = np.empty(N)
+    for t in trees:
+        g = G[t]
+        n_nodes[t] = _fit_tree(XT, order0, has_dup, g, seeds[t], samples, fvals, sorted_idx, mark,
+                               tmp, stack, left[t], right[t], feature[t], threshold[t],
+                               impurity[t], n_node[t], leaf_of[t])
+        # samples of each leaf in increasing index order (np.nonzero(terminal_regions == leaf))
+        lf = leaf_of[t]
+        cnt[:] = 0
+        for i in range(N):
+            cnt[lf[i] + 1] += 1
+        for j in range(N_NODES):
+            cnt[j + 1] += cnt[j]
+        for i in range(N):
+            idx[cnt[lf[i]]] = i
+            cnt[lf[i]] += 1
+        lo = 0
+        for leaf in range(n_nodes[t]):
+            if left[t, leaf] != -1:
+                continue
+            n = int(n_node[t, leaf])
+            for q in range(n):
+                i = idx[lo + q]
+                a[q] = g[i]
+                pr = Y[t, i] - g[i]
+                b[q] = pr * (1 - pr)
+            numerator = _pairwise_sum(a, 0, n) / float(n)
+            numerator *= factor
+            denominator = _pairwise_sum(b, 0, n) / float(n)
+            value[t, leaf] = 0.0 if abs(denominator) < 1e-150 else numerator / denominator
+            lo += n
+        v = value[t]
+        for i in range(N):
+            raw[i, t] += lr * v[lf[i]]
+
+
+@njit(**_JIT)
+def _importances(left, right, feature, impurity, n_node, n_nodes, L):
+    """Tree.compute_feature_importances(normalize=False) of each tree -> [T, L]."""
+    T = left.shape[0]
+    out = np.zeros((T, L))
+    for t in range(T):
+        for node in range(n_nodes[t]):
+            lc = left[t, node]
+            if lc != -1:
+                rc = right[t, node]
+                out[t, feature[t, node]] += (n_node[t, node] * impurity[t, node]
+                                             - n_node[t, lc] * impurity[t, lc]
+                                             - n_node[t, rc] * impurity[t, rc])
+        for f in range(L):
+            out[t, f] /= n_node[t, 0]
+    return out
+
+
+@njit(**_JIT)
+def _predict_stages(XT, left, right, feature, threshold, value, lr, out):
+    """predict_stages: out [n, K] += lr * value of each sample's leaf, stage after stage;
+    trees [S, K, nodes], XT float32 [L, n]."""
+    S, K = left.shape[0], left.shape[1]
+    n = XT.shape[1]
+    for i in range(n):
+        for s in range(S):
+            for k in range(K):
+                node = 0
+                while left[s, k, node] != -1:
+                    if np.float64(XT[feature[s, k, node], i]) <= threshold[s, k, node]:
+                        node = left[s, k, node]
+                    else:
+                        node = right[s, k, node]
+                out[i, k] += lr * value[s, k, node]
+
+
+def n_trees_per_stage(n_classes: int) -> int:
+    """1 for two classes, else one tree per class."""
+    return 1 if n_classes == 2 else n_classes
+
+
+def tree_seeds(rng: np.random.RandomState, n_estimators: int, n_trees: int) -> np.ndarray:
+    """The seed scikit-learn's splitter draws for each tree, ``rng.randint(0, 2**31 - 1)`` in
+    fitting order (stage, then class) -> int64 [n_estimators, n_trees]; advances ``rng``."""
+    return np.array([rng.randint(0, RAND_R_MAX) for _ in range(n_estimators * n_trees)],
+                    dtype=np.int64).reshape(n_estimators, n_trees)
 
 
 class GradientBoosting:
-    """``GradientBoostingClassifier()`` defaults (see the module docstring): ``fit(X, y)``,
-    ``predict(X)``, ``feature_importances_``, ``train_predictions_``."""
+    """``GradientBoostingClassifier(random_state=...)`` (defaults otherwise, see the module
+    docstring): ``fit(X, y)``, ``predict(X)``, ``decision(X)``, ``feature_importances_``,
+    ``train_predictions_``."""
 
-    def __init__(self, n_estimators: int = 100, learning_rate: float = 0.1, max_depth: int = 3,
-                 random_state=0):
-        self.n_estimators, self.learning_rate, self.max_depth = n_estimators, learning_rate, max_depth
+    def __init__(self, n_estimators: int = 100, learning_rate: float = 0.1, random_state=0):
+        self.n_estimators, self.learning_rate = n_estimators, learning_rate
         self.random_state = random_state
 
-    def fit(self, X, y):
-        ps = Presorted(X)
-        rng = np.random.default_rng(self.random_state)
+    def fit(self, X, y, pool=None, n_chunks: int = 1, seeds=None):
+        """Fit to X [N, L], labels y [N]. With a ``concurrent.futures`` pool, the trees of each
+        stage are fitted in ``n_chunks`` tasks on it (same result: the trees are independent).
+        ``seeds`` [n_estimators, T]: the trees' generator seeds (default: drawn from
+        ``random_state`` as scikit-learn draws them, see :func:`tree_seeds`)."""
+        from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss
+        from sklearn.dummy import DummyClassifier
+        from sklearn.ensemble._gb import _init_raw_predictions
+        from sklearn.utils import check_random_state
+
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        XT = np.ascontiguousarray(X32.T)
+        N, L = X32.shape
         self.classes_, yk = np.unique(np.asarray(y), return_inverse=True)
+        yk = yk.ravel()
         C = len(self.classes_)
         if C < 2:
             raise ValueError("gradient boosting needs at least two classes")
-        N = ps.n_samples
-        T = 1 if C == 2 else C
-        eps = np.finfo(np.float64).eps
-        prior = np.clip(np.bincount(yk, minlength=C) / N, eps, 1 - eps)
-        if C == 2:
-            init = np.array([np.log(prior[1] / (1 - prior[1]))])
-        else:
-            init = np.log(prior / gmean(prior))
-        self.init_ = init
-        raw = np.tile(init, (N, 1))                                   # [N, T]
-        onehot = (yk[:, None] == np.arange(C)[None, :]).astype(np.float64) if C > 2 else \
-            yk[:, None].astype(np.float64)
-        n_nodes = 2 ** (self.max_depth + 1) - 1
-        self.features_ = np.full((self.n_estimators, T, n_nodes), -1, dtype=np.int64)
-        self.thresholds_ = np.zeros((self.n_estimators, T, n_nodes))
-        self.values_ = np.zeros((self.n_estimators, T, n_nodes))
-        imp_sum = np.zeros(ps.n_features)
-        n_relevant = 0
+        T = n_trees_per_stage(C)
+        yf = yk.astype(np.float64)
+        sw = np.ones(N)
+        loss = HalfBinomialLoss(sample_weight=None) if C == 2 else \
+            HalfMultinomialLoss(sample_weight=None, n_classes=C)
+        init = DummyClassifier(strategy="prior").fit(X32, yk, sample_weight=sw)
+        raw = np.ascontiguousarray(_init_raw_predictions(X32, init, loss, True))   # [N, T]
+        self.init_ = raw[0].copy()
+        if seeds is None:
+            seeds = tree_seeds(check_random_state(self.random_state), self.n_estimators, T)
+        seeds = np.asarray(seeds, dtype=np.int64).reshape(self.n_estimators, T)
+        S = self.n_estimators
+        shape = (S, T, N_NODES)
+        self.left_ = np.full(shape, -1, dtype=np.int64)
+        self.right_ = np.full(shape, -1, dtype=np.int64)
+        self.feature_ = np.full(shape, -2, dtype=np.int64)
+        self.threshold_ = np.full(shape, -2.0)
+        self.value_ = np.zeros(shape)
+        impurity = np.zeros((T, N_NODES))
+        n_node = np.zeros((T, N_NODES))
+        leaf_of = np.zeros((T, N), dtype=np.int64)
+        n_nodes = np.zeros(T, dtype=np.int64)
+        order0 = np.argsort(XT, axis=1, kind="stable")
+        srt = np.take_along_axis(XT, order0, axis=1)
+        has_dup = np.any(srt[:, 1:] == srt[:, :-1], axis=1)
+        Y = (yk[None, :] == np.arange(T)[:, None]).astype(np.float64) if C > 2 else yf[None, :].copy()
         factor = (C - 1) / C if C > 2 else 1.0
-        for i in range(self.n_estimators):
-            neg_g = onehot - _probabilities(raw, C)                   # [N, T] at the stage start
-            for k0 in range(0, T, TREES_PER_BATCH):
-                ks = np.arange(k0, min(T, k0 + TREES_PER_BATCH))
-                G = np.ascontiguousarray(neg_g[:, ks].T)              # [t, N]
-                feat, thr, leaf, imp, n_splits = fit_trees(ps, G, rng, self.max_depth)
-                imp_sum += imp[n_splits > 0].sum(axis=0)
-                n_relevant += int(np.count_nonzero(n_splits))
-                flat = leaf + (np.arange(len(ks)) * n_nodes)[:, None]
-                size = len(ks) * n_nodes
-                cnt = np.bincount(flat.ravel(), minlength=size).astype(np.float64)
-                num = np.bincount(flat.ravel(), weights=G.ravel(), minlength=size)
-                prob = onehot[:, ks].T - G
-                den = np.bincount(flat.ravel(), weights=(prob * (1 - prob)).ravel(), minlength=size)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    num, den = num / cnt * factor, den / cnt
-                    value = np.where(np.abs(den) < 1e-150, 0.0, num / den)
-                value[cnt == 0] = 0.0
-                value = value.reshape(len(ks), n_nodes)
-                self.features_[i, ks], self.thresholds_[i, ks], self.values_[i, ks] = feat, thr, value
-                raw[:, ks] += self.learning_rate * np.take_along_axis(value, leaf, axis=1).T
+        importances = []
+        chunks = [c for c in np.array_split(np.arange(T), max(1, min(int(n_chunks), T)))]
+        for i in range(S):
+            neg = -loss.gradient(y_true=yf, raw_prediction=raw if C > 2 else raw[:, 0])
+            G = np.ascontiguousarray(neg.reshape(N, -1).T)                  # [T, N]
+            args = (XT, order0, has_dup, G, Y, seeds[i], factor, float(self.learning_rate), raw,
+                    self.left_[i], self.right_[i], self.feature_[i], self.threshold_[i],
+                    self.value_[i], impurity, n_node, leaf_of, n_nodes)
+            if pool is None or len(chunks) == 1:
+                _stage(*args, chunks[0])
+            else:
+                for fut in [pool.submit(_stage, *args, c) for c in chunks]:
+                    fut.result()
+            imp = _importances(self.left_[i], self.right_[i], self.feature_[i], impurity, n_node,
+                               n_nodes, L)
+            importances.extend(imp[k] for k in range(T) if n_nodes[k] > 1)
         self.train_raw_ = raw
-        self.feature_importances_ = (imp_sum / n_relevant) / np.sum(imp_sum / n_relevant) \
-            if n_relevant else np.zeros(ps.n_features)
+        if importances:
+            avg = np.mean(importances, axis=0, dtype=np.float64)
+            self.feature_importances_ = avg / np.sum(avg)
+        else:
+            self.feature_importances_ = np.zeros(L)
         return self
 
     def decision(self, X) -> np.ndarray:
-        XT = np.ascontiguousarray(np.asarray(X, dtype=np.float32).T, dtype=np.float64)
-        raw = np.tile(self.init_, (XT.shape[1], 1))
-        for i in range(self.n_estimators):
-            leaves = apply_trees(self.features_[i], self.thresholds_[i], XT, self.max_depth)
-            for k in range(raw.shape[1]):
-                raw[:, k] += self.learning_rate * self.values_[i, k][leaves[k]]
-        return raw
+        """Raw predictions [n, T] (T = 1 if binary), summed stage after stage as scikit-learn."""
+        XT = np.ascontiguousarray(np.asarray(X, dtype=np.float32).T)
+        out = np.tile(self.init_, (XT.shape[1], 1))
+        _predict_stages(XT, self.left_, self.right_, self.feature_, self.threshold_, self.value_,
+                        float(self.learning_rate), out)
+        return out
 
     def _labels(self, raw):
         if raw.shape[1] == 1:
@@ -289,14 +648,3 @@ class GradientBoosting:
     @property
     def train_predictions_(self) -> np.ndarray:
         return self._labels(self.train_raw_)
-
-
-def _probabilities(raw: np.ndarray, C: int) -> np.ndarray:
-    """softmax (C > 2) or expit (binary, scikit-learn's stable form) of raw [N, T]."""
-    if C > 2:
-        z = np.exp(raw - raw.max(axis=1, keepdims=True))
-        return z / z.sum(axis=1, keepdims=True)
-    r = raw[:, 0]
-    with np.errstate(over="ignore"):
-        p = np.where(r > -37, 1.0 / (1.0 + np.exp(-r)), np.exp(r))
-    return p[:, None]

@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+from ..validate import check_int
+
 
 def n_workers(n_jobs: int | None, n_tasks: int) -> int:
     """None or -1: every core; otherwise n_jobs (>= 1); never more than the number of tasks."""
-    if n_jobs is None or n_jobs == -1:
+    if n_jobs is None or (not isinstance(n_jobs, bool) and n_jobs == -1):
         n = os.cpu_count() or 1
     else:
-        n = int(n_jobs)
-        if n < 1:
-            raise ValueError(f"n_jobs must be >= 1, -1 or None, got {n_jobs}")
+        n = check_int("n_jobs (>= 1, -1 or None)", n_jobs, lo=1)
     return max(1, min(n, n_tasks))
 
 

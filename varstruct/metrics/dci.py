@@ -3,28 +3,32 @@ for the Quantitative Evaluation of Disentangled Representations").
 
 Reference: disentanglement_lib/evaluation/metrics/dci.py (``compute_importance_gbt``,
 ``disentanglement``, ``completeness``): one ``GradientBoostingClassifier()`` (scikit-learn
-defaults) per factor.
+defaults) per factor. See docs/dci.md.
 """
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.stats
 
-from ._gbt import GradientBoosting
-from ._parallel import thread_map
+from ..errors import VarstructError
+from ..validate import check_choice
+from ._gbt import GradientBoosting, n_trees_per_stage, tree_seeds
+from ._parallel import n_workers, thread_map
 from .utils import check_train_test
 
 BACKENDS = ("fast", "sklearn")
 
 
-def _fit_factor(backend, random_state, x_train, y_train, x_test, y_test):
+def _fit_factor(backend, rng, x_train, y_train, x_test, y_test, seeds=None, pool=None, n_chunks=1):
     """(|feature importances| [L], train accuracy, test accuracy) of one factor's classifier."""
     if backend == "fast":
-        model = GradientBoosting(random_state=random_state).fit(x_train, y_train)
+        model = GradientBoosting().fit(x_train, y_train, pool, n_chunks, seeds=seeds)
         pred_train = model.train_predictions_
     else:
         from sklearn.ensemble import GradientBoostingClassifier
-        model = GradientBoostingClassifier(random_state=random_state).fit(x_train, y_train)
+        model = GradientBoostingClassifier(random_state=rng).fit(x_train, y_train)
         pred_train = model.predict(x_train)
     return (np.abs(model.feature_importances_), float(np.mean(pred_train == y_train)),
             float(np.mean(model.predict(x_test) == y_test)))
@@ -35,25 +39,41 @@ def importance_gbt(codes_train, factors_train, codes_test, factors_test, backend
     """Importance matrix R [L, K] (column k = feature importances of factor k's gradient-boosted
     classifier on the train codes) and per-factor train / test accuracies [K], [K].
 
-    backend "sklearn": ``sklearn.ensemble.GradientBoostingClassifier(random_state=...)``;
-    "fast" (default): :class:`varstruct.metrics._gbt.GradientBoosting`, the same model built
-    with vectorised numpy (about 2x faster per core; only ties between features' splits are
-    broken by another random draw - the reference's ``random_state=None`` draws too, so its own
-    runs differ by as much).
-    The K classifiers train on ``n_jobs`` threads (default: one per factor), largest first.
+    As the reference: ``GradientBoostingClassifier()`` per factor, fitted in factor order, all
+    drawing from one generator: ``random_state`` s gives the reference's result after
+    ``np.random.seed(s)``; None draws from numpy's global generator, as the reference.
+    backend "fast" (default): :class:`varstruct.metrics._gbt.GradientBoosting`, the same
+    classifiers (same trees, bit for bit, ties included) compiled with numba, on ``n_jobs``
+    threads (default: every core; the factors run concurrently and the trees of each boosting
+    stage are split over the threads; the result does not depend on n_jobs).
+    backend "sklearn": ``sklearn.ensemble.GradientBoostingClassifier``, one factor after the
+    other (n_jobs is not used).
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown DCI backend {backend!r} (known: {', '.join(BACKENDS)})")
+    from sklearn.utils import check_random_state
+
+    backend = check_choice("backend", backend, BACKENDS)
     ctr, ftr, cte, fte = check_train_test(codes_train, factors_train, codes_test, factors_test,
                                           min_samples=2, min_codes=2)
     K = ftr.shape[1]
-    n_classes = [len(np.unique(ftr[:, k])) for k in range(K)]
-    order = sorted(range(K), key=lambda k: -n_classes[k])   # longest fits first
-    res = thread_map(lambda k: _fit_factor(backend, random_state, ctr, ftr[:, k], cte, fte[:, k]),
-                     order, K if n_jobs is None else n_jobs)
-    out = [None] * K
-    for k, r in zip(order, res):
-        out[k] = r
+    n_classes = [len(np.unique(ftr[:, k])) for k in range(K)]   # >= 2 (checked above)
+    workers = n_workers(n_jobs, 1 << 30)
+    rng = check_random_state(random_state)
+    if backend == "sklearn":
+        out = [_fit_factor(backend, rng, ctr, ftr[:, k], cte, fte[:, k]) for k in range(K)]
+    else:
+        # the seeds the reference's trees draw, factor after factor, stage after stage
+        seeds = [tree_seeds(rng, 100, n_trees_per_stage(c)) for c in n_classes]
+        order = sorted(range(K), key=lambda k: -n_classes[k])   # longest fits first
+        if workers > 1:
+            # one driver thread per factor; the trees of each stage run as tasks on a shared pool
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                res = thread_map(lambda k: _fit_factor(backend, None, ctr, ftr[:, k], cte, fte[:, k],
+                                                       seeds[k], pool, workers), order, K)
+        else:
+            res = [_fit_factor(backend, None, ctr, ftr[:, k], cte, fte[:, k], seeds[k]) for k in order]
+        out = [None] * K
+        for k, r in zip(order, res):
+            out[k] = r
     importance = np.stack([r[0] for r in out], axis=1)
     return importance, np.array([r[1] for r in out]), np.array([r[2] for r in out])
 
@@ -95,7 +115,7 @@ def dci(codes_train, factors_train, codes_test, factors_test, backend: str = "fa
     A constant code gets zero importance.
     """
     if np.ndim(factors_train) == 2 and np.shape(factors_train)[1] < 2:
-        raise ValueError("DCI needs at least 2 factors")
+        raise VarstructError("factors: DCI needs at least 2 factors (columns)")
     imp, acc_train, acc_test = importance_gbt(codes_train, factors_train, codes_test, factors_test,
                                               backend, n_jobs, random_state)
     return {"disentanglement": disentanglement(imp),
