@@ -2,6 +2,8 @@
 the process state training leaves behind."""
 import json
 
+import numpy as np
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -27,7 +29,7 @@ def test_resolve_precision(monkeypatch):
     assert P.resolve_precision("auto") == "bf16"
     monkeypatch.setattr(P, "cpu_has_native_bf16", lambda: False)
     assert P.resolve_precision("auto") == "fp32"
-    with pytest.raises(ConfigError, match="precision must be one of fp32, bf16, auto"):
+    with pytest.raises(ConfigError, match="precision must be one of fp32, bf16, fp64, auto"):
         P.resolve_precision("fp16")
 
 
@@ -159,3 +161,32 @@ def test_resuming_with_auto_takes_the_runs_precision(tmp_path, monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(_weights(full).values(), _weights(part).values()))
     with pytest.raises(ConfigError, match="differs in precision"):
         varstruct.train({**TOY, "precision": "bf16"}, out=part, resume=True)
+
+
+def test_fp64_trains_resumes_loads_and_scores_in_float64(tmp_path):
+    from varstruct.training.precision import PRECISIONS
+
+    from varstruct.cli import common
+
+    assert [m.value for m in common.Precision] == list(PRECISIONS)
+    cfg = {**TOY, "precision": "fp64", "steps": 6, "checkpoint_every": 3}
+    a = varstruct.train(cfg, out=tmp_path / "a")
+    b = varstruct.train(cfg, out=tmp_path / "b", stop_after=3)
+    varstruct.train(cfg, out=tmp_path / "b", resume=True)
+    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+    assert json.loads((a / "config.json").read_text())["precision"] == "fp64"
+    model = varstruct.load_model(a)
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+    # the same initial weights, in float64: the first step's loss agrees to float32 rounding (an
+    # autoencoder: a VAE's ε would differ, since torch draws float64 normals from its own stream)
+    one = {**TOY, "method": "ae", "hparams": {}, "steps": 1, "log_every": 1}
+    rows = [np.loadtxt(varstruct.train({**one, "precision": p}, out=tmp_path / p) / "train_log.csv", delimiter=",",
+                       skiprows=1)[1:-1] for p in ("fp32", "fp64")]
+    np.testing.assert_allclose(rows[0], rows[1], rtol=1e-5, atol=1e-6)
+    ds = varstruct.datasets.get(TOY["dataset"], **TOY.get("dataset_params", {}))
+    scores = varstruct.evaluate(model, ds, metrics=["mig", "active_mig"], n_train=200, n_test=50)
+    assert np.isfinite(float(scores["mig"]))
+    measures = varstruct.measure_model(model, ds, n_anchors=5)
+    assert np.isfinite(measures["jacobian_response"].values).all()
+    with pytest.raises(ValueError, match="precision"):
+        varstruct.train({**cfg, "precision": "fp32", "steps": 9}, out=tmp_path / "a", resume=True)

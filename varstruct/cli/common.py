@@ -54,7 +54,7 @@ def dataset_names() -> list[str]:
 
 
 Dataset = _enum("Dataset", dataset_names())
-Precision = _enum("Precision", ("fp32", "bf16", "auto"))
+Precision = _enum("Precision", ("fp32", "bf16", "fp64", "auto"))
 METHODS = ("ae", "beta_vae", "annealed_vae", "beta_tcvae", "factor_vae", "dip_vae_i", "dip_vae_ii", "ada_gvae",
            "ordered_ae")
 Method = _enum("Method", METHODS)

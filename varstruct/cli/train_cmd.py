@@ -65,8 +65,9 @@ def train_cmd(
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Steps between checkpoints."),
     log_every: int = typer.Option(10, "--log-every", help="Steps per train_log.csv row."),
     precision: Optional[c.Precision] = typer.Option(None, "--precision", show_default=False,
-                                                    help="Arithmetic of the networks: fp32, bf16 (autocast) or auto "
-                                                         "(bf16 where the hardware has it natively). [default: auto]"),
+                                                    help="Arithmetic of the networks: fp32, bf16 (autocast), fp64 "
+                                                         "(float64 weights) or auto (bf16 where the hardware has it "
+                                                         "natively, else fp32). [default: auto]"),
     threads: Optional[int] = c.threads_option(),
     resume: bool = typer.Option(False, "--resume", help="Finish the interrupted run in --out."),
     overwrite: bool = c.overwrite_option(),

@@ -184,9 +184,10 @@ def default_arch(image_shape) -> str:
 
 def build_model(config: dict) -> VAE:
     """The untrained network a config describes (fields image_shape, latent_dim, arch, hidden,
-    mask, method)."""
+    mask, method; float64 weights when precision is fp64, else float32)."""
     from .methods import is_deterministic
 
-    return VAE(config["image_shape"], config["latent_dim"], config.get("arch") or default_arch(config["image_shape"]),
-               hidden=tuple(config.get("hidden") or DEFAULT_HIDDEN), mask=config.get("mask"),
-               deterministic=is_deterministic(config["method"]))
+    model = VAE(config["image_shape"], config["latent_dim"], config.get("arch") or default_arch(config["image_shape"]),
+                hidden=tuple(config.get("hidden") or DEFAULT_HIDDEN), mask=config.get("mask"),
+                deterministic=is_deterministic(config["method"]))
+    return model.double() if config.get("precision") == "fp64" else model

@@ -149,7 +149,7 @@ def adopt_run_precision(cfg: TrainConfig, record: dict, run_dir) -> dict:
         recorded = rd.read_config().get("precision", IMPLIED["precision"])
     except (RunDirError, AttributeError):
         return record  # an unreadable config.json is reported where the run dir is checked
-    return {**record, "precision": recorded} if recorded in ("fp32", "bf16") else record
+    return {**record, "precision": recorded} if recorded in ("fp32", "bf16", "fp64") else record
 
 
 def differences(a: dict, b: dict) -> list[str]:

@@ -189,6 +189,8 @@ def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threa
         model = build_model(record)
         objective = type(objective)(record["latent_dim"], recon=record["recon"], recon_var=record["recon_var"],
                                     **record["hparams"])  # built after the model: its own init is seeded too
+        dtype = precision.param_dtype(record["precision"])
+        objective.to(dtype)  # FactorVAE's discriminator
         model.train()
         channels_last = record["arch"] == "conv"  # ~20% faster convolutions on CPU (oneDNN)
         if channels_last:
@@ -212,6 +214,8 @@ def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threa
             t0 = time.perf_counter()
             for t, batch, torch_seed in batch_stream(ds, objective, seed, B, start, steps, channels_last, prefetch):
                 torch.manual_seed(torch_seed)
+                if dtype != torch.float32:
+                    batch = precision.cast(batch, dtype)
                 losses = objective.compute(net, batch, t)
                 opts.step(losses)
                 vals = torch.stack([losses.terms[c].double() for c in columns[1:-1]]).tolist()

@@ -1,10 +1,12 @@
-"""Training precision: ``fp32`` or ``bf16`` autocast, and ``auto`` choosing between them.
+"""Training precision: ``fp32``, ``bf16`` autocast or ``fp64``, and ``auto`` choosing fp32/bf16.
 
 bf16 runs the networks' convolutions and matmuls under ``torch.autocast(dtype=bfloat16)``;
 the master weights, the optimiser state, every loss and the KL stay fp32 (the networks'
 outputs are cast back to fp32 before any loss), and the weights are saved in fp32.
 ``auto`` = bf16 where the hardware computes it natively (a CUDA device, or a CPU with
-AVX512-BF16 or AMX-BF16), else fp32. A run records its resolved precision (fp32 | bf16).
+AVX512-BF16 or AMX-BF16), else fp32. ``fp64`` trains a float64 network end to end (weights,
+batches, losses; saved in float64), for numerical checks. A run records its resolved precision
+(fp32 | bf16 | fp64).
 """
 from __future__ import annotations
 
@@ -16,8 +18,20 @@ import torch
 from ..errors import ConfigError
 from ..validate import check_choice
 
-PRECISIONS = ("fp32", "bf16", "auto")
-RESOLVED = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "fp64", "auto")
+RESOLVED = ("fp32", "bf16", "fp64")
+
+
+def param_dtype(precision: str) -> torch.dtype:
+    """The dtype of a run's weights (and batches): float64 for fp64, else float32."""
+    return torch.float64 if precision == "fp64" else torch.float32
+
+
+def cast(batch, dtype: torch.dtype):
+    """A batch (a tensor or a tuple of tensors) in ``dtype``."""
+    if isinstance(batch, tuple):
+        return tuple(b.to(dtype) for b in batch)
+    return batch.to(dtype)
 
 
 @functools.lru_cache(maxsize=1)
@@ -81,5 +95,5 @@ class Autocast:
 
 
 def wrap(model, precision: str, device: str = "cpu"):
-    """The model as the objective should call it: itself for fp32, :class:`Autocast` for bf16."""
-    return model if precision == "fp32" else Autocast(model, autocast(precision, device))
+    """The model as the objective should call it: :class:`Autocast` for bf16, else itself."""
+    return Autocast(model, autocast(precision, device)) if precision == "bf16" else model
