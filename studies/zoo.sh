@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Remake pretrained/ from the zoo specs (about 1 h 20 min on a shared 2-core machine; see
+# Remake pretrained/ from the zoo specs (about 42 min on a shared 2-core machine; see
 # pretrained/README.md). Run from the repository root; OUT defaults to pretrained.
 # Finished runs are skipped, so an interrupted build resumes where it stopped.
 set -u
