@@ -428,3 +428,12 @@ def test_unknown_train_option_fails_before_any_work(tmp_path):
 def test_example_specs_parse():
     for path in sorted((ROOT / "studies").glob("*.toml")):
         assert read_spec(path), path
+
+
+def test_spec_sweeps_a_list_of_tables():
+    masks = [{"mode": "continuous", "l1": 0.0}, {"mode": "continuous", "l1": 1e-3}]
+    runs = runs_from_dict({"steps": 5, "train": {"mask": masks}, "datasets": [{"name": "toy_blobs"}],
+                           "methods": [{"name": "beta_vae"}]})
+    assert [r.train["mask"] for r in runs] == masks
+    assert [r.rel for r in runs] == ["toy_blobs/beta_vae-maskl10_modecontinuous/seed0",
+                                     "toy_blobs/beta_vae-maskl10.001_modecontinuous/seed0"]

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 import varstruct
 from varstruct.cli import main
 from varstruct.models import ConfigError, ModelDirError, load_model
-from varstruct.errors import OutputError
+from varstruct.errors import OutputError, VarstructError
 from varstruct.rundir import RunDir
 from varstruct.tensors import to_numpy, to_torch
 from varstruct.training import loop
@@ -301,3 +301,37 @@ def test_cli_existing_dir_resume_and_corrupt_checkpoint(tmp_path, capsys):
     (part / "checkpoint.safetensors").write_bytes(b"garbage")
     rc, _, err = _cli(argv[:-1] + [str(part), "--resume"], capsys)
     assert rc == 2 and "corrupt" in err and err.startswith("error:") and err.count("\n") == 1
+
+
+def test_ada_gvae_longitudinal_pairs_change_only_the_changeable_factors(tmp_path):
+    from varstruct.models.objectives import make_objective
+    from varstruct.training.loop import make_batch
+
+    class Recorder:  # a dataset stub: records what make_batch asks of the pair sampler
+        def sample_pairs(self, n, rng, k=1, changeable=None):
+            self.asked = (n, k, changeable)
+            return np.zeros((n, 2), np.int64), np.ones((n, 2), np.int64)
+
+        def render(self, idx, rng=None):
+            return np.zeros((len(idx), 4, 4, 1), np.float32)
+
+    ds = Recorder()
+    x1, x2 = make_batch(ds, make_objective("ada_gvae", {"k": 1, "changeable": ["b"]}), 3, np.random.default_rng(0))
+    assert ds.asked == (3, 1, ["b"]) and x1.shape == x2.shape == (3, 1, 4, 4)
+    make_batch(ds, make_objective("ada_gvae", {"k": 1}), 3, np.random.default_rng(0))
+    assert ds.asked == (3, 1, None)
+    # end to end: the hyper-parameter is recorded; without it nothing new enters config.json
+    cfg = {**TOY, "method": "ada_gvae", "steps": 2}
+    run = varstruct.train({**cfg, "hparams": {"k": 1, "changeable": ["f0", "f2"]}}, out=tmp_path / "long")
+    assert json.loads((run / "config.json").read_text())["hparams"]["changeable"] == ["f0", "f2"]
+    run = varstruct.train({**cfg, "hparams": {"k": 1}}, out=tmp_path / "plain")
+    assert "changeable" not in json.loads((run / "config.json").read_text())["hparams"]
+
+
+@pytest.mark.parametrize("changeable, msg", [("f0", "non-empty list"), ([], "non-empty list"),
+                                             (["f0", "f0"], "distinct"), (["nope"], "nope")])
+def test_ada_gvae_changeable_errors_are_one_line(tmp_path, changeable, msg):
+    with pytest.raises(VarstructError) as e:
+        varstruct.train({**TOY, "method": "ada_gvae", "steps": 2, "hparams": {"k": 1, "changeable": changeable}},
+                        out=tmp_path / "bad")
+    assert msg in str(e.value) and "\n" not in str(e.value)

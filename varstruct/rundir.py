@@ -4,7 +4,9 @@ Layout (see docs/run-dirs.md)::
 
     DIR/config.json              the resolved training config (written first)
     DIR/checkpoint.safetensors   training state of an unfinished run (removed when it finishes)
-    DIR/model.safetensors        final weights (its presence means "trained")
+    DIR/model.safetensors        final weights (its presence means "trained"; float32, or float16 /
+                                 bfloat16 in a packed zoo: loading upcasts to float32)
+    DIR/model.safetensors.sha256 optional: the weights' sha256, checked on loading
     DIR/train_log.csv            step, loss terms, seconds
     DIR/scores.nc                `varstruct evaluate`
     DIR/measures.nc              `varstruct measure model`
@@ -45,8 +47,9 @@ class RunDir:
     STATUS = "status.json"
     LOCK = ".lock"
     LOCK_PID = ".lock.pid"
+    WEIGHTS_SHA = "model.safetensors.sha256"
     #: the files a run writes; ``--overwrite`` removes them all (status.json belongs to the sweep)
-    RUN_FILES = (CONFIG, WEIGHTS, LOG, CHECKPOINT, SCORES, MEASURES)
+    RUN_FILES = (CONFIG, WEIGHTS, WEIGHTS_SHA, LOG, CHECKPOINT, SCORES, MEASURES)
     #: bookkeeping files that do not make a dir non-empty
     BOOKKEEPING = (LOCK, LOCK_PID, STATUS)
 
@@ -177,10 +180,16 @@ class RunDir:
             raise RunDirError(f"{path}: not a readable netCDF file ({first_line(e)})") from None
 
     def read_weights(self, path: str | os.PathLike | None = None) -> dict:
-        """A safetensors file of this dir (default: the final weights) as a dict of tensors."""
-        from .models.store import read_weights
+        """A safetensors file of this dir (default: the final weights) as a dict of tensors. The
+        final weights are checked against their recorded sha256 (a ``model.safetensors.sha256``
+        beside them, or the run's row of the nearest ``manifest.csv`` above the dir), if any."""
+        from .models.store import read_weights, verify_sha256
 
-        return read_weights(self.weights_path if path is None else path)
+        if path is None:
+            if self.weights_path.is_file():
+                verify_sha256(self.weights_path)
+            return read_weights(self.weights_path)
+        return read_weights(path)
 
     def read_status(self) -> dict | None:
         if not self.status_path.is_file():
@@ -207,7 +216,9 @@ class RunDir:
         if not self.weights_path.is_file():
             self.require("trained")
         self.check_model_size(cfg)
-        state = self.read_weights()
+        from .models.store import upcast_half
+
+        state = upcast_half(self.read_weights())  # half-precision weights files load as float32
         try:
             with torch.random.fork_rng(devices=[]):
                 model = build_model(cfg)

@@ -265,7 +265,9 @@ class FactorVAE(Objective):
 
 class AdaGVAE(Objective):
     name, pairs, terms = "ada_gvae", True, ("recon", "kl", "shared")
-    defaults = {"beta": 1.0, "k": 1}
+    # changeable: None (any factor may change) or the factor names that may (the longitudinal
+    # mode of the pair sampler); recorded only when given, so older config.json files still match
+    defaults = {"beta": 1.0, "k": 1, "changeable": None}
 
     def check(self, hp):
         k = hp["k"]
@@ -279,7 +281,15 @@ class AdaGVAE(Objective):
             if kf != int(kf) or kf < 1:
                 raise ConfigError(f"hyper-parameter k must be an integer >= 1 or 'random', got {k!r}")
             k = int(kf)
-        return {"beta": _number("beta", hp["beta"]), "k": k}
+        out = {"beta": _number("beta", hp["beta"]), "k": k}
+        ch = hp["changeable"]
+        if ch is not None:
+            if (not isinstance(ch, (list, tuple)) or not ch
+                    or not all(isinstance(c, str) and c for c in ch) or len(set(ch)) != len(ch)):
+                raise ConfigError(f"hyper-parameter changeable must be a non-empty list of distinct factor names, "
+                                  f"got {ch!r}")
+            out["changeable"] = list(ch)
+        return out
 
     def loss(self, model, batch, step):
         x1, x2 = batch

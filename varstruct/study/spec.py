@@ -70,7 +70,7 @@ def _grid(table: dict, where: str) -> tuple[list[str], list[dict]]:
                 raise ConfigError(f"{where}.{k}: empty list (give at least one value)")
             if all(isinstance(x, list) for x in v):   # [[...], [...]]: sweep over list values
                 vals = v
-            elif all(_is_scalar(x) for x in v):
+            elif all(_is_scalar(x) for x in v) or all(isinstance(x, dict) for x in v):  # scalars or tables
                 vals = v
             else:
                 raise ConfigError(f"{where}.{k}: a list sweeps over scalars; nest a list-valued setting "

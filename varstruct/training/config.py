@@ -123,7 +123,7 @@ def resolve(cfg: TrainConfig):
         objective = make_objective(cfg.method, cfg.hparams, latents, recon=cfg.recon, recon_var=cfg.recon_var)
     if objective.pairs:  # fail now, not at the first batch: e.g. k larger than the number of factors
         try:
-            ds.sample_pairs(2, 0, k=objective.hparams["k"])
+            ds.sample_pairs(2, 0, k=objective.hparams["k"], changeable=objective.hparams.get("changeable"))
         except (AttributeError, NotImplementedError):
             raise ConfigError(f"{cfg.method} needs pairs, which {cfg.dataset} cannot sample") from None
     record = {

@@ -56,7 +56,8 @@ def make_batch(ds, objective, batch_size: int, rng: np.random.Generator, channel
     """x [B, C, H, W], or (x1, x2) for pair objectives (pairs from ``ds.sample_pairs``)."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     if objective.pairs:
-        idx1, idx2 = ds.sample_pairs(batch_size, rng, k=objective.hparams["k"])
+        idx1, idx2 = ds.sample_pairs(batch_size, rng, k=objective.hparams["k"],
+                                     changeable=objective.hparams.get("changeable"))
         x = to_torch(ds.render(np.concatenate([idx1, idx2]), rng=rng)).contiguous(memory_format=fmt)
         return x[:batch_size], x[batch_size:]
     return to_torch(ds.render(ds.sample_factors(batch_size, rng), rng=rng)).contiguous(memory_format=fmt)

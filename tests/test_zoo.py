@@ -1,0 +1,99 @@
+"""The pretrained-zoo packing: half-precision weights load as float32, the manifest lists every run
+with its sha256, and loading refuses weights whose sha256 differs from the recorded one."""
+import csv
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import varstruct
+from varstruct.errors import RunDirError
+from varstruct.models.store import file_sha256, read_weights, write_sha256
+from varstruct.rundir import RunDir
+from varstruct.study.manifest import SCORES, main, pack_half, weights_dtype
+
+TOY = {"dataset": "toy_linear", "method": "beta_vae", "hparams": {"beta": 1.0}, "arch": "mlp", "hidden": [16],
+       "latent_dim": 3, "recon": "gaussian", "steps": 5, "batch_size": 8, "lr": 1e-3, "log_every": 5,
+       "checkpoint_every": 5, "precision": "fp32"}
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    """root/g/run{0,1}: two trained runs, run0 evaluated."""
+    root = tmp_path_factory.mktemp("zoo")
+    (root / "g").mkdir()
+    for s in (0, 1):
+        varstruct.train({**TOY, "seed": s}, out=root / "g" / f"run{s}", threads=1)
+    model = varstruct.load_model(root / "g" / "run0")
+    ds = varstruct.datasets.get("toy_linear")
+    RunDir(root / "g" / "run0").write_scores(varstruct.evaluate(model, ds, metrics=["mig", "sap"], n_train=200,
+                                                                n_test=100, seed=0))
+    return root
+
+
+def _copy(zoo, tmp_path):
+    dst = tmp_path / "zoo"
+    shutil.copytree(zoo, dst)
+    return dst
+
+
+def test_half_weights_load_as_float32_with_half_rounding(zoo, tmp_path):
+    root = _copy(zoo, tmp_path)
+    w = root / "g" / "run0" / "model.safetensors"
+    full = read_weights(w)
+    x = torch.rand(4, 1, *RunDir(w.parent).read_config()["image_shape"][:2])
+    before = varstruct.load_model(w.parent).encode(x)[0]
+    assert pack_half(w, "float16") == "float16" and weights_dtype(w) == "float16"
+    assert w.stat().st_size < 0.6 * (zoo / "g" / "run0" / "model.safetensors").stat().st_size
+    model = varstruct.load_model(w.parent)
+    for k, v in model.state_dict().items():
+        assert v.dtype == torch.float32
+        if k in full:  # float16 keeps 11 significant bits: relative rounding error <= 2^-11
+            np.testing.assert_allclose(v.numpy(), full[k].numpy(), rtol=2 ** -11, atol=6e-8)
+    torch.testing.assert_close(model.encode(x)[0], before, rtol=1e-2, atol=1e-3)
+    assert pack_half(w, "float16") == "float16"  # idempotent
+    b = root / "g" / "run1" / "model.safetensors"
+    assert pack_half(b, "bfloat16") == "bfloat16" and varstruct.load_model(b.parent) is not None
+
+
+def test_half_refuses_overflow(tmp_path):
+    from varstruct.models.store import write_weights
+
+    p = write_weights(tmp_path / "w.safetensors", {"a": torch.tensor([1.0, 1e6])})
+    assert pack_half(p, "float16") == "float32" and weights_dtype(p) == "float32"
+
+
+def test_manifest_lists_every_run_and_loading_checks_the_sha256(zoo, tmp_path, capsys):
+    root = _copy(zoo, tmp_path)
+    assert main([str(root), "--half", "float16"]) == 0
+    with open(root / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["path"] for r in rows] == ["g/run0", "g/run1"]
+    r0 = rows[0]
+    assert r0["dataset"] == "toy_linear" and r0["seed"] == "0" and r0["steps"] == "5" and r0["group"] == "g"
+    assert r0["weights_dtype"] == "float16" and r0["weights_sha256"] == file_sha256(root / "g/run0/model.safetensors")
+    assert set(SCORES) <= set(r0) and r0["mig"] != "" and r0["dci_disentanglement"] == ""  # not evaluated
+    varstruct.load_model(root / "g" / "run0")  # hash matches
+    # swap the weights of the two runs: same architecture, different bytes -> refused, one line
+    w0, w1 = root / "g/run0/model.safetensors", root / "g/run1/model.safetensors"
+    w0.write_bytes(w1.read_bytes())
+    with pytest.raises(RunDirError, match="sha256 mismatch with .*manifest.csv") as e:
+        varstruct.load_model(root / "g" / "run0")
+    assert "\n" not in str(e.value)
+    # a run dir copied out of the zoo loads without a check; a sidecar beside the weights is checked
+    alone = tmp_path / "alone"
+    shutil.copytree(root / "g" / "run1", alone)
+    varstruct.load_model(alone)
+    write_sha256(alone / "model.safetensors")
+    varstruct.load_model(alone)
+    (alone / "model.safetensors").write_bytes((root / "g/run0/model.safetensors").read_bytes()[:-4] + b"\0\0\0\0")
+    with pytest.raises(RunDirError, match="sha256 mismatch with .*model.safetensors.sha256"):
+        varstruct.load_model(alone)
+
+
+def test_manifest_cli_errors(tmp_path, capsys):
+    assert main([str(tmp_path / "nope")]) == 2
+    assert "no such models dir" in capsys.readouterr().err
+    assert main([str(tmp_path)]) == 2
+    assert "no run dirs" in capsys.readouterr().err
