@@ -23,7 +23,7 @@ from varstruct.study.sweep import sweep
 
 def spec(steps: int) -> dict:
     return {"seeds": [0, 1], "steps": steps, "train": {"batch_size": 64, "latent_dim": 4, "lr": 1e-3},
-            "datasets": [{"name": "toy_blobs", "params": {"r": [1.5, 3.0], "profile": ["none", "flip"]}}],
+            "datasets": [{"name": "toy_blobs", "params": {"r": [1.5, 2.0], "profile": ["none", "noflip"]}}],
             "methods": [{"name": "beta_vae", "hparams": {"beta": 4}}],
             "evaluate": {"metrics": ["mig", "sap"], "n_train": 1000, "n_test": 500},
             "measure": {"n_anchors": 50}}
