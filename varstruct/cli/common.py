@@ -228,6 +228,22 @@ def _probe(folder: Path, option: str, path: Path) -> None:
         raise OutputError(f"{option} {path}: cannot write in {folder} ({e.strerror or _line(e)})") from None
 
 
+def open_trained_run(run_dir: Path, out: Path | None, default: str, overwrite: bool, threads: int | None):
+    """(RunDir, config, output path, dataset) of a trained run whose result goes to ``out``
+    (default: the run dir's file ``default``, e.g. "scores_path"), checked before any work."""
+    from ..rundir import RunDir
+    from ..validate import check_int
+
+    if threads is not None:
+        check_int("--threads", threads, 1, 4096)
+    rd = RunDir(run_dir)
+    rd.require("trained")
+    cfg = rd.read_config()
+    rd.check_model_size(cfg)
+    out_path = check_output_file(getattr(rd, default) if out is None else Path(out), overwrite)
+    return rd, cfg, out_path, rd.dataset(cfg)
+
+
 def writer_lock(rd, out: Path):
     """The run dir's writer lock when ``out`` lies in it; nothing when the output goes
     elsewhere (a read-only model dir can still be evaluated with ``--out``)."""

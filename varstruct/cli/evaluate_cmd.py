@@ -28,21 +28,13 @@ def evaluate_cmd(
 ):
     """Score the model's encoder mean with the disentanglement metrics; writes DIR/scores.nc."""
     from ..resources import encode_bytes, require
-    from ..rundir import RunDir
     from ..validate import check_choices, check_int, check_seed
 
     names = c.METRICS if metrics is None else check_choices("--metrics", metrics, c.METRICS)
     seed = check_seed("--seed", seed)
     n_train = check_int("--train-points", train_points, 2)
     n_test = check_int("--test-points", test_points, 1)
-    if threads is not None:
-        check_int("--threads", threads, 1, 4096)
-    rd = RunDir(run_dir)
-    rd.require("trained")
-    cfg = rd.read_config()
-    rd.check_model_size(cfg)
-    out_path = c.check_output_file(rd.scores_path if out is None else Path(out), overwrite)
-    ds = rd.dataset(cfg)
+    rd, cfg, out_path, ds = c.open_trained_run(run_dir, out, "scores_path", overwrite, threads)
     require("--train-points/--test-points", encode_bytes({**cfg, "n_factors": ds.num_factors}, n_train + n_test),
             f"{n_train + n_test} points")
 

@@ -33,19 +33,11 @@ def measure_model_cmd(
     """Which latent encodes which factor, where (docs/measures.md#model-measures): writes
     DIR/measures.nc and prints a summary."""
     from ..resources import measure_model_bytes, require
-    from ..rundir import RunDir
     from ..validate import check_int, check_seed
 
     A = check_int("--anchors", anchors, 1)
     seed = check_seed("--seed", seed)
-    if threads is not None:
-        check_int("--threads", threads, 1, 4096)
-    rd = RunDir(model_dir)
-    rd.require("trained")
-    cfg = rd.read_config()
-    rd.check_model_size(cfg)
-    out_path = c.check_output_file(rd.measures_path if out is None else Path(out), overwrite)
-    ds = rd.dataset(cfg)
+    rd, cfg, out_path, ds = c.open_trained_run(model_dir, out, "measures_path", overwrite, threads)
     sizes = [f.size for f in ds.factors]
     require("--anchors", measure_model_bytes(cfg, A, len(sizes), max(sizes, default=1)), f"{A} anchors")
 
