@@ -15,7 +15,8 @@ r), read with ``varstruct.collect``. Per seed:
   rotated halfway between the factor axes. Undefined (left out, counted as "collapsed") for a
   model with fewer than two latents of mean KL >= 0.05. A model that puts both factors on one
   latent and keeps a second, weakly used one scores near 0°, so read it with the failure rate.
-Panels: failure rate with a 95% percentile bootstrap CI over seeds; rotation angle per seed
+Panels: failure rate, and the share of seeds with fewer than two latents of KL >= 0.05 (one
+factor dropped or both on one latent), each with a 95% percentile bootstrap CI over seeds; rotation angle per seed
 (dots) and the median with its bootstrap CI; active MIG and standard MIG per seed with the mean
 and its bootstrap CI.
 """
@@ -49,6 +50,7 @@ def summarise(study) -> dict:
                           "active_mig_mean": bootstrap_ci(amig[m], np.mean, seed=i),
                           "mig_mean": bootstrap_ci(mig[m], np.mean, seed=i),
                           "collapsed": int((~np.isfinite(rot[m])).sum()),
+                          "collapsed_rate": bootstrap_ci((~np.isfinite(rot[m])).astype(float), np.mean, seed=i),
                           "rotation": rot[m].round(1).tolist(), "active_mig": amig[m].round(3).tolist()}
     return res
 
@@ -67,15 +69,18 @@ def plot(study, summary, fig=None):
                     color=colour, capsize=3, label=label, ms=4)
 
     line(ax1, "failure_rate", "C3", f"share of seeds with active MIG < {THRESHOLD}")
+    line(ax1, "collapsed_rate", "C7", "share with < 2 latents of KL ≥ 0.05", marker="s")
     for k in summary:
         ax1.annotate(f"{summary[k]['failures']}/{summary[k]['n_seeds']}", (float(k), summary[k]["failure_rate"][0]),
                      textcoords="offset points", xytext=(4, 5), fontsize=7)
     ax1.set_ylim(-0.05, 1.05)
-    ax1.set_ylabel("failure rate")
+    ax1.set_ylabel("share of seeds")
     ax2.scatter(r * (1 + jit), rot, s=10, color="C0", alpha=0.5, edgecolors="none", label="seeds")
     line(ax2, "rotation_median", "black", "median (95% CI)")
     ax2.set_ylim(-1, 46)
     ax2.set_ylabel("rotation angle of the code (°)")
+    n_def = sum(summary[k]["n_seeds"] - summary[k]["collapsed"] for k in summary)
+    ax2.set_title(f"seeds with ≥ 2 latents of KL ≥ 0.05 only ({n_def} of {len(r)})", fontsize=8)
     ax3.scatter(r * (1 + jit), amig, s=10, color="C2", alpha=0.5, edgecolors="none")
     ax3.scatter(r * (1 - jit), mig, s=10, color="C1", alpha=0.5, edgecolors="none", marker="s")
     line(ax3, "active_mig_mean", "C2", "active MIG (mean, 95% CI)")
