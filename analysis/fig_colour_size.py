@@ -98,4 +98,4 @@ def make(zoo, out, n_anchors: int = N_ANCHORS) -> dict:
 if __name__ == "__main__":
     from ._common import script_main
 
-    raise SystemExit(script_main(__name__))
+    raise SystemExit(script_main(__spec__.name))

@@ -69,4 +69,4 @@ def make(zoo, out, n_permutations: int = 999, n_resamples: int = 199) -> dict:
 if __name__ == "__main__":
     from ._common import script_main
 
-    raise SystemExit(script_main(__name__))
+    raise SystemExit(script_main(__spec__.name))

@@ -99,4 +99,4 @@ def make(zoo, out, repeats: int = 400) -> dict:
 if __name__ == "__main__":
     from ._common import script_main
 
-    raise SystemExit(script_main(__name__))
+    raise SystemExit(script_main(__spec__.name))

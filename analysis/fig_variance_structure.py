@@ -84,4 +84,4 @@ def make(zoo, out, n_anchors: int = 300, n_pca_anchors: int = 60, datasets=DATAS
 if __name__ == "__main__":
     from ._common import script_main
 
-    raise SystemExit(script_main(__name__))
+    raise SystemExit(script_main(__spec__.name))
