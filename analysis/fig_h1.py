@@ -73,7 +73,7 @@ def plot(study, summary, fig=None):
     for k in summary:
         ax1.annotate(f"{summary[k]['failures']}/{summary[k]['n_seeds']}", (float(k), summary[k]["failure_rate"][0]),
                      textcoords="offset points", xytext=(4, 5), fontsize=7)
-    ax1.set_ylim(-0.05, 1.05)
+    ax1.set_ylim(-0.05, 1.12)
     ax1.set_ylabel("share of seeds")
     ax2.scatter(r * (1 + jit), rot, s=10, color="C0", alpha=0.5, edgecolors="none", label="seeds")
     line(ax2, "rotation_median", "black", "median (95% CI)")
