@@ -1,6 +1,9 @@
 """Sparsity: MIG, active MIG, DCI disentanglement and Modularity of β-VAEs with channel masks
 against the mask strength (the L1 penalty λ on the mask), the unmasked model as a dashed baseline.
 
+The last panel checks that the masks really become sparse: the share of mask entries with
+|M| < 1e-3 (``model.sparsity()``, from the weights; left empty if the zoo kept no weights).
+
 Data: the zoo's group ``mask`` (β-VAEs on toy_blobs with a continuous channel mask on every layer,
 penalty λ·Σ|m| for each λ; the strength is read from each run's config.json ``mask``), and as
 the baseline the runs anywhere in the zoo with the same dataset configuration, method,
@@ -25,6 +28,17 @@ def mask_l1(zoo, models) -> np.ndarray:
     for m in models:
         mask = zoo.config(str(m)).get("mask")
         out.append(np.nan if not mask else float(mask.get("l1", 0.0)))
+    return np.array(out)
+
+
+def mask_sparsity(zoo, models) -> np.ndarray:
+    """Per model the share of mask entries with |M| < 1e-3 (``model.sparsity()``; NaN without weights)."""
+    out = []
+    for m in models:
+        try:
+            out.append(float(zoo.load_model(str(m)).sparsity()))
+        except (Missing, ValueError, OSError):
+            out.append(np.nan)
     return np.array(out)
 
 
@@ -53,9 +67,18 @@ def make(zoo, out) -> dict:
     cand &= ~np.isfinite(mask_l1(zoo, full["model"].values))
     base = full.isel(model=np.flatnonzero(cand))
 
-    fig = new_figure(figsize=(14.0, 3.8))
-    axes = fig.subplots(1, len(METRICS))
-    res = {"levels": levels, "n_baseline": int(base.sizes["model"]), "baseline_models": base["model"].values.tolist()}
+    sp = mask_sparsity(zoo, masked["model"].values)
+    masked["mask_sparsity"] = ("model", sp)
+    fig = new_figure(figsize=(17.0, 3.8))
+    axes = fig.subplots(1, len(METRICS) + 1)
+    if np.isfinite(sp).any():
+        plot_groups(masked, "mask_sparsity", "mask_l1", order=list(label), ax=axes[-1], labels=label)
+        axes[-1].set_ylabel("mask sparsity (share of |M| < 1e-3)")
+        axes[-1].set_xlabel("mask L1 strength λ")
+        axes[-1].set_ylim(-0.02, 1.02)
+    else:
+        axes[-1].text(0.5, 0.5, "no weights: mask sparsity unknown", ha="center", transform=axes[-1].transAxes)
+    res = {"mask_sparsity": {f"l1={lv:g}": bootstrap_ci(sp[l1 == lv]) for lv in levels}, "levels": levels, "n_baseline": int(base.sizes["model"]), "baseline_models": base["model"].values.tolist()}
     for ax, (var, name) in zip(axes, METRICS):
         if var not in masked:
             ax.text(0.5, 0.5, f"{var}: not in the zoo", ha="center", transform=ax.transAxes)
