@@ -68,7 +68,7 @@ def make(zoo, out, n_anchors: int = N_ANCHORS) -> dict:
     for k, (j, name) in enumerate(((X, "xpos"), (B, "brightness"), (S, "size"))):
         for lvl, ls in ((0, "--"), (len(levels) - 1, "-")):
             ax2.plot(sides, cells[j][:, lvl], ls, marker="o", ms=3, color=f"C{k}",
-                     label=f"{name}, brightness {levels[lvl]:.2f}")
+                     label=f"V_{name} at brightness {levels[lvl]:.2f}")
     ax2.set_yscale("log")
     ax2.set_xlabel("size (side, px)")
     ax2.set_ylabel("V (traversal variance)")
