@@ -41,3 +41,30 @@ def plot_variance_structure(measures, ax=None, log: bool = True):
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, frameon=False, loc="lower right")
     return ax
+
+
+def plot_factor_bars(measures: dict, var: str, ax=None, ylabel=None):
+    """Bars of a per-factor measure ``var`` (dim factor) for several datasets side by side:
+    ``measures`` maps a label to a dataset-measures Dataset; one group of bars per dataset, one
+    bar per factor, the factor names as tick labels and the dataset labels above the groups.
+    A dataset without ``var`` leaves a gap. Returns the Axes."""
+    ax = new_axes(ax, figsize=(2.0 + 0.35 * sum(m.sizes.get("factor", 0) for m in measures.values()), 3.0))
+    x, ticks, labels = 0.0, [], []
+    for k, (name, m) in enumerate(measures.items()):
+        factors = [str(f) for f in m["factor"].values] if "factor" in m.dims else []
+        vals = m[var].values.astype(float) if var in m else np.full(len(factors), np.nan)
+        pos = x + np.arange(len(factors))
+        ax.bar(pos, np.nan_to_num(vals, nan=0.0), width=0.8, color=f"C{k % 10}")
+        for p, v in zip(pos, vals):
+            if not np.isfinite(v):
+                ax.text(p, 0, "n/a", ha="center", va="bottom", fontsize=5, rotation=90)
+        ticks += list(pos)
+        labels += factors
+        if len(factors):
+            ax.text(pos.mean(), 1.0, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
+                    fontsize=7, color=f"C{k % 10}")
+        x += len(factors) + 1.0
+    ax.set_xticks(ticks, labels, rotation=90, fontsize=6)
+    ax.set_ylabel(ylabel or var, fontsize=8)
+    ax.set_xlim(-1, x - 1)
+    return ax

@@ -1,0 +1,195 @@
+"""Shared helpers of the figure scripts: the zoo (collected once, lazily), figure saving,
+bootstrap confidence intervals, and :class:`Missing` for a figure whose data is absent."""
+from __future__ import annotations
+
+import json
+import logging
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from varstruct.io import atomic_path
+
+
+class Missing(Exception):
+    """The data a figure needs is not there: the figure is skipped with this one-line message."""
+
+
+def new_figure(figsize=(6.0, 4.0), layout="constrained"):
+    """A pyplot-free Figure (no global figure registry)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout=layout)
+
+
+def save(fig, out: Path, name: str, dpi: int = 130) -> list[Path]:
+    """Write ``fig`` as out/name.png and out/name.pdf (atomically); return the paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        p = out / f"{name}.{ext}"
+        with atomic_path(p) as tmp:
+            # metadata without dates so that a rerun on the same data writes the same PDF
+            fig.savefig(tmp, format=ext, dpi=dpi, metadata={"CreationDate": None} if ext == "pdf" else None)
+        paths.append(p)
+    return paths
+
+
+def bootstrap_ci(values, stat=np.mean, n_resamples: int = 2000, level: float = 0.95, seed: int = 0):
+    """(estimate, low, high): ``stat`` of the finite ``values`` and its percentile bootstrap CI
+    over resamples of the values (e.g. seeds) with replacement. NaNs if there are no values;
+    low = high = estimate for a single value."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return np.nan, np.nan, np.nan
+    est = float(stat(v))
+    if len(v) == 1:
+        return est, est, est
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(v), size=(n_resamples, len(v)))
+    boots = np.apply_along_axis(stat, 1, v[idx]) if stat not in (np.mean, np.median) else stat(v[idx], axis=1)
+    a = (1 - level) / 2
+    lo, hi = np.quantile(boots, [a, 1 - a])
+    return est, float(lo), float(hi)
+
+
+class Zoo:
+    """A models dir (e.g. ``pretrained/``): ``study`` is ``varstruct.collect`` of it, computed on
+    first use; ``group`` (a coordinate added on ``model``) is the first path component of each
+    run dir (``toy_ratios``, ``toy_profiles``, ``mask``, ...)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    @cached_property
+    def study(self):
+        import varstruct
+
+        if not self.path.is_dir():
+            raise Missing(f"no zoo at {self.path}")
+        logging.getLogger("varstruct.collect").setLevel(logging.ERROR)  # skipped runs: one line each is too much here
+        try:
+            s = varstruct.collect(self.path)
+        except ValueError as e:
+            raise Missing(f"no finished run in {self.path} ({e})") from None
+        groups = [m.split("/")[0] if "/" in m else "" for m in s["model"].values]
+        return s.assign_coords(group=("model", np.array(groups, dtype=str)))
+
+    def select(self, group=None, **coords):
+        """The models of ``group`` whose coordinates equal ``coords`` (a value or a list of values;
+        a coordinate the study lacks matches nothing). Raises Missing if none is left."""
+        s = self.study
+        keep = np.ones(s.sizes["model"], dtype=bool)
+        if group is not None:
+            keep &= s["group"].values == group
+        for k, v in coords.items():
+            if k not in s.coords:
+                raise Missing(f"the zoo has no coordinate {k!r} (wanted {k}={v!r})")
+            vals = v if isinstance(v, (list, tuple)) else [v]
+            keep &= np.isin(s[k].values, vals)
+        if not keep.any():
+            what = ", ".join([f"group={group}"] * (group is not None) + [f"{k}={v}" for k, v in coords.items()])
+            raise Missing(f"no run with {what} in {self.path}")
+        return s.isel(model=np.flatnonzero(keep))
+
+    def config(self, model: str) -> dict:
+        return json.loads((self.path / model / "config.json").read_text())
+
+    def measures(self, model: str):
+        """The run's measures.nc (per anchor)."""
+        from varstruct.io import read_netcdf
+
+        p = self.path / model / "measures.nc"
+        if not p.is_file():
+            raise Missing(f"{p} is missing")
+        return read_netcdf(p)
+
+    def load_model(self, model: str):
+        from varstruct.rundir import RunDir
+
+        rd = RunDir(self.path / model)
+        if not (self.path / model / "model.safetensors").is_file():
+            raise Missing(f"no weights in {self.path / model}")
+        return rd.load_model()
+
+
+def values(study, name: str) -> np.ndarray:
+    """study[name] as a float array (NaN if the variable is absent)."""
+    if name not in study:
+        return np.full(study.sizes["model"], np.nan)
+    return np.asarray(study[name].values, dtype=float)
+
+
+def fmt_ci(est, lo, hi, digits: int = 2) -> str:
+    return f"{est:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def script_main(module_name: str, argv=None) -> int:
+    """``python -m analysis.<fig> [--zoo pretrained/] [--out figures/]``: run one figure script."""
+    import argparse
+    import importlib
+    import sys
+
+    mod = importlib.import_module(module_name)
+    p = argparse.ArgumentParser(prog=f"python -m {module_name}", description=mod.__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--zoo", default="pretrained/")
+    p.add_argument("--out", default="figures/")
+    a = p.parse_args(argv)
+    try:
+        numbers = mod.make(Zoo(a.zoo), Path(a.out))
+    except Missing as e:
+        print(f"{module_name}: skipped, missing {e}", file=sys.stderr)
+        return 0
+    print(json.dumps(numbers, indent=1, default=str))
+    return 0
+
+
+def rotation_angle(study, min_kl: float = 0.05) -> np.ndarray:
+    """Rotation angle of the learned code, degrees in [0, 45], per model (see fig_h1's docstring).
+
+    With the two latents of largest ``latent_kl`` (l1, l2) and
+    M[j, l] = jacobian_response[j, l] / √latent_variance[l] (the mean over anchors of the encoder
+    mean's response to factor j's pixel direction, in units of the latent's spread): factor j's
+    response direction in the (l1, l2) plane has the angle φ_j = atan2(M[j, l2], M[j, l1]) ∈ [0°, 90°]
+    from l1's axis; its distance to the nearest latent axis is min(φ_j, 90° − φ_j); the rotation
+    angle is the mean of that over the factors where it is defined. NaN without the variables and
+    for a model with fewer than two latents of mean KL >= ``min_kl`` (the active-MIG threshold):
+    a collapsed code has no plane to be rotated in."""
+    n = study.sizes["model"]
+    if not {"jacobian_response", "latent_variance", "latent_kl"} <= set(study.data_vars):
+        return np.full(n, np.nan)
+    J = study["jacobian_response"].transpose("model", "factor", "latent").values.astype(float)
+    var = study["latent_variance"].transpose("model", "latent").values.astype(float)
+    kl = study["latent_kl"].transpose("model", "latent").values.astype(float)
+    out = np.full(n, np.nan)
+    for m in range(n):
+        k = np.where(np.isfinite(kl[m]), kl[m], -np.inf)
+        if (k >= min_kl).sum() < 2:
+            continue
+        l1, l2 = np.argsort(-k, kind="stable")[:2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            M = J[m][:, [l1, l2]] / np.sqrt(var[m][[l1, l2]])
+        ok = np.isfinite(M).all(1) & (M.sum(1) > 0)
+        if not ok.any():
+            continue
+        phi = np.degrees(np.arctan2(M[ok, 1], M[ok, 0]))
+        out[m] = float(np.mean(np.minimum(phi, 90.0 - phi)))
+    return out
+
+
+def toy_blobs_variance(study) -> dict:
+    """Closed-form variance report (``ds.variance()``) of each distinct toy_blobs configuration in
+    ``study``, keyed by its dataset_config JSON."""
+    import varstruct
+
+    out = {}
+    for key in np.unique(study["dataset_config"].values):
+        cfg = json.loads(key)
+        if cfg["dataset"] == "toy_blobs":
+            v = varstruct.datasets.get("toy_blobs", **cfg["params"]).variance()
+            out[key] = {k: round(float(x), 6) for k, x in v.items()}
+    return out

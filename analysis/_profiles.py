@@ -1,0 +1,71 @@
+"""Shared by fig_h2 and fig_h3: the toy_profiles runs, their profile labels and summaries."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import Missing, bootstrap_ci, new_figure, toy_blobs_variance, values
+
+PROFILES = ("none", "noflip", "flip")
+METRICS = (("mig", "MIG"), ("active_mig", "active MIG (KL < 0.05 held constant)"),
+           ("encoding_inconsistency_mean", "encoding inconsistency"))
+
+
+def select(zoo, methods):
+    try:
+        s = zoo.select("toy_profiles", method=list(methods))
+    except Missing:
+        s = zoo.select(None, dataset="toy_blobs", data_profile=list(PROFILES), method=list(methods))
+    return s
+
+
+def labels(study) -> dict:
+    """profile -> tick label with its r (and spread)."""
+    out = {}
+    for p in PROFILES:
+        m = study["data_profile"].values == p
+        if m.any():
+            r = np.unique(values(study, "data_r")[m])
+            sp = np.unique(values(study, "data_spread")[m]) if "data_spread" in study.coords else [np.nan]
+            sp = [v for v in sp if np.isfinite(v)]
+            out[p] = f"{p}\nr = {', '.join(f'{v:g}' for v in r)}" + (f", spread {sp[0]:g}" if sp else "")
+    return out
+
+
+def summarise(study, methods) -> dict:
+    prof, meth = study["data_profile"].values, study["method"].values
+    res = {}
+    for mt in methods:
+        for p in PROFILES:
+            m = (prof == p) & (meth == mt)
+            if m.any():
+                res[f"{mt}/{p}"] = {"n_seeds": int(m.sum()),
+                                    **{k: bootstrap_ci(values(study, k)[m], np.mean, seed=i)
+                                       for i, (k, _) in enumerate(METRICS)},
+                                    "active_mig_values": values(study, "active_mig")[m].round(3).tolist()}
+    return res
+
+
+def plot(study, methods, title, fig=None):
+    from varstruct.plots import plot_groups
+
+    present = [m for m in methods if (study["method"].values == m).any()]
+    if not present:
+        raise Missing(f"runs of {' or '.join(methods)}")
+    fig = fig or new_figure(figsize=(13.0, 3.8))
+    axes = fig.subplots(1, len(METRICS))
+    order = [p for p in PROFILES if (study["data_profile"].values == p).any()]
+    for ax, (var, label) in zip(axes, METRICS):
+        if var not in study:
+            ax.text(0.5, 0.5, f"{var}: not in the zoo", ha="center", transform=ax.transAxes)
+            continue
+        plot_groups(study, var, "data_profile", hue="method", order=order, hue_order=present, ax=ax,
+                    labels=labels(study))
+        ax.set_ylabel(label)
+        ax.set_ylim(-0.02, 1.02)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def numbers(study, methods) -> dict:
+    return {"summary": summarise(study, methods), "dataset_variance": toy_blobs_variance(study),
+            "steps": np.unique(values(study, "steps")).tolist()}

@@ -1,0 +1,116 @@
+"""H1, the variance gap: the share of seeds that fail to disentangle, and the rotation of the
+learned code, against the amplitude ratio r of the two toy_blobs factors.
+
+Data: the zoo's group ``toy_ratios`` (β-VAEs on ``toy_blobs``, profile ``none``, one fixed
+amplitude of A, B's amplitude r times A's, so the variance ratio of B to A is r²; ≥ 20 seeds per
+r), read with ``varstruct.collect``. Per seed:
+- *failure*: active MIG (MIG with latents of mean KL < 0.05 held constant) below 0.6;
+- *rotation angle of the learned code* (degrees, 0–45): take the two latents with the largest
+  mean KL (l1, l2) and each factor j's response M[j, l] = mean over anchors of
+  |J_μ(x) · d_j(x)|_l (``jacobian_response``, the encoder mean's Jacobian applied to the factor's
+  pixel direction) divided by √Var μ_l (``latent_variance``). The factor's response direction in
+  the (l1, l2) plane makes the angle φ_j = atan2(M[j, l2], M[j, l1]) with l1's axis; the
+  rotation angle is the mean over the two factors of min(φ_j, 90° − φ_j), its distance to the
+  nearest latent axis. 0° means each factor moves one latent only (axis-aligned code), 45° a code
+  rotated halfway between the factor axes. Undefined (left out, counted as "collapsed") for a
+  model with fewer than two latents of mean KL >= 0.05. A model that puts both factors on one
+  latent and keeps a second, weakly used one scores near 0°, so read it with the failure rate.
+Panels: failure rate, and the share of seeds with fewer than two latents of KL >= 0.05 (one
+factor dropped or both on one latent), each with a 95% percentile bootstrap CI over seeds; rotation angle per seed
+(dots) and the median with its bootstrap CI; active MIG and standard MIG per seed with the mean
+and its bootstrap CI.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import Missing, bootstrap_ci, new_figure, rotation_angle, save, toy_blobs_variance, values
+
+THRESHOLD = 0.6
+
+
+def select(zoo):
+    try:
+        return zoo.select("toy_ratios", method="beta_vae")
+    except Missing:
+        return zoo.select(None, dataset="toy_blobs", data_profile="none", method="beta_vae")
+
+
+def summarise(study) -> dict:
+    """Per r: the numbers behind the figure (failure rate, rotation angle, MIGs with CIs)."""
+    r = values(study, "data_r")
+    amig, mig, rot = values(study, "active_mig"), values(study, "mig"), rotation_angle(study)
+    res = {}
+    for i, rv in enumerate(np.unique(r[np.isfinite(r)])):
+        m = r == rv
+        fail = (amig[m] < THRESHOLD).astype(float)
+        res[f"{rv:g}"] = {"n_seeds": int(m.sum()), "failures": int(fail.sum()),
+                          "failure_rate": bootstrap_ci(fail, np.mean, seed=i),
+                          "rotation_median": bootstrap_ci(rot[m], np.median, seed=i),
+                          "active_mig_mean": bootstrap_ci(amig[m], np.mean, seed=i),
+                          "mig_mean": bootstrap_ci(mig[m], np.mean, seed=i),
+                          "collapsed": int((~np.isfinite(rot[m])).sum()),
+                          "collapsed_rate": bootstrap_ci((~np.isfinite(rot[m])).astype(float), np.mean, seed=i),
+                          "rotation": rot[m].round(1).tolist(), "active_mig": amig[m].round(3).tolist()}
+    return res
+
+
+def plot(study, summary, fig=None):
+    fig = fig or new_figure(figsize=(13.0, 3.8))
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    rs = np.array([float(k) for k in summary])
+    r = values(study, "data_r")
+    rot, amig, mig = rotation_angle(study), values(study, "active_mig"), values(study, "mig")
+    jit = np.random.default_rng(0).uniform(-0.025, 0.025, len(r))
+
+    def line(ax, key, colour, label, marker="o"):
+        est = np.array([summary[k][key] for k in summary])
+        ax.errorbar(rs, est[:, 0], yerr=[est[:, 0] - est[:, 1], est[:, 2] - est[:, 0]], fmt=marker + "-",
+                    color=colour, capsize=3, label=label, ms=4)
+
+    line(ax1, "failure_rate", "C3", f"share of seeds with active MIG < {THRESHOLD}")
+    line(ax1, "collapsed_rate", "C7", "share with < 2 latents of KL ≥ 0.05", marker="s")
+    for k in summary:
+        ax1.annotate(f"{summary[k]['failures']}/{summary[k]['n_seeds']}", (float(k), summary[k]["failure_rate"][0]),
+                     textcoords="offset points", xytext=(4, 5), fontsize=7)
+    ax1.set_ylim(-0.05, 1.12)
+    ax1.set_ylabel("share of seeds")
+    ax2.scatter(r * (1 + jit), rot, s=10, color="C0", alpha=0.5, edgecolors="none", label="seeds")
+    line(ax2, "rotation_median", "black", "median (95% CI)")
+    ax2.set_ylim(-1, 46)
+    ax2.set_ylabel("rotation angle of the code (°)")
+    n_def = sum(summary[k]["n_seeds"] - summary[k]["collapsed"] for k in summary)
+    ax2.set_title(f"seeds with ≥ 2 latents of KL ≥ 0.05 only ({n_def} of {len(r)})", fontsize=8)
+    ax3.scatter(r * (1 + jit), amig, s=10, color="C2", alpha=0.5, edgecolors="none")
+    ax3.scatter(r * (1 - jit), mig, s=10, color="C1", alpha=0.5, edgecolors="none", marker="s")
+    line(ax3, "active_mig_mean", "C2", "active MIG (mean, 95% CI)")
+    line(ax3, "mig_mean", "C1", "MIG (mean, 95% CI)", marker="s")
+    ax3.axhline(THRESHOLD, ls=":", color="gray")
+    ax3.set_ylim(-0.02, 1.02)
+    ax3.set_ylabel("score")
+    for ax in (ax1, ax2, ax3):
+        ax.set_xscale("log")
+        ax.set_xticks(rs, [f"{v:g}" for v in rs])
+        ax.minorticks_off()
+        ax.set_xlabel("amplitude ratio r (variance ratio r²)")
+        ax.legend(fontsize=7, frameon=False)
+    amp = np.unique(values(study, "data_amplitude"))
+    fig.suptitle(f"H1: β-VAE on toy_blobs (profile none, amplitude {', '.join(f'{a:g}' for a in amp)}), "
+                 f"bootstrap CIs over seeds", fontsize=10)
+    return fig
+
+
+def make(zoo, out) -> dict:
+    study = select(zoo)
+    summary = summarise(study)
+    if not summary:
+        raise Missing("toy_blobs runs with a ratio r")
+    save(plot(study, summary), out, "h1_variance_gap")
+    return {"per_r": summary, "dataset_variance": toy_blobs_variance(study),
+            "steps": np.unique(values(study, "steps")).tolist()}
+
+
+if __name__ == "__main__":
+    from ._common import script_main
+
+    raise SystemExit(script_main(__spec__.name))

@@ -1,0 +1,145 @@
+"""The figure scripts of analysis/: the cheap directly computed parts against closed forms, and
+the zoo-based figures on tiny synthetic collected Datasets (no training, a few seconds)."""
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import varstruct
+from analysis import __main__ as analysis_main
+from analysis import _common, _profiles, fig_h1, fig_pca_finite_sample
+from analysis.fig_colour_size import cell_means
+
+
+def test_misalignment_equals_the_pca_of_the_images():
+    ds = varstruct.datasets.get("toy_linear", amplitudes=(2.0 * np.sqrt(1.3), 2.0), sizes=(16, 16), side=16)
+    idx = ds.sample_factors(40, np.random.default_rng(3))
+    x = ds.render(idx).reshape(len(idx), -1).astype(np.float64)
+    _, _, vt = np.linalg.svd(x - x.mean(0), full_matrices=False)
+    proj = ds.basis @ vt[0]                      # top principal direction in the factor basis
+    theta = np.degrees(np.arctan2(abs(proj[1]), abs(proj[0])))
+    want = min(theta, 90 - theta)
+    got = fig_pca_finite_sample.misalignment(ds.coefficients(idx)[None])[0]
+    assert got == pytest.approx(want, abs=1e-4)
+
+
+def test_misalignment_closed_forms():
+    # uncorrelated coefficients: the top direction is a factor axis
+    c = np.array([[-2.0, 0.0], [2.0, 0.0], [0.0, -1.0], [0.0, 1.0]])[None]
+    assert fig_pca_finite_sample.misalignment(c)[0] == pytest.approx(0.0)
+    # points on the diagonal: 45 degrees from both axes
+    d = np.array([[-1.0, -1.0], [1.0, 1.0], [2.0, 2.0]])[None]
+    assert fig_pca_finite_sample.misalignment(d)[0] == pytest.approx(45.0)
+
+
+def test_finite_sample_pca_large_gap_aligns_and_plots():
+    ang = fig_pca_finite_sample.simulate(ratios=(1.0, 4.0), sizes=(16, 1024), repeats=30)
+    assert ang.shape == (2, 2, 30)
+    assert (ang[1, 1] < 10).all()                # ratio 4, n = 1024: always aligned
+    assert (ang[0, 1] >= 10).mean() > 0.5        # no gap: mostly not
+    fig = fig_pca_finite_sample.plot(ang, ratios=(1.0, 4.0), sizes=(16, 1024))
+    assert len(fig.axes) == 2
+
+
+def test_bootstrap_ci():
+    assert _common.bootstrap_ci([0.3]) == (0.3, 0.3, 0.3)
+    est, lo, hi = _common.bootstrap_ci([1.0, 1.0, 1.0, np.nan])
+    assert (est, lo, hi) == (1.0, 1.0, 1.0)
+    est, lo, hi = _common.bootstrap_ci([0, 0, 1, 1], seed=1)
+    assert est == 0.5 and 0 <= lo < 0.5 < hi <= 1
+    assert np.isnan(_common.bootstrap_ci([np.nan])[0])
+
+
+def _study(n_seeds=4):
+    """A tiny synthetic collected Dataset: toy_blobs profiles x (beta_vae, ada_gvae) x seeds."""
+    rows = [(p, m, s) for p in ("none", "noflip", "flip") for m in ("beta_vae", "ada_gvae") for s in range(n_seeds)]
+    n = len(rows)
+    prof = np.array([r[0] for r in rows])
+    amig = np.where(prof == "flip", 0.1, 0.9) + 0.01 * np.arange(n) % 3
+    theta = np.radians(np.where(prof == "flip", 30.0, 10.0))
+    # pure rotation of the factor axes by theta in latents (0, 1); latent 2 unused
+    J = np.zeros((n, 2, 3))
+    J[:, 0, 0], J[:, 0, 1] = np.cos(theta), np.sin(theta)
+    J[:, 1, 0], J[:, 1, 1] = np.sin(theta), np.cos(theta)
+    coords = {"model": [f"toy_profiles/{p}/{m}/seed{s}" for p, m, s in rows], "factor": ["A", "B"],
+              "latent": [0, 1, 2], "method": ("model", [r[1] for r in rows]), "data_profile": ("model", prof),
+              "seed": ("model", [r[2] for r in rows]), "data_r": ("model", np.where(prof == "flip", 1.0, 2.0)),
+              "data_spread": ("model", np.where(prof == "flip", 2.0, np.nan)), "steps": ("model", np.full(n, 10)),
+              "data_amplitude": ("model", np.full(n, 0.4)), "dataset": ("model", ["toy_blobs"] * n),
+              "dataset_config": ("model", [json.dumps({"dataset": "toy_blobs", "params": {"profile": str(p)}})
+                                           for p in prof])}
+    return xr.Dataset({"mig": ("model", amig - 0.2), "active_mig": ("model", amig),
+                       "encoding_inconsistency_mean": ("model", np.where(prof == "flip", 0.4, 0.0)),
+                       "jacobian_response": (("model", "factor", "latent"), J),
+                       "latent_variance": (("model", "latent"), np.tile([1.0, 1.0, 1e-6], (n, 1))),
+                       "latent_kl": (("model", "latent"), np.tile([2.0, 1.5, 0.001], (n, 1)))}, coords=coords)
+
+
+def test_rotation_angle_of_a_rotated_code():
+    s = _study(1)
+    got = _common.rotation_angle(s)
+    want = np.where(s["data_profile"].values == "flip", 30.0, 10.0)
+    np.testing.assert_allclose(got, want, atol=1e-9)
+    # fewer than two latents above the KL threshold: undefined
+    s["latent_kl"][:] = [[2.0, 0.01, 0.0]] * s.sizes["model"]
+    assert np.isnan(_common.rotation_angle(s)).all()
+
+
+def test_h1_summary_counts_failures():
+    s = _study(4).isel(model=slice(None, 8))     # none: beta_vae and ada_gvae, 4 seeds each
+    s["active_mig"][:] = [0.9, 0.5, 0.9, 0.9, 0.1, 0.2, 0.9, 0.9]
+    s = s.assign_coords(data_r=("model", [1.0] * 4 + [2.0] * 4))
+    summ = fig_h1.summarise(s)
+    assert summ["1"]["failures"] == 1 and summ["1"]["n_seeds"] == 4 and summ["1"]["failure_rate"][0] == 0.25
+    assert summ["2"]["failures"] == 2 and summ["2"]["rotation_median"][0] == pytest.approx(10.0)
+    fig = fig_h1.plot(s, summ)
+    assert len(fig.axes) == 3
+
+
+def test_profiles_figure_on_a_synthetic_study():
+    s = _study(3)
+    summ = _profiles.summarise(s, ("beta_vae", "ada_gvae"))
+    assert summ["beta_vae/flip"]["n_seeds"] == 3
+    assert summ["beta_vae/flip"]["encoding_inconsistency_mean"][0] == pytest.approx(0.4)
+    assert summ["ada_gvae/none"]["active_mig"][0] > summ["ada_gvae/flip"]["active_mig"][0]
+    fig = _profiles.plot(s, ("beta_vae", "ada_gvae", "ordered_ae"), "t")
+    assert len(fig.axes) == 3
+    assert "flip\nr = 1, spread 2" in _profiles.labels(s).values()
+    with pytest.raises(_common.Missing):
+        _profiles.plot(s, ("ordered_ae",), "t")
+
+
+def test_cell_means_by_hand():
+    m = xr.Dataset({"traversal_variance": (("anchor", "factor"), [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])},
+                   coords={"factor": ["a", "b"], "anchor_factors": (("anchor", "factor"), [[0, 1], [0, 1], [1, 0]])})
+    c = cell_means(m, 0, 1)
+    assert c.shape == (2, 2, 2)
+    assert c[0, 0, 1] == 2.0 and c[1, 0, 1] == 3.0 and c[0, 1, 0] == 5.0
+    assert np.isnan(c[0, 0, 0]) and np.isnan(c[0, 1, 1])
+
+
+def test_main_skips_missing_zoo(tmp_path, capsys):
+    rc = analysis_main.main(["--zoo", str(tmp_path / "nozoo"), "--out", str(tmp_path / "figs"),
+                             "--only", "fig_h1", "fig_h2"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "fig_h1: skipped, missing no zoo at" in out and "fig_h2: skipped" in out
+    assert json.loads((tmp_path / "figs" / "numbers.json").read_text()) == {}
+
+
+def test_plot_functions_take_given_axes():
+    from matplotlib.figure import Figure
+
+    from varstruct.plots import plot_encoding_map, plot_factor_bars, plot_groups
+
+    s = _study(2)
+    ax = Figure().add_subplot()
+    assert plot_groups(s, "mig", "data_profile", hue="method", ax=ax) is ax
+    m = xr.Dataset({"variance_share": ("factor", [0.25, 0.75])}, coords={"factor": ["A", "B"]})
+    ax = Figure().add_subplot()
+    assert plot_factor_bars({"d1": m, "d2": m}, "variance_share", ax=ax) is ax
+    meas = xr.Dataset({"encoding_dim": (("anchor", "factor"), [[0, 1], [1, -1]])},
+                      coords={"factor": ["A", "B"], "anchor_factors": (("anchor", "factor"), [[0, 1], [2, 3]])})
+    ax = Figure().add_subplot()
+    assert plot_encoding_map(meas, "B", ax=ax) is ax
