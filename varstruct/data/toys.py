@@ -70,8 +70,9 @@ class ToySquare(FactorDataset):
     """One square of side s at column x (top-left), row `top`, brightness b on a 32x32 canvas.
 
     Factors: size (side s ∈ {3..8} px), xpos (20 columns), brightness (8 levels in [0.3, 1]).
-    Brightness variance at an anchor grows like s², position variance like b²·s, so the
-    local order of the two flips with size: the "colour vs size" example of inconsistency.
+    Brightness variance at an anchor grows like s², position variance like b²·s, so the local
+    order of brightness and size flips across the grid (large dim squares vs small bright ones):
+    the "colour vs size" example of inconsistency. Brightness stays below position everywhere.
     """
 
     name = "toy_square"
