@@ -242,7 +242,8 @@ def _dask(jobs, root, threads, workers, scheduler, info: DaskInfo, **_):
     with contextlib.ExitStack() as stack:
         if scheduler == "dask":
             cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                       dashboard_address=":0", silence_logs=logging.ERROR))
+                                                       dashboard_address=":0", silence_logs=logging.ERROR,
+                                                       preload=list(PRELOAD)))  # imports before the jobs
             client = stack.enter_context(Client(cluster))
         else:
             try:
