@@ -19,18 +19,24 @@ import numpy as np
 from .errors import OutputError, first_line  # noqa: E402,F401
 
 
+def check_folder(folder: str | os.PathLike, prefix: str) -> Path:
+    """Fail with one line "<prefix>: ..." unless ``folder`` is an existing, writable folder."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise OutputError(f"{prefix}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise OutputError(f"{prefix}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{prefix}: folder {folder} is not writable")
+    return folder
+
+
 def check_writable(path: str | os.PathLike) -> Path:
     """Fail early, before long work, if ``path``'s folder does not exist or is not writable."""
     path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if parent.exists() and not parent.is_dir():
-        raise OutputError(f"cannot write {path}: {parent} is not a folder")
-    if not parent.is_dir():
-        raise OutputError(f"cannot write {path}: folder {parent} does not exist")
+    check_folder(path.parent if str(path.parent) else Path("."), f"cannot write {path}")
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a folder")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"cannot write {path}: folder {parent} is not writable")
     return path
 
 

@@ -296,12 +296,9 @@ class RunDir:
                 raise OutputError(f"cannot write run dir {p}: it is not writable")
             return
         parent = p.parent if str(p.parent) else Path(".")
-        if not parent.exists():
-            raise OutputError(f"cannot create run dir {p}: folder {parent} does not exist")
-        if not parent.is_dir():
-            raise OutputError(f"cannot create run dir {p}: {parent} is not a folder")
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise OutputError(f"cannot create run dir {p}: folder {parent} is not writable")
+        from .io import check_folder
+
+        check_folder(parent, f"cannot create run dir {p}")
 
     # ------------------------------------------------------------------ lock
     @contextlib.contextmanager

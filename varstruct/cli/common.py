@@ -201,12 +201,9 @@ def check_output_file(path: Path, overwrite: bool, option: str = "--out") -> Pat
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise OutputError(f"{option} {path}: is a folder; give a file name")
-    if not parent.exists():
-        raise OutputError(f"{option} {path}: folder {parent} does not exist")
-    if not parent.is_dir():
-        raise OutputError(f"{option} {path}: {parent} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{option} {path}: folder {parent} is not writable")
+    from ..io import check_folder
+
+    check_folder(parent, f"{option} {path}")
     _probe(parent, option, path)
     if path.exists() or path.is_symlink():
         if not path.is_file() or path.is_symlink():
