@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._gbt_kernels import RAND_R_MAX, _pairwise_sum, _rand_int, _sort
+from ._gbt_kernels import RAND_R_MAX, _pairwise_sum, _rand_int, _sort_ties
 
 EPSILON = np.finfo(np.float64).eps
 FEATURE_THRESHOLD = np.float32(1e-7)
@@ -61,15 +61,54 @@ def _update(y, samples, start, end, pos, new_pos, sum_total, wn, sum_left, wl):
 
 
 @njit(**_JIT)
-def _fit_tree(XT, order0, has_dup, y, seed, samples, fvals, sorted_idx, mark, tmp, stack,
-              node_left, node_right, node_feature, node_threshold, node_impurity, node_n, leaf_of):
+def _scan(fv, yv, start, end, sum_total, wn, best_proxy):
+    """Every candidate split of one feature, as node_split_best's loop: fv float32 and yv the
+    node's feature values and targets in sorted order over [start, end); positions between
+    values more than 1e-7 (float32) apart; the running sum moved forwards or backwards as
+    ``RegressionCriterion.update``; proxy ``S_l²/n_l + S_r²/n_r``; strict ``>``.
+    Returns (best proxy, its position or -1, its threshold)."""
+    sum_left = 0.0
+    pos = start
+    p = start
+    best_pos = -1
+    thr = 0.0
+    while p < end:
+        p += 1
+        while p < end and fv[p] <= fv[p - 1] + FEATURE_THRESHOLD:
+            p += 1
+        if p == end:
+            break
+        if (p - pos) <= (end - p):
+            for q in range(pos, p):
+                sum_left += yv[q]
+        else:
+            sum_left = sum_total
+            for q in range(end - 1, p - 1, -1):
+                sum_left -= yv[q]
+        pos = p
+        wl = np.float64(p - start)       # Σ of unit weights: exact
+        sum_right = sum_total - sum_left
+        proxy = (sum_left * sum_left) / wl + (sum_right * sum_right) / (wn - wl)
+        if proxy > best_proxy:
+            best_proxy = proxy
+            best_pos = p
+    if best_pos >= 0:
+        thr = np.float64(fv[best_pos - 1]) / 2.0 + np.float64(fv[best_pos]) / 2.0
+    return best_proxy, best_pos, thr
+
+
+@njit(**_JIT)
+def _fit_tree(XT, sidx0, sval0, has_dup, y, seed, samples, fvals, yvals, sidx, sval, sy, mark,
+              tmp_i, tmp_f, tmp_y, stack, tied, node_left, node_right, node_feature, node_threshold, node_impurity, node_n, leaf_of):
     """Fit one tree to y [N] on XT float32 [L, N]; fills the node arrays (node ids in
     scikit-learn's order) and leaf_of [N]; returns the node count.
 
-    Sorting a node's samples by a feature gives one order when the node has no equal values
-    in it: that order is taken from ``sorted_idx`` (every feature's presort ``order0``,
-    partitioned stably at each split) instead of sorting; with equal values the node's samples
-    are sorted by scikit-learn's introsort from their current order, as scikit-learn does."""
+    Every feature's samples are kept sorted (``sidx`` from the presort ``sidx0``, with their
+    values ``sval`` and targets ``sy``), partitioned stably at each split, so that a node's
+    sort by a feature with no equal values in the node is a copy (there is one sorted order);
+    with equal values the node's samples are sorted by scikit-learn's introsort from their
+    current order, as scikit-learn does. ``samples`` holds scikit-learn's sample order where it
+    matters (the input of such a sort, the final partition and the children's sums)."""
     L, N = XT.shape
     state = np.empty(1, dtype=np.int64)
     state[0] = seed
@@ -77,7 +116,11 @@ def _fit_tree(XT, order0, has_dup, y, seed, samples, fvals, sorted_idx, mark, tm
     constant_features = np.zeros(L, dtype=np.int64)
     for i in range(N):
         samples[i] = i
-    sorted_idx[:, :] = order0
+    sidx[:, :] = sidx0
+    sval[:, :] = sval0
+    for f in range(L):
+        for p in range(N):
+            sy[f, p] = y[sidx0[f, p]]
     # stack of records: start, end, depth, parent, is_left, n_constant_features | impurity
     rec_i = np.empty((2 * MAX_DEPTH + 4, 6), dtype=np.int64)
     rec_f = np.empty(2 * MAX_DEPTH + 4)
@@ -113,6 +156,7 @@ def _fit_tree(XT, order0, has_dup, y, seed, samples, fvals, sorted_idx, mark, tm
         imp_left = np.inf
         imp_right = np.inf
         n_total_constants = n_known_constants
+        cur = -1          # -1: samples[start:end] holds the order; f: it is sidx[f, start:end]
         if not is_leaf:
             best_proxy = -np.inf
             f_i = L
@@ -124,62 +168,69 @@ def _fit_tree(XT, order0, has_dup, y, seed, samples, fvals, sorted_idx, mark, tm
                 n_visited += 1
                 f_j = _rand_int(n_drawn_constants, f_i - n_found_constants, state)
                 if f_j < n_known_constants:
-                    tmp_f = features[n_drawn_constants]
+                    tmp_c = features[n_drawn_constants]
                     features[n_drawn_constants] = features[f_j]
-                    features[f_j] = tmp_f
+                    features[f_j] = tmp_c
                     n_drawn_constants += 1
                     continue
                 f_j += n_found_constants
                 feat = features[f_j]
-                xf = XT[feat]
-                srt = sorted_idx[feat]
+                sv = sval[feat]
                 equal = False
                 if has_dup[feat]:
                     for p in range(start + 1, end):
-                        if xf[srt[p]] == xf[srt[p - 1]]:
+                        if sv[p] == sv[p - 1]:
                             equal = True
                             break
-                if equal:
+                if equal:          # scikit-learn's introsort from the current order
+                    if cur >= 0:
+                        for p in range(start, end):
+                            samples[p] = sidx[cur, p]
+                        cur = -1
+                    si = sidx[feat]
+                    for p in range(start + 1, end):
+                        if sv[p] == sv[p - 1]:
+                            tied[si[p]] = 1
+                            tied[si[p - 1]] = 1
+                    xf = XT[feat]
                     for p in range(start, end):
                         fvals[p] = xf[samples[p]]
-                    _sort(fvals, samples, start, n_node, stack)
+                    _sort_ties(fvals, samples, start, n_node, stack, tied)
+                    for p in range(start, end):       # the parts without ties: their one order
+                        s = si[p]
+                        if tied[s]:
+                            tied[s] = 0
+                        else:
+                            samples[p] = s
+                    fv = sv       # the same values in the same (sorted) order
                 else:
-                    for p in range(start, end):
-                        s = srt[p]
-                        samples[p] = s
-                        fvals[p] = xf[s]
-                if fvals[end - 1] <= fvals[start] + FEATURE_THRESHOLD:
+                    cur = feat
+                    fv = sv
+                if fv[end - 1] <= fv[start] + FEATURE_THRESHOLD:
                     features[f_j] = features[n_total_constants]
                     features[n_total_constants] = feat
                     n_found_constants += 1
                     n_total_constants += 1
                     continue
                 f_i -= 1
-                tmp_f = features[f_i]
+                tmp_c = features[f_i]
                 features[f_i] = features[f_j]
-                features[f_j] = tmp_f
-                # criterion.reset, then every candidate position
-                sum_left = 0.0
-                wl = 0.0
-                pos = start
-                p = start
-                while p < end:
-                    p += 1
-                    while p < end and fvals[p] <= fvals[p - 1] + FEATURE_THRESHOLD:
-                        p += 1
-                    p_prev = p - 1
-                    if p == end:
-                        continue
-                    sum_left, wl = _update(y, samples, start, end, pos, p, sum_total, wn, sum_left, wl)
-                    pos = p
-                    wr = wn - wl
-                    sum_right = sum_total - sum_left
-                    proxy = (sum_left * sum_left) / wl + (sum_right * sum_right) / wr
-                    if proxy > best_proxy:
-                        best_proxy = proxy
-                        best_pos = p
-                        best_feature = feat
-                        best_threshold = np.float64(fvals[p_prev]) / 2.0 + np.float64(fvals[p]) / 2.0
+                features[f_j] = tmp_c
+                if equal:
+                    for p in range(start, end):
+                        yvals[p] = y[samples[p]]
+                    yv = yvals
+                else:
+                    yv = sy[feat]
+                proxy, pos, thr = _scan(fv, yv, start, end, sum_total, wn, best_proxy)
+                if pos >= 0:
+                    best_proxy = proxy
+                    best_pos = pos
+                    best_feature = feat
+                    best_threshold = thr
+            if cur >= 0:
+                for p in range(start, end):
+                    samples[p] = sidx[cur, p]
             if best_pos < end:
                 # partition_samples_final
                 xb = XT[best_feature]
@@ -229,25 +280,33 @@ def _fit_tree(XT, order0, has_dup, y, seed, samples, fvals, sorted_idx, mark, tm
         else:
             node_feature[node_id] = best_feature
             node_threshold[node_id] = best_threshold
-            if depth + 1 < MAX_DEPTH:      # the children will search splits: partition the presorts
+            if depth + 1 < MAX_DEPTH:      # the children will search splits: partition the sorts
                 for p in range(start, best_pos):
                     mark[samples[p]] = 1
                 for p in range(best_pos, end):
                     mark[samples[p]] = 0
                 for f in range(L):
-                    srt = sorted_idx[f]
+                    si = sidx[f]
+                    sv = sval[f]
+                    syf = sy[f]
                     a = start
                     b = 0
                     for p in range(start, end):
-                        s = srt[p]
+                        s = si[p]
                         if mark[s]:
-                            srt[a] = s
+                            si[a] = s
+                            sv[a] = sv[p]
+                            syf[a] = syf[p]
                             a += 1
                         else:
-                            tmp[b] = s
+                            tmp_i[b] = s
+                            tmp_f[b] = sv[p]
+                            tmp_y[b] = syf[p]
                             b += 1
                     for q in range(b):
-                        srt[a + q] = tmp[q]
+                        si[a + q] = tmp_i[q]
+                        sv[a + q] = tmp_f[q]
+                        syf[a + q] = tmp_y[q]
             # push right, then left (popped first)
             rec_i[top, 0], rec_i[top, 1], rec_i[top, 2] = best_pos, end, depth + 1
             rec_i[top, 3], rec_i[top, 4], rec_i[top, 5] = node_id, 0, n_total_constants
@@ -261,7 +320,7 @@ def _fit_tree(XT, order0, has_dup, y, seed, samples, fvals, sorted_idx, mark, tm
 
 
 @njit(**_JIT)
-def _stage(XT, order0, has_dup, G, Y, seeds, factor, lr, raw, left, right, feature, threshold,
+def _stage(XT, sidx0, sval0, has_dup, G, Y, seeds, factor, lr, raw, left, right, feature, threshold,
            value, impurity, n_node, leaf_of, n_nodes, trees):
     """The trees ``trees`` of one boosting stage: tree t fitted to G[t] [N] (seed seeds[t]), its
     leaves set to the Newton step with targets Y[t], raw[:, t] += lr * leaf value (as
@@ -269,9 +328,15 @@ def _stage(XT, order0, has_dup, G, Y, seeds, factor, lr, raw, left, right, featu
     L, N = XT.shape
     samples = np.empty(N, dtype=np.int64)
     fvals = np.empty(N, dtype=np.float32)
-    sorted_idx = np.empty((L, N), dtype=np.int64)
+    yvals = np.empty(N)
+    sidx = np.empty((L, N), dtype=np.int32)
+    sval = np.empty((L, N), dtype=np.float32)
+    sy = np.empty((L, N))
     mark = np.zeros(N, dtype=np.uint8)
-    tmp = np.empty(N, dtype=np.int64)
+    tied = np.zeros(N, dtype=np.uint8)
+    tmp_i = np.empty(N, dtype=np.int32)
+    tmp_f = np.empty(N, dtype=np.float32)
+    tmp_y = np.empty(N)
     stack = np.empty((136, 3), dtype=np.int64)
     cnt = np.zeros(N_NODES + 1, dtype=np.int64)
     idx = np.empty(N, dtype=np.int64)
@@ -279,8 +344,8 @@ def _stage(XT, order0, has_dup, G, Y, seeds, factor, lr, raw, left, right, featu
     b = np.empty(N)
     for t in trees:
         g = G[t]
-        n_nodes[t] = _fit_tree(XT, order0, has_dup, g, seeds[t], samples, fvals, sorted_idx, mark,
-                               tmp, stack, left[t], right[t], feature[t], threshold[t],
+        n_nodes[t] = _fit_tree(XT, sidx0, sval0, has_dup, g, seeds[t], samples, fvals, yvals,
+                               sidx, sval, sy, mark, tmp_i, tmp_f, tmp_y, stack, tied, left[t], right[t], feature[t], threshold[t],
                                impurity[t], n_node[t], leaf_of[t])
         # samples of each leaf in increasing index order (np.nonzero(terminal_regions == leaf))
         lf = leaf_of[t]
@@ -409,7 +474,7 @@ class GradientBoosting:
         n_node = np.zeros((T, N_NODES))
         leaf_of = np.zeros((T, N), dtype=np.int64)
         n_nodes = np.zeros(T, dtype=np.int64)
-        order0 = np.argsort(XT, axis=1, kind="stable")
+        order0 = np.argsort(XT, axis=1, kind="stable").astype(np.int32)
         srt = np.take_along_axis(XT, order0, axis=1)
         has_dup = np.any(srt[:, 1:] == srt[:, :-1], axis=1)
         Y = (yk[None, :] == np.arange(T)[:, None]).astype(np.float64) if C > 2 else yf[None, :].copy()
@@ -419,7 +484,7 @@ class GradientBoosting:
         for i in range(S):
             neg = -loss.gradient(y_true=yf, raw_prediction=raw if C > 2 else raw[:, 0])
             G = np.ascontiguousarray(neg.reshape(N, -1).T)                  # [T, N]
-            args = (XT, order0, has_dup, G, Y, seeds[i], factor, float(self.learning_rate), raw,
+            args = (XT, order0, srt, has_dup, G, Y, seeds[i], factor, float(self.learning_rate), raw,
                     self.left_[i], self.right_[i], self.feature_[i], self.threshold_[i],
                     self.value_[i], impurity, n_node, leaf_of, n_nodes)
             if pool is None or len(chunks) == 1:

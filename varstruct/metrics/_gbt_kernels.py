@@ -136,6 +136,61 @@ def _sort(v, ix, o0, n0, stack):
 
 
 @njit(**_JIT)
+def _sort_ties(v, ix, o0, n0, stack, tied):
+    """``_sort`` followed only into the parts that hold tied samples (``tied[ix[p]]`` = 1:
+    samples whose value equals another one's), the same steps in the same order there.
+
+    The introsort sorts disjoint parts independently, and a part without equal values has one
+    sorted order; so on return, the parts that held tied samples are exactly as ``_sort`` leaves
+    them and the others are partitioned but unsorted: the caller fills them in from a presort.
+    Equal values always land in the same part, so a part holds either all of a tie group or
+    none of it. Cost ~ n times the number of levels that still hold ties, not n log n."""
+    if n0 == 0:
+        return
+    top = 0
+    stack[0, 0], stack[0, 1], stack[0, 2] = o0, n0, 2 * int(np.log2(n0))
+    top = 1
+    while top > 0:
+        top -= 1
+        o, n, maxd = stack[top, 0], stack[top, 1], stack[top, 2]
+        done = False
+        while n > 15:
+            if maxd <= 0:
+                _heapsort(v, ix, o, n)
+                done = True
+                break
+            maxd -= 1
+            pivot = _median3(v, o, n)
+            i = 0
+            lo = 0
+            r = n
+            lt_tied = 0
+            gt_tied = 0
+            while i < r:
+                if v[o + i] < pivot:
+                    lt_tied += tied[ix[o + i]]
+                    _swap(v, ix, o + i, o + lo)
+                    i += 1
+                    lo += 1
+                elif v[o + i] > pivot:
+                    r -= 1
+                    _swap(v, ix, o + i, o + r)
+                    gt_tied += tied[ix[o + r]]
+                else:
+                    i += 1
+            if lt_tied > 0:
+                stack[top, 0], stack[top, 1], stack[top, 2] = o, lo, maxd
+                top += 1
+            if gt_tied == 0:
+                done = True
+                break
+            o += r
+            n -= r
+        if not done:
+            _insertion_sort(v, ix, o, n)
+
+
+@njit(**_JIT)
 def _block_sum(a, lo, n):
     """numpy's pairwise_sum for n <= 128 (8 accumulators, then the rest in order)."""
     if n < 8:
