@@ -154,6 +154,55 @@ def test_fast_gbt_threads_and_seeds_do_not_change_the_model():
     assert np.array_equal(one.train_raw_, many.train_raw_)
 
 
+def test_fast_gbt_is_sklearn_on_mixed_codes():
+    """Codes mixing what the fast paths treat differently: distinct values (presorted), a few
+    exact float32 collisions (the introsort followed only into the parts holding them), many
+    ties (discrete codes), values within 1e-7 of each other and a constant code."""
+    for trial in range(3):
+        rng = np.random.default_rng(100 + trial)
+        n = 700
+        y = rng.integers(0, 4, n)
+        few_ties = (rng.normal(size=n) + 0.5 * y).astype(np.float32)
+        pairs = rng.integers(0, n, (12, 2))
+        few_ties[pairs[:, 0]] = few_ties[pairs[:, 1]]
+        X = np.stack([rng.normal(size=n) + 0.4 * y, few_ties, y + rng.integers(0, 3, n),
+                      np.round(rng.normal(size=n) + y, 1), 1.0 - (y + rng.integers(0, 2, n)) * 2.0 ** -24,
+                      np.full(n, 3.0)], axis=1)
+        X = X[:, rng.permutation(X.shape[1])]
+        _assert_same_model(X, y, X[::5] + 0.01, seed=int(rng.integers(0, 1000)), n_estimators=12)
+
+
+def test_tie_following_sort_equals_the_full_introsort():
+    """_sort_ties + filling the tie-free parts from the sorted order == _sort (scikit-learn's
+    introsort), on random orders with pairs of equal values, many ties and repeated values."""
+    from varstruct.metrics._gbt_kernels import _sort, _sort_ties
+    rng = np.random.default_rng(0)
+    stack = np.empty((136, 3), dtype=np.int64)
+    for trial in range(300):
+        n = int(rng.integers(1, 2000))
+        kind = trial % 3
+        if kind == 0:
+            vals = rng.normal(size=n).astype(np.float32)
+            ab = rng.integers(0, n, (int(rng.integers(0, 6)), 2))
+            vals[ab[:, 0]] = vals[ab[:, 1]]
+        elif kind == 1:
+            vals = rng.integers(0, max(2, n // 3), n).astype(np.float32)
+        else:
+            vals = rng.normal(size=n).astype(np.float32)
+            vals[rng.integers(0, n, 10)] = 0.5
+        order = rng.permutation(n)
+        v1, i1 = vals[order].copy(), order.copy()
+        _sort(v1, i1, 0, n, stack)
+        u, cnt = np.unique(vals, return_counts=True)
+        tied = np.isin(vals, u[cnt > 1]).astype(np.uint8)
+        v2, i2 = vals[order].copy(), order.copy()
+        _sort_ties(v2, i2, 0, n, stack, tied)
+        presort = np.argsort(vals, kind="stable")
+        filled = np.where(tied[presort] == 1, i2, presort)
+        assert np.array_equal(filled, i1), trial
+        assert np.array_equal(np.sort(vals), v1)
+
+
 # ---- SAP -----------------------------------------------------------------------------------------
 def test_sap_hand_computed():
     f = grid(2, 2, reps=50)

@@ -40,6 +40,8 @@ EPSILON = np.finfo(np.float64).eps
 FEATURE_THRESHOLD = np.float32(1e-7)
 MAX_DEPTH = 3
 N_NODES = 2 ** (MAX_DEPTH + 1) - 1       # at most 15 nodes in a depth-3 tree
+MEMO_STATES = 4096                       # root orders remembered per thread ...
+MEMO_TIES = 64                           # ... for codes with at most 64 tied values
 _JIT = dict(cache=True, nogil=True)
 
 
@@ -98,8 +100,36 @@ def _scan(fv, yv, start, end, sum_total, wn, best_proxy):
 
 
 @njit(**_JIT)
+def _intern(feat, samples, pos, st_feat, st_off, sig, st_count):
+    """The state id of the root's order "presort of feat with its tied positions ``pos`` holding
+    samples[pos]": an existing one, or a new one while there is room (else -1)."""
+    m = len(pos)
+    for st in range(st_count[0]):
+        if st_feat[st] == feat:
+            o = st_off[st]
+            same = True
+            for q in range(m):
+                if sig[o + q] != samples[pos[q]]:
+                    same = False
+                    break
+            if same:
+                return st
+    st = st_count[0]
+    if st >= st_feat.shape[0]:
+        return -1
+    st_count[0] += 1
+    st_feat[st] = feat
+    o = st * MEMO_TIES
+    st_off[st] = o
+    for q in range(m):
+        sig[o + q] = samples[pos[q]]
+    return st
+
+
+@njit(**_JIT)
 def _fit_tree(XT, sidx0, sval0, has_dup, y, seed, samples, fvals, yvals, sidx, sval, sy, mark,
-              tmp_i, tmp_f, tmp_y, stack, tied, node_left, node_right, node_feature, node_threshold, node_impurity, node_n, leaf_of):
+              tmp_i, tmp_f, tmp_y, stack, tied, tp_off, tp_pos, trans, st_feat, st_off, sig,
+              st_count, node_left, node_right, node_feature, node_threshold, node_impurity, node_n, leaf_of):
     """Fit one tree to y [N] on XT float32 [L, N]; fills the node arrays (node ids in
     scikit-learn's order) and leaf_of [N]; returns the node count.
 
@@ -157,6 +187,7 @@ def _fit_tree(XT, sidx0, sval0, has_dup, y, seed, samples, fvals, yvals, sidx, s
         imp_right = np.inf
         n_total_constants = n_known_constants
         cur = -1          # -1: samples[start:end] holds the order; f: it is sidx[f, start:end]
+        rs = 0            # the root's order: 0 identity, 1 + f presort of f, > L a remembered state
         if not is_leaf:
             best_proxy = -np.inf
             f_i = L
@@ -183,29 +214,56 @@ def _fit_tree(XT, sidx0, sval0, has_dup, y, seed, samples, fvals, yvals, sidx, s
                             equal = True
                             break
                 if equal:          # scikit-learn's introsort from the current order
-                    if cur >= 0:
-                        for p in range(start, end):
-                            samples[p] = sidx[cur, p]
-                        cur = -1
                     si = sidx[feat]
-                    for p in range(start + 1, end):
-                        if sv[p] == sv[p - 1]:
-                            tied[si[p]] = 1
-                            tied[si[p - 1]] = 1
-                    xf = XT[feat]
-                    for p in range(start, end):
-                        fvals[p] = xf[samples[p]]
-                    _sort_ties(fvals, samples, start, n_node, stack, tied)
-                    for p in range(start, end):       # the parts without ties: their one order
-                        s = si[p]
-                        if tied[s]:
-                            tied[s] = 0
-                        else:
-                            samples[p] = s
+                    syf = sy[feat]
+                    nxt = -1
+                    if depth == 0 and rs >= 0:
+                        nxt = trans[feat, rs]
+                    if nxt >= 0:   # the root's sort from this input order is remembered
+                        for p in range(start, end):
+                            samples[p] = si[p]
+                            yvals[p] = syf[p]
+                        o = st_off[nxt]
+                        for q in range(tp_off[feat], tp_off[feat + 1]):
+                            s = sig[o + q - tp_off[feat]]
+                            samples[tp_pos[q]] = s
+                            yvals[tp_pos[q]] = y[s]
+                        rs = nxt
+                    else:
+                        if cur >= 0:
+                            for p in range(start, end):
+                                samples[p] = sidx[cur, p]
+                        for p in range(start + 1, end):
+                            if sv[p] == sv[p - 1]:
+                                tied[si[p]] = 1
+                                tied[si[p - 1]] = 1
+                        xf = XT[feat]
+                        for p in range(start, end):
+                            fvals[p] = xf[samples[p]]
+                        _sort_ties(fvals, samples, start, n_node, stack, tied)
+                        for p in range(start, end):   # the parts without ties: their one order
+                            s = si[p]
+                            if tied[s]:
+                                tied[s] = 0
+                                yvals[p] = y[samples[p]]
+                            else:
+                                samples[p] = s
+                                yvals[p] = syf[p]
+                        if depth == 0:      # remember the root's result (few ties only)
+                            m = tp_off[feat + 1] - tp_off[feat]
+                            if rs >= 0 and m <= MEMO_TIES:
+                                nxt = _intern(feat, samples, tp_pos[tp_off[feat]:tp_off[feat + 1]],
+                                              st_feat, st_off, sig, st_count)
+                                if nxt >= 0:
+                                    trans[feat, rs] = nxt
+                            rs = nxt
+                    cur = -1
                     fv = sv       # the same values in the same (sorted) order
                 else:
                     cur = feat
                     fv = sv
+                    if depth == 0:
+                        rs = 1 + feat
                 if fv[end - 1] <= fv[start] + FEATURE_THRESHOLD:
                     features[f_j] = features[n_total_constants]
                     features[n_total_constants] = feat
@@ -216,12 +274,7 @@ def _fit_tree(XT, sidx0, sval0, has_dup, y, seed, samples, fvals, yvals, sidx, s
                 tmp_c = features[f_i]
                 features[f_i] = features[f_j]
                 features[f_j] = tmp_c
-                if equal:
-                    for p in range(start, end):
-                        yvals[p] = y[samples[p]]
-                    yv = yvals
-                else:
-                    yv = sy[feat]
+                yv = yvals if equal else sy[feat]
                 proxy, pos, thr = _scan(fv, yv, start, end, sum_total, wn, best_proxy)
                 if pos >= 0:
                     best_proxy = proxy
@@ -321,7 +374,8 @@ def _fit_tree(XT, sidx0, sval0, has_dup, y, seed, samples, fvals, yvals, sidx, s
 
 @njit(**_JIT)
 def _stage(XT, sidx0, sval0, has_dup, G, Y, seeds, factor, lr, raw, left, right, feature, threshold,
-           value, impurity, n_node, leaf_of, n_nodes, trees):
+           value, impurity, n_node, leaf_of, n_nodes, tp_off, tp_pos, trees, trans, st_feat, st_off,
+           sig, st_count):
     """The trees ``trees`` of one boosting stage: tree t fitted to G[t] [N] (seed seeds[t]), its
     leaves set to the Newton step with targets Y[t], raw[:, t] += lr * leaf value (as
     _update_terminal_regions). Different trees of a stage may run on different threads."""
@@ -345,7 +399,8 @@ def _stage(XT, sidx0, sval0, has_dup, G, Y, seeds, factor, lr, raw, left, right,
     for t in trees:
         g = G[t]
         n_nodes[t] = _fit_tree(XT, sidx0, sval0, has_dup, g, seeds[t], samples, fvals, yvals,
-                               sidx, sval, sy, mark, tmp_i, tmp_f, tmp_y, stack, tied, left[t], right[t], feature[t], threshold[t],
+                               sidx, sval, sy, mark, tmp_i, tmp_f, tmp_y, stack, tied, tp_off,
+                               tp_pos, trans, st_feat, st_off, sig, st_count, left[t], right[t], feature[t], threshold[t],
                                impurity[t], n_node[t], leaf_of[t])
         # samples of each leaf in increasing index order (np.nonzero(terminal_regions == leaf))
         lf = leaf_of[t]
@@ -481,16 +536,28 @@ class GradientBoosting:
         factor = (C - 1) / C if C > 2 else 1.0
         importances = []
         chunks = [c for c in np.array_split(np.arange(T), max(1, min(int(n_chunks), T)))]
+        # the root's tied positions per code, and per chunk (one thread at a time) a memo of the
+        # root's sorts: trans[f, state] = the state after sorting by f from that state
+        tied_root = np.zeros_like(srt, dtype=bool)
+        tied_root[:, 1:] |= srt[:, 1:] == srt[:, :-1]
+        tied_root[:, :-1] |= srt[:, 1:] == srt[:, :-1]
+        tp_off = np.concatenate([[0], np.cumsum(tied_root.sum(axis=1))]).astype(np.int64)
+        tp_pos = np.nonzero(tied_root)[1].astype(np.int64)
+        memo_states = MEMO_STATES if has_dup.any() else L + 1
+        memos = [(np.full((L, memo_states), -1, dtype=np.int64), np.full(memo_states, -1, dtype=np.int64),
+                  np.zeros(memo_states, dtype=np.int64),
+                  np.empty(memo_states * MEMO_TIES, dtype=np.int64),
+                  np.array([L + 1], dtype=np.int64)) for _ in chunks]
         for i in range(S):
             neg = -loss.gradient(y_true=yf, raw_prediction=raw if C > 2 else raw[:, 0])
             G = np.ascontiguousarray(neg.reshape(N, -1).T)                  # [T, N]
             args = (XT, order0, srt, has_dup, G, Y, seeds[i], factor, float(self.learning_rate), raw,
                     self.left_[i], self.right_[i], self.feature_[i], self.threshold_[i],
-                    self.value_[i], impurity, n_node, leaf_of, n_nodes)
+                    self.value_[i], impurity, n_node, leaf_of, n_nodes, tp_off, tp_pos)
             if pool is None or len(chunks) == 1:
-                _stage(*args, chunks[0])
+                _stage(*args, chunks[0], *memos[0])
             else:
-                for fut in [pool.submit(_stage, *args, c) for c in chunks]:
+                for fut in [pool.submit(_stage, *args, c, *m) for c, m in zip(chunks, memos)]:
                     fut.result()
             imp = _importances(self.left_[i], self.right_[i], self.feature_[i], impurity, n_node,
                                n_nodes, L)
