@@ -58,10 +58,10 @@ def _subpixel(x, w, b):
     c = w.shape[1]
     k = phase_kernel(w).contiguous(memory_format=_fmt(x))
     y = F.conv2d(x, k, None if b is None else b.repeat(4), 1, 1)  # [B, 4C, n+1, m+1]
-    y = y.unflatten(1, (2, 2, c))
-    ph = [y[:, a, bb, :, a:a + n, bb:bb + m] for a in (0, 1) for bb in (0, 1)]  # 4 x [B, C, n, m]
-    out = torch.stack(ph, -1).unflatten(-1, (2, 2)).permute(0, 1, 2, 4, 3, 5)  # [B, C, n, a, m, b]
-    return out.reshape(B, c, 2 * n, 2 * m)
+    yh = y.permute(0, 2, 3, 1).unflatten(3, (2, 2, c))  # [B, n+1, m+1, a, b, C] (a view when channels-last)
+    rows = [torch.stack([yh[:, a:a + n, bb:bb + m, a, bb] for bb in (0, 1)], 3) for a in (0, 1)]  # [B, n, m, b, C]
+    out = torch.stack(rows, 2)  # [B, n, a, m, b, C]: output pixel (2i+a, 2j+b)
+    return out.reshape(B, 2 * n, 2 * m, c).permute(0, 3, 1, 2)  # channels-last
 
 
 def _forward(x, w, b, stride, padding, output_padding):
@@ -94,9 +94,9 @@ class _ConvTranspose2d(torch.autograd.Function):
         if uses_subpixel(w, stride, padding, output_padding):
             B, cin, n, m = x.shape
             c = w.shape[1]
-            gv = g.reshape(B, c, n, 2, m, 2)
-            gy = torch.stack([F.pad(gv[:, :, :, a, :, bb], (bb, 1 - bb, a, 1 - a)) for a in (0, 1) for bb in (0, 1)],
-                             1).flatten(1, 2)  # [B, 4C, n+1, m+1], channel (a, b, c)
+            gh = g.permute(0, 2, 3, 1).reshape(B, n, 2, m, 2, c)  # [B, n, a, m, b, C]
+            gy = torch.stack([F.pad(gh[:, :, a, :, bb], (0, 0, bb, 1 - bb, a, 1 - a)) for a in (0, 1) for bb in (0, 1)], 3)
+            gy = gy.reshape(B, n + 1, m + 1, 4 * c).permute(0, 3, 1, 2)  # [B, 4C, n+1, m+1], channel (a, b, c)
             fmt = _fmt(x)
             gy, k = gy.contiguous(memory_format=fmt), phase_kernel(w).contiguous(memory_format=fmt)
             gx, gk, gb4 = cb(gy, x, k, [4 * c] if has_bias else None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1,
