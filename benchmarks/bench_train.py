@@ -23,11 +23,19 @@ Clock: ``--clock wall`` (default) times wall seconds; ``--clock cpu`` the proces
 time spent waiting for a core); with ``--threads 1`` it gives single-core rates. The
 end-to-end rows then also pay for the rendering thread's CPU (on an idle machine it overlaps).
 
-Each rate is also given as a fraction of the machine's measured matmul peak for its
-precision (a large ``torch.mm`` in fp32 and in bf16, best of several), with FLOPs per step
-counted by ``torch.utils.flop_counter`` (convolutions and matmuls, forward + backward).
+Each rate is also given as a fraction of the machine's measured peak for its precision: the
+better of a large ``torch.mm`` and a large oneDNN 3x3 convolution (on AMD CPUs MKL's fp32 sgemm
+runs an AVX2 path at about half the rate oneDNN's fp32 convolutions reach), best over the run,
+with FLOPs per step counted by ``torch.utils.flop_counter`` (convolutions and matmuls, forward +
+backward).
 
-    python benchmarks/bench_train.py [--threads N] [--steps 20] [--rounds 7] [--clock wall|cpu]
+Allocator: ``varstruct.train`` raises glibc's mmap/trim thresholds (``training.alloc``), which
+removes the page faults a step otherwise pays for its buffers. The setting is process-wide, so
+with ``--allocator retain`` (default) every row has it, the plain loop included; with
+``--allocator default`` every row runs on glibc's defaults (the plain loop as a user runs it, and
+varstruct's rows without the trainer's setting).
+
+    python benchmarks/bench_train.py [--threads N] [--steps 20] [--rounds 7] [--clock wall|cpu] [--allocator retain|default]
 """
 from __future__ import annotations
 
@@ -179,6 +187,10 @@ def main():
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--no-end-to-end", action="store_true", help="skip the end-to-end rows")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    p.add_argument("--allocator", choices=("retain", "default"), default="retain",
+                   help="retain: glibc keeps freed memory, as varstruct.train sets it (process-wide: every row, the "
+                        "plain loop too); default: glibc's defaults for every row (the plain loop as a user runs it; "
+                        "varstruct's rows then lack the trainer's setting)")
     a = p.parse_args()
     global CLOCK
     CLOCK = time.process_time if a.clock == "cpu" else time.perf_counter
@@ -187,7 +199,7 @@ def main():
     torch.manual_seed(0)
     ds = data.get("dsprites")
     x = make_batch(ds, make_objective("beta_vae"), B, np.random.default_rng(0))
-    allocator = retain_freed_memory()  # what varstruct.train does; process-wide, so every row (the plain loop too) gets it
+    allocator = a.allocator == "retain" and retain_freed_memory()  # as varstruct.train; process-wide: every row
     peaks = {(p_, k_): [] for p_ in ("fp32", "bf16") for k_ in ("matmul", "conv")}
     measure_peaks(peaks)
     rows = {  # name -> (precision, step function or None for end-to-end)
@@ -218,7 +230,7 @@ def main():
     print(f"batch {B}, 64x64x1, beta_vae; torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"cpu capability {torch.backends.cpu.get_cpu_capability()}, native bf16 {P.cpu_has_native_bf16()}; "
           f"{a.rounds} rounds x {a.steps} steps; {a.clock} clock; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
-          f"glibc free-memory retention {'on' if allocator else 'unavailable'} (every row)")
+          f"glibc free-memory retention {'on' if allocator else 'off'} (every row)")
     print(f"peak (best of matmul {N_MM}² and 3x3 conv): fp32 {peak['fp32']:.0f} GFLOP/s (matmul {best['fp32', 'matmul']:.0f}, "
           f"conv {best['fp32', 'conv']:.0f}), bf16 {peak['bf16']:.0f} GFLOP/s (matmul {best['bf16', 'matmul']:.0f}, "
           f"conv {best['bf16', 'conv']:.0f}); {flops / 1e9:.2f} GFLOP per training step ({flops / B / 1e6:.0f} MFLOP per image)")
