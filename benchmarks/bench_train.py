@@ -23,11 +23,19 @@ Clock: ``--clock wall`` (default) times wall seconds; ``--clock cpu`` the proces
 time spent waiting for a core); with ``--threads 1`` it gives single-core rates. The
 end-to-end rows then also pay for the rendering thread's CPU (on an idle machine it overlaps).
 
-Each rate is also given as a fraction of the machine's measured matmul peak for its
-precision (a large ``torch.mm`` in fp32 and in bf16, best of several), with FLOPs per step
-counted by ``torch.utils.flop_counter`` (convolutions and matmuls, forward + backward).
+Each rate is also given as a fraction of the machine's measured peak for its precision: the
+better of a large ``torch.mm`` and a large oneDNN 3x3 convolution (on AMD CPUs MKL's fp32 sgemm
+runs an AVX2 path at about half the rate oneDNN's fp32 convolutions reach), best over the run,
+with FLOPs per step counted by ``torch.utils.flop_counter`` (convolutions and matmuls, forward +
+backward).
 
-    python benchmarks/bench_train.py [--threads N] [--steps 20] [--rounds 7] [--clock wall|cpu]
+Allocator: ``varstruct.train`` raises glibc's mmap/trim thresholds (``training.alloc``), which
+removes the page faults a step otherwise pays for its buffers. The setting is process-wide, so
+with ``--allocator retain`` (default) every row has it, the plain loop included; with
+``--allocator default`` every row runs on glibc's defaults (the plain loop as a user runs it, and
+varstruct's rows without the trainer's setting).
+
+    python benchmarks/bench_train.py [--threads N] [--steps 20] [--rounds 7] [--clock wall|cpu] [--allocator retain|default]
 """
 from __future__ import annotations
 
@@ -49,6 +57,7 @@ from varstruct import data  # noqa: E402
 from varstruct.models.nets import VAE  # noqa: E402
 from varstruct.models.objectives import make_objective  # noqa: E402
 from varstruct.training import precision as P  # noqa: E402
+from varstruct.training.alloc import retain_freed_memory  # noqa: E402
 from varstruct.training.loop import batch_stream, make_batch  # noqa: E402
 from varstruct.training.optim import Optimisers  # noqa: E402
 
@@ -58,16 +67,37 @@ B = 64
 CLOCK = time.perf_counter
 
 
-def matmul_peak(dtype, n: int = 2048, repeats: int = 5) -> float:
-    """GFLOP/s of an n x n matmul in ``dtype`` (best of ``repeats``)."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    torch.mm(a, b)
+def _best(f, repeats: int) -> float:
+    f()
     best = float("inf")
     for _ in range(repeats):
         t = CLOCK()
-        torch.mm(a, b)
+        f()
         best = min(best, CLOCK() - t)
-    return 2 * n ** 3 / best / 1e9
+    return best
+
+
+N_MM = 2048
+
+
+def matmul_peak(dtype, n: int = N_MM, repeats: int = 5) -> float:
+    """GFLOP/s of an n x n matmul in ``dtype`` (best of ``repeats``)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    return 2 * n ** 3 / _best(lambda: torch.mm(a, b), repeats) / 1e9
+
+
+def conv_peak(dtype, c: int = 128, hw: int = 16, batch: int = 64, repeats: int = 5) -> float:
+    """GFLOP/s of a 3x3 convolution c -> c channels (oneDNN, channels-last) in ``dtype``."""
+    x = torch.randn(batch, c, hw, hw).to(dtype).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(c, c, 3, 3).to(dtype).contiguous(memory_format=torch.channels_last)
+    return 2 * batch * hw * hw * c * c * 9 / _best(lambda: F.conv2d(x, w, padding=1), repeats) / 1e9
+
+
+def measure_peaks(peaks: dict, repeats: int = 5) -> None:
+    """Append the matmul and the conv rate of fp32 and bf16 to ``peaks[(precision, kind)]``."""
+    for prec, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        peaks[prec, "matmul"].append(matmul_peak(dtype, repeats=repeats))
+        peaks[prec, "conv"].append(conv_peak(dtype, repeats=repeats))
 
 
 class PlainVAE(nn.Module):
@@ -157,6 +187,10 @@ def main():
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--no-end-to-end", action="store_true", help="skip the end-to-end rows")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    p.add_argument("--allocator", choices=("retain", "default"), default="retain",
+                   help="retain: glibc keeps freed memory, as varstruct.train sets it (process-wide: every row, the "
+                        "plain loop too); default: glibc's defaults for every row (the plain loop as a user runs it; "
+                        "varstruct's rows then lack the trainer's setting)")
     a = p.parse_args()
     global CLOCK
     CLOCK = time.process_time if a.clock == "cpu" else time.perf_counter
@@ -165,7 +199,9 @@ def main():
     torch.manual_seed(0)
     ds = data.get("dsprites")
     x = make_batch(ds, make_objective("beta_vae"), B, np.random.default_rng(0))
-    peak = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    allocator = a.allocator == "retain" and retain_freed_memory()  # as varstruct.train; process-wide: every row
+    peaks = {(p_, k_): [] for p_ in ("fp32", "bf16") for k_ in ("matmul", "conv")}
+    measure_peaks(peaks)
     rows = {  # name -> (precision, step function or None for end-to-end)
         "plain loop fp32 (floor)": ("fp32", plain(x, False)),
         "plain loop bf16 autocast": ("bf16", plain(x, True)),
@@ -177,7 +213,6 @@ def main():
         rows["varstruct end-to-end bf16"] = ("bf16", ours_end_to_end(ds, "bf16"))
     flops = flops_per_step(rows["plain loop fp32 (floor)"][1])
     rates = {k: [] for k in rows}
-    peaks = {"fp32": [peak["fp32"]], "bf16": [peak["bf16"]]}
     for prec, f in rows.values():  # warm-up
         f(), f()
     for r in range(a.rounds):
@@ -188,15 +223,17 @@ def main():
                 t = CLOCK()
                 f()
                 rates[k].append(B / (CLOCK() - t))
-        for prec in peaks:  # the peaks too: the best over the whole run
-            peaks[prec].append(matmul_peak(torch.float32 if prec == "fp32" else torch.bfloat16, repeats=2))
-    peak = {k: max(v) for k, v in peaks.items()}
+        measure_peaks(peaks, repeats=2)  # the peaks too: the best over the whole run
+    best = {k: max(v) for k, v in peaks.items()}
+    peak = {p_: max(best[p_, "matmul"], best[p_, "conv"]) for p_ in ("fp32", "bf16")}
     load = os.getloadavg()
     print(f"batch {B}, 64x64x1, beta_vae; torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"cpu capability {torch.backends.cpu.get_cpu_capability()}, native bf16 {P.cpu_has_native_bf16()}; "
-          f"{a.rounds} rounds x {a.steps} steps; {a.clock} clock; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
-    print(f"matmul peak: fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s; "
-          f"{flops / 1e9:.2f} GFLOP per training step ({flops / B / 1e6:.0f} MFLOP per image)")
+          f"{a.rounds} rounds x {a.steps} steps; {a.clock} clock; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
+          f"glibc free-memory retention {'on' if allocator else 'off'} (every row)")
+    print(f"peak (best of matmul {N_MM}² and 3x3 conv): fp32 {peak['fp32']:.0f} GFLOP/s (matmul {best['fp32', 'matmul']:.0f}, "
+          f"conv {best['fp32', 'conv']:.0f}), bf16 {peak['bf16']:.0f} GFLOP/s (matmul {best['bf16', 'matmul']:.0f}, "
+          f"conv {best['bf16', 'conv']:.0f}); {flops / 1e9:.2f} GFLOP per training step ({flops / B / 1e6:.0f} MFLOP per image)")
     floor = statistics.median(rates["plain loop fp32 (floor)"])
     print(f"{'row':30s} {'images/s':>9s} {'IQR':>11s} {'vs plain fp32':>14s} {'of its peak':>12s}")
     for k, r in rates.items():

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .deconv import conv_transpose2d
+
 
 def same_pads(n: int, k: int, s: int) -> tuple[int, int]:
     """(left, right) padding of TF "same" for input size n, kernel k, stride s."""
@@ -68,7 +70,7 @@ class SameConvTranspose2d(nn.ConvTranspose2d):
         w = self.effective_weight()
         # PyTorch crops `padding` from both ends; TF crops floor(p/2) left, ceil(p/2) right.
         oph, opw = max(sh - kh, 0), max(sw - kw, 0)
-        y = F.conv_transpose2d(x, w, self.bias, self.stride, (plh, plw), (oph, opw))
+        y = conv_transpose2d(x, w, self.bias, self.stride, (plh, plw), (oph, opw))  # faster backward
         if y.shape[-2] != H or y.shape[-1] != W:
             y = y[..., :H, :W]
         return y

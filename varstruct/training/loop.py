@@ -28,6 +28,7 @@ from ..rundir import RunDir
 from ..tensors import to_torch, torch_threads
 from ..validate import check_int
 from . import precision
+from .alloc import retain_freed_memory
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, adopt_run_precision, differences, resolve
 from .interrupt import TrainingInterrupted, stop_requests
@@ -185,6 +186,7 @@ def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threa
 
     seed, steps, B = record["seed"], record["steps"], record["batch_size"]
     log_every, ckpt_every = record["log_every"], record["checkpoint_every"]
+    retain_freed_memory()  # no page faults on the step's buffers (glibc)
     with _deterministic(threads):
         torch.manual_seed(seed)
         model = build_model(record)
