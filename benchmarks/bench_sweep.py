@@ -4,10 +4,10 @@
     python benchmarks/bench_sweep.py [--steps 1000] [--repeats 3] [--modes local1,local2,dask2,dask2-new]
 
 Modes: ``local1`` in this process; ``local2`` a 2-process pool (forked from the fork server,
-which imports torch and the trainer once per process); ``dask2`` a 2-worker LocalCluster started
-once per invocation (its start-up and close are timed and printed apart, not in the walls): what
-every sweep gets on a running cluster (``--scheduler tcp://``); ``dask2-new`` ``--scheduler dask``,
-a fresh LocalCluster per sweep, its start-up and close in the wall.
+which imports torch and the trainer once per process); ``dask2`` a sweep on a running 2-worker
+LocalCluster (``--scheduler tcp://``): the cluster is started before the sweep and closed after
+it, both timed and printed apart, not in the wall; ``dask2-new`` ``--scheduler dask``: the sweep
+starts and closes its own LocalCluster, in the wall.
 
 Reported per mode: wall time (median and min-max over repeats), speed-up over 1 worker, and the
 scheduling overhead per run = (wall x workers - sum of the jobs' own seconds) / runs: the time a
@@ -17,6 +17,7 @@ average is printed: on a shared machine the numbers are only comparable within o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -38,20 +39,31 @@ def spec(steps: int) -> dict:
 MODES = {"local1": ("local", 1), "local2": ("local", 2), "dask2": ("running", 2), "dask2-new": ("dask", 2)}
 
 
-def one(runs, mode: str, address: str | None) -> tuple[float, float]:
-    """(wall seconds, sum of job seconds) of one sweep into a fresh dir."""
+def one(runs, mode: str) -> tuple[float, float, tuple]:
+    """(wall seconds, sum of job seconds, (cluster start-up, close) seconds for dask2) of one
+    sweep into a fresh dir."""
     scheduler, workers = MODES[mode]
-    scheduler = address if scheduler == "running" else scheduler
     out = tempfile.mkdtemp(prefix=f"bench_sweep_{mode}_")
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, out, ignore_errors=True)
+        lifecycle = ()
+        if scheduler == "running":  # started and closed around the sweep, timed apart
+            t0 = time.perf_counter()
+            cm = local_cluster(workers, threads=1)
+            scheduler = cm.__enter__().scheduler_address
+            lifecycle = [time.perf_counter() - t0, 0.0]
+
+            def close(cm=cm, lifecycle=lifecycle):
+                t = time.perf_counter()
+                cm.__exit__(None, None, None)
+                lifecycle[1] = time.perf_counter() - t
+            stack.callback(close)
         t0 = time.perf_counter()
         res = sweep(runs, out, scheduler=scheduler, workers=workers, threads=1)
         wall = time.perf_counter() - t0
         if not res.ok or len(res.done) != len(runs):
             raise SystemExit(f"{mode}: sweep failed: {res.failed}")
-        return wall, sum(res.job_seconds.values())
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+    return wall, sum(res.job_seconds.values()), tuple(lifecycle)
 
 
 def main():
@@ -69,25 +81,15 @@ def main():
           f"load average before {os.getloadavg()}")
     walls = {m: [] for m in modes}
     jobs = {m: [] for m in modes}
-    address, cluster = None, None
-    if "dask2" in modes:
-        t0 = time.perf_counter()
-        cluster = local_cluster(2, threads=1)
-        address = cluster.__enter__().scheduler_address
-        print(f"dask2: LocalCluster start-up {time.perf_counter() - t0:.1f} s (the first in this process: "
-              "includes the fork server's imports; not in dask2's walls)", flush=True)
-    try:
-        for r in range(a.repeats):  # interleaved, so load changes hit every mode alike
-            for m in modes:
-                w, s = one(runs, m, address)
-                walls[m].append(w)
-                jobs[m].append(s)
-                print(f"  repeat {r} {m}: {w:.1f} s wall, {s:.1f} s in jobs", flush=True)
-    finally:
-        if cluster is not None:
-            t0 = time.perf_counter()
-            cluster.__exit__(None, None, None)
-            print(f"dask2: LocalCluster close {time.perf_counter() - t0:.1f} s")
+    cluster = []
+    for r in range(a.repeats):  # interleaved, so load changes hit every mode alike
+        for m in modes:
+            w, s, lc = one(runs, m)
+            walls[m].append(w)
+            jobs[m].append(s)
+            extra = f" (cluster start-up {lc[0]:.1f} s, close {lc[1]:.1f} s: not in the wall)" if lc else ""
+            cluster += [lc] if lc else []
+            print(f"  repeat {r} {m}: {w:.1f} s wall, {s:.1f} s in jobs{extra}", flush=True)
     base = statistics.median(walls["local1"]) if "local1" in walls else None
     print(f"\n{'mode':9} {'wall median':>12} {'min-max':>14} {'speed-up':>9} {'overhead/run':>13} {'in jobs':>9}")
     for m in modes:
@@ -97,6 +99,10 @@ def main():
         sp = f"{base / med:.2f}x" if base else "-"
         print(f"{m:9} {med:10.1f} s {min(walls[m]):6.1f}-{max(walls[m]):5.1f} s {sp:>9} {over:11.2f} s "
               f"{statistics.median(jobs[m]):7.1f} s")
+    if cluster:
+        up, down = zip(*cluster)
+        print(f"dask2 LocalCluster start-up median {statistics.median(up):.1f} s ({min(up):.1f}-{max(up):.1f}), "
+              f"close median {statistics.median(down):.1f} s: what a `--scheduler dask` sweep adds (dask2-new)")
     print(f"load average after {os.getloadavg()}")
 
 

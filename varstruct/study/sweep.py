@@ -194,7 +194,7 @@ def _in_process(jobs, root, threads, **_):
 # trainer; ~0.6 s more: torch.optim's torch._dynamo, and xarray's netCDF writer, which imports
 # h5netcdf and looks up dask's scheduler through dask.array and distributed).
 PRELOAD = ("varstruct.study.sweep", "varstruct.training", "varstruct.metrics.evaluate",
-           "varstruct.measures.model", "torch._dynamo", "xarray", "dask.array", "distributed", "h5netcdf")
+           "varstruct.measures.model", "torch._dynamo", "torch._decomp.decompositions_for_jvp", "xarray", "dask.array", "distributed", "h5netcdf")
 
 
 def _worker_context(mp):
