@@ -189,10 +189,12 @@ def _in_process(jobs, root, threads, **_):
             raise KeyboardInterrupt
 
 
-# Imported once by the fork server; each pool worker is forked from it with these loaded instead
-# of paying torch's and the trainer's imports (several seconds) itself.
+# Imported once by the fork server (each pool worker is forked from it with these loaded) and by
+# each dask worker as it starts, instead of by a worker's first job (several seconds: torch, the
+# trainer; ~0.6 s more: torch.optim's torch._dynamo, and xarray's netCDF writer, which imports
+# h5netcdf and looks up dask's scheduler through dask.array and distributed).
 PRELOAD = ("varstruct.study.sweep", "varstruct.training", "varstruct.metrics.evaluate",
-           "varstruct.measures.model", "torch._dynamo")
+           "varstruct.measures.model", "torch._dynamo", "torch._decomp.decompositions_for_jvp", "xarray", "dask.array", "distributed", "h5netcdf")
 
 
 def _worker_context(mp):
@@ -234,16 +236,58 @@ class DaskInfo:
     on_start: object = None   # called with this object once the client is connected
 
 
-def _dask(jobs, root, threads, workers, scheduler, info: DaskInfo, **_):
-    import logging
+@contextlib.contextmanager
+def local_cluster(workers: int, threads: int = 1):
+    """A dask LocalCluster of ``workers`` single-task processes for sweep jobs of ``threads``
+    threads; closed on exit.
 
-    from dask.distributed import Client, LocalCluster, as_completed
+    Workers are forked from the pool's fork server (:func:`_worker_context`: torch and the trainer
+    imported once) where there is one, instead of dask's default of spawning each and importing
+    everything in each (seconds per worker; closing them is faster too); they import
+    :data:`PRELOAD` as they start either way. Their environment: OMP/MKL/OpenBLAS threads =
+    ``threads``, and not dask's default ``MALLOC_TRIM_THRESHOLD_=65536``, which fixes glibc's mmap
+    threshold at 128 KiB so that every larger tensor is mapped and unmapped again (page faults).
+    dask's nanny sets these variables in this process to pass them on; they are restored here.
+    The workers' statistical profiler is off: it samples the running job's stack every 10 ms
+    (measured: ~25% more CPU time per job).
+    """
+    import logging
+    import multiprocessing as mp
+
+    import dask
+    from dask.distributed import LocalCluster
+
+    env = {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+           "OPENBLAS_NUM_THREADS": threads}
+    cfg = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}
+    cfg["distributed.worker.profile.enabled"] = False
+    if _worker_context(mp).get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()  # with our preload, before dask would set its own
+        cfg["distributed.worker.multiprocessing-method"] = "forkserver"
+    saved = dict(os.environ)
+    try:
+        with dask.config.set(cfg):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=":0", silence_logs=logging.ERROR, preload=list(PRELOAD))
+    finally:
+        for k in set(os.environ) | set(saved):
+            if os.environ.get(k) != saved.get(k):
+                if k in saved:
+                    os.environ[k] = saved[k]
+                else:
+                    del os.environ[k]
+    with cluster:
+        yield cluster
+
+
+def _dask(jobs, root, threads, workers, scheduler, info: DaskInfo, **_):
+    from dask.distributed import Client, as_completed
 
     with contextlib.ExitStack() as stack:
         if scheduler == "dask":
-            cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                       dashboard_address=":0", silence_logs=logging.ERROR,
-                                                       preload=list(PRELOAD)))  # imports before the jobs
+            cluster = stack.enter_context(local_cluster(workers, threads))
             client = stack.enter_context(Client(cluster))
         else:
             try:
