@@ -21,9 +21,12 @@ import contextlib
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 from varstruct.study.spec import runs_from_dict
 from varstruct.study.sweep import local_cluster, sweep
 
