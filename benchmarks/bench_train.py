@@ -137,13 +137,18 @@ def plain(x, bf16: bool):
     return step
 
 
-def ours_step(x, prec: str):
-    """The trainer's step on a fixed batch (the same calls as ``training.loop``)."""
+def _ours(prec: str):
+    """The trainer's model, objective, precision wrapper and optimisers (as ``training.loop``)."""
     model = VAE((64, 64, 1), 10, "conv").to(memory_format=torch.channels_last)
     obj = make_objective("beta_vae", {"beta": 4.0})
     net = P.wrap(model, prec)
     obj.amp = P.autocast(prec)
-    opts = Optimisers(model, obj, 1e-4)
+    return obj, net, Optimisers(model, obj, 1e-4)
+
+
+def ours_step(x, prec: str):
+    """The trainer's step on a fixed batch (the same calls as ``training.loop``)."""
+    obj, net, opts = _ours(prec)
     x = x.contiguous(memory_format=torch.channels_last)
     state = {"t": 0}
 
@@ -155,17 +160,13 @@ def ours_step(x, prec: str):
 
 def ours_end_to_end(ds, prec: str):
     """The trainer's loop: rendered, prefetched batches, the step, the logged terms to Python."""
-    model = VAE((64, 64, 1), 10, "conv").to(memory_format=torch.channels_last)
-    obj = make_objective("beta_vae", {"beta": 4.0})
-    net = P.wrap(model, prec)
-    obj.amp = P.autocast(prec)
-    opts = Optimisers(model, obj, 1e-4)
+    obj, net, opts = _ours(prec)
     stream = batch_stream(ds, obj, 0, B, 0, 10 ** 9, channels_last=True, prefetch=True)
     columns = obj.term_names()
 
     def step():
         t, x, seed = next(stream)
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)   # as training.loop
         losses = obj.compute(net, x, t)
         opts.step(losses)
         torch.stack([losses.terms[c].double() for c in columns]).tolist()

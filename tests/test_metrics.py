@@ -173,9 +173,11 @@ def test_fast_gbt_is_sklearn_on_mixed_codes():
 
 
 def test_tie_following_sort_equals_the_full_introsort():
-    """_sort_ties + filling the tie-free parts from the sorted order == _sort (scikit-learn's
-    introsort), on random orders with pairs of equal values, many ties and repeated values."""
-    from varstruct.metrics._gbt_kernels import _sort, _sort_ties
+    """_sort_ties followed only into the parts with ties, + the tie-free parts filled from the
+    sorted order == the whole introsort (_sort_ties with every sample marked tied: the path the
+    scikit-learn equality tests on discrete codes check), on random orders with pairs of equal
+    values, many ties and repeated values."""
+    from varstruct.metrics._gbt_kernels import _sort_ties
     rng = np.random.default_rng(0)
     stack = np.empty((136, 3), dtype=np.int64)
     for trial in range(300):
@@ -192,7 +194,7 @@ def test_tie_following_sort_equals_the_full_introsort():
             vals[rng.integers(0, n, 10)] = 0.5
         order = rng.permutation(n)
         v1, i1 = vals[order].copy(), order.copy()
-        _sort(v1, i1, 0, n, stack)
+        _sort_ties(v1, i1, 0, n, stack, np.ones(n, dtype=np.uint8))
         u, cnt = np.unique(vals, return_counts=True)
         tied = np.isin(vals, u[cnt > 1]).astype(np.uint8)
         v2, i2 = vals[order].copy(), order.copy()

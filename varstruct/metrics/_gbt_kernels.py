@@ -95,54 +95,17 @@ def _heapsort(v, ix, o, n):
 
 
 @njit(**_JIT)
-def _sort(v, ix, o0, n0, stack):
-    """simultaneous_sort(v[o0:o0+n0], ix[...], use_three_way_partition=True); the recursion on
-    disjoint parts runs from an explicit stack (same result)."""
-    if n0 == 0:
-        return
-    top = 0
-    stack[0, 0], stack[0, 1], stack[0, 2] = o0, n0, 2 * int(np.log2(n0))
-    top = 1
-    while top > 0:
-        top -= 1
-        o, n, maxd = stack[top, 0], stack[top, 1], stack[top, 2]
-        done = False
-        while n > 15:
-            if maxd <= 0:
-                _heapsort(v, ix, o, n)
-                done = True
-                break
-            maxd -= 1
-            pivot = _median3(v, o, n)
-            i = 0
-            lo = 0
-            r = n
-            while i < r:
-                if v[o + i] < pivot:
-                    _swap(v, ix, o + i, o + lo)
-                    i += 1
-                    lo += 1
-                elif v[o + i] > pivot:
-                    r -= 1
-                    _swap(v, ix, o + i, o + r)
-                else:
-                    i += 1
-            stack[top, 0], stack[top, 1], stack[top, 2] = o, lo, maxd
-            top += 1
-            o += r
-            n -= r
-        if not done:
-            _insertion_sort(v, ix, o, n)
-
-
-@njit(**_JIT)
 def _sort_ties(v, ix, o0, n0, stack, tied):
-    """``_sort`` followed only into the parts that hold tied samples (``tied[ix[p]]`` = 1:
-    samples whose value equals another one's), the same steps in the same order there.
+    """scikit-learn's ``simultaneous_sort(v[o0:o0+n0], ix[...], use_three_way_partition=True)``
+    (the recursion on disjoint parts runs from an explicit stack: same result), followed only
+    into the parts that hold tied samples (``tied[ix[p]]`` = 1: samples whose value equals
+    another one's), the same steps in the same order there. With every sample tied it is the
+    whole introsort.
 
     The introsort sorts disjoint parts independently, and a part without equal values has one
-    sorted order; so on return, the parts that held tied samples are exactly as ``_sort`` leaves
-    them and the others are partitioned but unsorted: the caller fills them in from a presort.
+    sorted order; so on return, the parts that held tied samples are exactly as the whole
+    introsort leaves them and the others are partitioned but unsorted: the caller fills them in
+    from a presort.
     Equal values always land in the same part, so a part holds either all of a tie group or
     none of it. Cost ~ n times the number of levels that still hold ties, not n log n."""
     if n0 == 0:
