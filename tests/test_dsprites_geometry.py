@@ -132,3 +132,25 @@ def test_traversal_variances_like_the_released_frames(ds):
     }
     for name, (ref, idx) in released.items():
         assert V(idx) == pytest.approx(ref, rel=0.05), name
+
+
+def test_window_rendering_is_the_whole_canvas_evaluated(monkeypatch):
+    """The 32-px window around each sprite loses no pixel: at the largest scale, every
+    orientation, the corner and edge positions and random images, the images equal the
+    inside-test evaluated on the whole canvas (WINDOW = SIZE)."""
+    import itertools
+
+    from varstruct.data import dsprites as D
+
+    ds = data.get("dsprites")
+    edge = [0, 1, 15, 30, 31]
+    idx = np.array(list(itertools.product(range(3), [4, 5], range(40), edge, edge)))
+    idx = np.concatenate([idx, ds.sample_factors(2000, np.random.default_rng(1))])
+    windowed = ds.render(idx)
+    # a 26-px square (scale 1.3) reaches beyond any window: evaluated on the whole canvas
+    big = D.render_sprites(np.array([0]), np.array([1.3]), np.array([0.0]), np.array([0.5]), np.array([0.5]))
+    monkeypatch.setattr(D, "WINDOW", D.SIZE)
+    whole = ds.render(idx)
+    assert whole.sum() > 0.05 * whole.size
+    np.testing.assert_array_equal(windowed, whole)
+    assert big.sum() == 26 ** 2

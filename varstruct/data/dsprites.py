@@ -24,7 +24,8 @@ Geometry, as in the released dSprites (pixel-index coordinates: row r, column c;
 
 Every sprite fits the canvas at every orientation and position. Rendering is vectorised over
 the batch in torch: per image one affine map of the pixel grid into the sprite's frame and one
-inside-test, in chunks of 512 images that stay in cache.
+inside-test, in chunks of 512 images that stay in cache, over the 32x32 window around the
+sprite's centre that holds every pixel it can reach (the rest of the canvas is 0).
 """
 from __future__ import annotations
 
@@ -62,41 +63,76 @@ def render_sprites(shape: np.ndarray, scale: np.ndarray, angle: np.ndarray, px: 
                    chunk: int = 512) -> np.ndarray:
     """Binary sprite masks float32 [B, 64, 64] for per-image shape index, scale, angle (rad) and
     position in [0, 1]. Pixel (row r, col c) is the point (c, r); x grows to the right, y
-    downwards; the sprite is rotated counter-clockwise on screen by ``angle``."""
+    downwards; the sprite is rotated counter-clockwise on screen by ``angle``.
+
+    Every sprite lies within ``REACH · scale`` px of its centre, so where that disc fits a
+    ``WINDOW``-px square inside the canvas (scale <= 1 and positions in [0, 1]: every dSprites
+    image) only that square is evaluated, with the same arithmetic per pixel; the rest is 0."""
     B = len(shape)
-    out = np.empty((B, SIZE, SIZE), dtype=np.float32)
-    g = _GRID
+    out = np.zeros((B, SIZE, SIZE), dtype=np.float32)
+    shape = np.asarray(shape)
     for s in range(0, B, chunk):
-        sl = slice(s, min(s + chunk, B))
-        sh = torch.from_numpy(np.asarray(shape[sl]))
-        sc = torch.as_tensor(scale[sl], dtype=torch.float32)[:, None, None]
-        th = torch.as_tensor(angle[sl], dtype=torch.float32)
-        cx = (CENTRE_0 + CENTRE_SPAN * torch.as_tensor(px[sl], dtype=torch.float32))[:, None, None]
-        cy = (CENTRE_0 + CENTRE_SPAN * torch.as_tensor(py[sl], dtype=torch.float32))[:, None, None]
-        cos, sin = torch.cos(th)[:, None, None] / sc, torch.sin(th)[:, None, None] / sc
-        dx = g[None, None, :] - cx  # [b, 1, W]
-        dy = cy - g[None, :, None]  # [b, H, 1] (y up)
-        # coordinates in the sprite's frame at scale 1 (rotate by -angle, divide by scale)
-        u = dx * cos + dy * sin
-        v = dy * cos - dx * sin
-        mask = torch.empty(u.shape, dtype=torch.bool)
-        for k, name in enumerate(SHAPES):
-            sel = (sh == k).nonzero().squeeze(1)
-            if len(sel) == 0:
-                continue
-            uk, vk = u[sel], v[sel]
-            if name == "square":
-                m = (uk.abs() <= SQUARE_HALF) & (vk.abs() <= SQUARE_HALF)
-            elif name == "ellipse":
-                m = (uk / ELLIPSE_AXES[0]) ** 2 + (vk / ELLIPSE_AXES[1]) ** 2 <= 1.0
-            else:  # heart, point down, centred on its bounding box
-                x = uk / HEART_AXES[0]
-                y = vk / HEART_AXES[1] + HEART_SHIFT
-                x2 = x * x
-                m = (x2 + y * y - 1.0) ** 3 <= HEART_POWER * x2 * y ** 3
-            mask[sel] = m
-        out[sl] = mask.numpy()
+        order = s + np.argsort(shape[s:s + chunk], kind="stable")  # images grouped by shape
+        sh = shape[order]
+        sc = torch.as_tensor(np.asarray(scale)[order], dtype=torch.float32)
+        th = torch.as_tensor(np.asarray(angle)[order], dtype=torch.float32)
+        cx = CENTRE_0 + CENTRE_SPAN * torch.as_tensor(np.asarray(px)[order], dtype=torch.float32)
+        cy = CENTRE_0 + CENTRE_SPAN * torch.as_tensor(np.asarray(py)[order], dtype=torch.float32)
+        ox, oy = _window(cx, sc), _window(cy, sc)
+        if ox is None or oy is None:  # a sprite reaches beyond any window: the whole canvas
+            ox = oy = np.zeros(len(sh), dtype=np.int64)
+            gx = gy = _GRID.expand(len(sh), SIZE)
+        else:
+            offs = torch.arange(WINDOW)
+            gx, gy = _GRID[torch.from_numpy(ox)[:, None] + offs], _GRID[torch.from_numpy(oy)[:, None] + offs]
+        bounds = np.searchsorted(sh, np.arange(len(SHAPES) + 1))
+        mask = _inside(bounds, sc[:, None, None], th, cx[:, None, None], cy[:, None, None],
+                       gx[:, None, :], gy[:, :, None]).numpy()
+        n = mask.shape[1]
+        for j, i in enumerate(order):
+            out[i, oy[j]:oy[j] + n, ox[j]:ox[j] + n] = mask[j]
     return out
+
+
+REACH = 10.0 * 2 ** 0.5 + 1.0  # px at scale 1: > the square's half-diagonal (the farthest sprite point) + 1
+WINDOW = 32  # px; WINDOW = SIZE evaluates the whole canvas
+
+
+def _window(c: torch.Tensor, scale: torch.Tensor):
+    """First pixel index [b] of a WINDOW-px span holding every pixel within REACH·scale of c,
+    or None where some image's span does not fit the canvas."""
+    r = REACH * scale
+    o = torch.floor(c - r).clamp(0, SIZE - WINDOW)  # o <= c - r unless clamped to 0
+    ok = (o + WINDOW > c + r) | (o == SIZE - WINDOW)  # and the span reaches past c + r or the canvas' end
+    return o.long().numpy() if bool(ok.all()) else None
+
+
+def _inside(bounds, sc, th, cx, cy, gx, gy) -> torch.Tensor:
+    """Which pixels (columns gx [b, 1, W], rows gy [b, H, 1]) lie inside each sprite [b, H, W];
+    the images are grouped by shape, shape k at rows bounds[k]:bounds[k + 1]."""
+    cos, sin = torch.cos(th)[:, None, None] / sc, torch.sin(th)[:, None, None] / sc
+    dx = gx - cx  # [b, 1, W]
+    dy = cy - gy  # [b, H, 1] (y up)
+    # coordinates in the sprite's frame at scale 1 (rotate by -angle, divide by scale)
+    u = dx * cos + dy * sin
+    v = dy * cos - dx * sin
+    mask = torch.empty(u.shape, dtype=torch.bool)
+    for k, name in enumerate(SHAPES):
+        lo, hi = bounds[k], bounds[k + 1]
+        if lo == hi:
+            continue
+        uk, vk = u[lo:hi], v[lo:hi]
+        if name == "square":
+            m = (uk.abs() <= SQUARE_HALF) & (vk.abs() <= SQUARE_HALF)
+        elif name == "ellipse":
+            m = (uk / ELLIPSE_AXES[0]) ** 2 + (vk / ELLIPSE_AXES[1]) ** 2 <= 1.0
+        else:  # heart, point down, centred on its bounding box
+            x = uk / HEART_AXES[0]
+            y = vk / HEART_AXES[1] + HEART_SHIFT
+            x2 = x * x
+            m = (x2 + y * y - 1.0) ** 3 <= HEART_POWER * x2 * y ** 3
+        mask[lo:hi] = m
+    return mask
 
 
 class DSprites(FactorDataset):
