@@ -335,3 +335,30 @@ def test_ada_gvae_changeable_errors_are_one_line(tmp_path, changeable, msg):
         varstruct.train({**TOY, "method": "ada_gvae", "steps": 2, "hparams": {"k": 1, "changeable": changeable}},
                         out=tmp_path / "bad")
     assert msg in str(e.value) and "\n" not in str(e.value)
+
+
+def test_prefetch_thread_renders_with_one_torch_thread_and_leaves_the_step_its_threads():
+    """The loader thread's torch ops take no OpenMP team of their own (it would spin on the
+    step's cores); the training thread keeps its thread count."""
+    from varstruct import data
+
+    seen = []
+
+    class Recording:
+        def __init__(self, ds):
+            self.ds = ds
+
+        def __getattr__(self, name):
+            return getattr(self.ds, name)
+
+        def render(self, idx, rng=None):
+            seen.append(torch.get_num_threads())
+            return self.ds.render(idx, rng=rng)
+
+    ds = Recording(data.get("toy_linear"))
+    with varstruct.tensors.torch_threads(2):
+        stream = loop.batch_stream(ds, varstruct.models.objectives.make_objective("beta_vae"), 0, 4, 0, 3)
+        batches = [next(stream) for _ in range(3)]
+        assert torch.get_num_threads() == 2
+        stream.close()
+    assert seen == [1, 1, 1] and len(batches) == 3

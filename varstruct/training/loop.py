@@ -79,12 +79,21 @@ def batch_stream(ds, objective, seed: int, batch_size: int, start: int, stop: in
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="varstruct-data") as pool:
+    threads = torch.get_num_threads()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="varstruct-data", initializer=_one_thread) as pool:
         nxt = pool.submit(load, start) if start < stop else None
         for t in range(start, stop):
             batch, torch_seed = nxt.result()
+            if t == start:
+                torch.set_num_threads(threads)  # the loader's setting reached torch's process-wide default too
             nxt = pool.submit(load, t + 1) if t + 1 < stop else None
             yield t, batch, torch_seed
+
+
+def _one_thread():
+    """The loader thread renders on its own core: torch ops it runs take no OpenMP team (a team
+    of its own would spin on the cores the training step uses)."""
+    torch.set_num_threads(1)
 
 
 def _prepare_dir(rd: RunDir, record: dict, resume: bool, overwrite: bool) -> str:
