@@ -29,13 +29,19 @@ runs an AVX2 path at about half the rate oneDNN's fp32 convolutions reach), best
 with FLOPs per step counted by ``torch.utils.flop_counter`` (convolutions and matmuls, forward +
 backward).
 
-Allocator: ``varstruct.train`` raises glibc's mmap/trim thresholds (``training.alloc``), which
-removes the page faults a step otherwise pays for its buffers. The setting is process-wide, so
-with ``--allocator retain`` (default) every row has it, the plain loop included; with
-``--allocator default`` every row runs on glibc's defaults (the plain loop as a user runs it, and
-varstruct's rows without the trainer's setting).
+Processes: each row runs in its own process (``--isolation process``, default), started fresh
+(``spawn``) and driven by this one: the rounds stay interleaved, but every row has the process
+state it would have on its own. This matters for the allocator: ``varstruct.train`` raises
+glibc's mmap/trim thresholds (``training.alloc``), which removes the page faults a step
+otherwise pays for its buffers, and the setting is process-wide. ``--allocator as-run``
+(default): each row as it runs in practice, the plain loops on glibc's defaults (a plain PyTorch
+script), varstruct's rows with the trainer's setting; ``retain``: every row with the setting
+(the plain loops given varstruct's allocator tuning too: the strictest floor); ``default``:
+no row with it. ``--isolation none`` runs every row in this process (``as-run`` then means
+``retain``, the setting being process-wide).
 
-    python benchmarks/bench_train.py [--threads N] [--steps 20] [--rounds 7] [--clock wall|cpu] [--allocator retain|default]
+    python benchmarks/bench_train.py [--threads N] [--steps 20] [--rounds 7] [--clock wall|cpu]
+                                     [--allocator as-run|retain|default] [--isolation process|none]
 """
 from __future__ import annotations
 
@@ -181,6 +187,97 @@ def flops_per_step(step) -> float:
     return float(fc.get_total_flops())
 
 
+ROWS = {  # name -> (precision, varstruct's row?)
+    "plain loop fp32 (floor)": ("fp32", False),
+    "plain loop bf16 autocast": ("bf16", False),
+    "varstruct step fp32": ("fp32", True),
+    "varstruct step bf16": ("bf16", True),
+    "varstruct end-to-end fp32": ("fp32", True),
+    "varstruct end-to-end bf16": ("bf16", True),
+}
+FLOOR = "plain loop fp32 (floor)"
+
+
+def retains(row: str, allocator: str) -> bool:
+    """Whether ``row`` runs with the trainer's allocator setting under ``--allocator``."""
+    return allocator == "retain" or (allocator == "as-run" and ROWS[row][1])
+
+
+def build_row(row: str):
+    """The step function of ``row`` (plain rows and varstruct's step on one fixed batch)."""
+    torch.manual_seed(0)
+    ds = data.get("dsprites")
+    x = make_batch(ds, make_objective("beta_vae"), B, np.random.default_rng(0))
+    prec = ROWS[row][0]
+    if row.startswith("plain"):
+        return plain(x, prec == "bf16")
+    if "step" in row:
+        return ours_step(x, prec)
+    return ours_end_to_end(ds, prec)
+
+
+def timed(f, steps: int) -> list[float]:
+    """images/s of ``steps`` steps of ``f``, each timed on its own with CLOCK."""
+    rates = []
+    for _ in range(steps):
+        t = CLOCK()
+        f()
+        rates.append(B / (CLOCK() - t))
+    return rates
+
+
+def worker(conn, row: str, threads, clock: str, retain: bool):
+    """One row in its own process: set up, warm up, then time ``n`` steps per request."""
+    global CLOCK
+    CLOCK = time.process_time if clock == "cpu" else time.perf_counter
+    if retain:
+        retain_freed_memory()
+    if threads:
+        torch.set_num_threads(threads)
+    f = build_row(row)
+    flops = flops_per_step(f) if row == FLOOR else None
+    f(), f()
+    conn.send(flops)
+    while (n := conn.recv()) is not None:
+        conn.send(timed(f, n))
+
+
+class InProcess:
+    """A row run in this process (``--isolation none``), with the worker's interface."""
+
+    def __init__(self, row: str):
+        self.f = build_row(row)
+        self.flops = flops_per_step(self.f) if row == FLOOR else None
+        self.f(), self.f()
+
+    def run(self, n: int) -> list[float]:
+        return timed(self.f, n)
+
+    def close(self):
+        pass
+
+
+class Worker:
+    """A row run in a fresh process (``spawn``), driven over a pipe."""
+
+    def __init__(self, row: str, threads, clock: str, retain: bool):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=worker, args=(child, row, threads, clock, retain), daemon=True)
+        self.proc.start()
+        self.flops = self.conn.recv()
+
+    def run(self, n: int) -> list[float]:
+        self.conn.send(n)
+        return self.conn.recv()
+
+    def close(self):
+        self.conn.send(None)
+        self.proc.join(timeout=30)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -188,60 +285,58 @@ def main():
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--no-end-to-end", action="store_true", help="skip the end-to-end rows")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
-    p.add_argument("--allocator", choices=("retain", "default"), default="retain",
-                   help="retain: glibc keeps freed memory, as varstruct.train sets it (process-wide: every row, the "
-                        "plain loop too); default: glibc's defaults for every row (the plain loop as a user runs it; "
-                        "varstruct's rows then lack the trainer's setting)")
+    p.add_argument("--allocator", choices=("as-run", "retain", "default"), default="as-run",
+                   help="as-run: the plain loops on glibc's defaults (a plain PyTorch script), varstruct's rows with "
+                        "the trainer's setting (freed memory kept); retain: every row keeps freed memory (the strictest "
+                        "floor); default: glibc's defaults for every row")
+    p.add_argument("--isolation", choices=("process", "none"), default="process",
+                   help="process: every row in its own fresh process (default); none: every row in this process "
+                        "(the allocator setting is then process-wide: as-run means retain)")
     a = p.parse_args()
     global CLOCK
     CLOCK = time.process_time if a.clock == "cpu" else time.perf_counter
     if a.threads:
         torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
-    ds = data.get("dsprites")
-    x = make_batch(ds, make_objective("beta_vae"), B, np.random.default_rng(0))
-    allocator = a.allocator == "retain" and retain_freed_memory()  # as varstruct.train; process-wide: every row
+    rows = [r for r in ROWS if not (a.no_end_to_end and "end-to-end" in r)]
+    if a.isolation == "none":
+        allocator = a.allocator != "default" and retain_freed_memory()
+        policy = {r: bool(allocator) for r in rows}
+        runners = {r: InProcess(r) for r in rows}
+    else:
+        retain_freed_memory()  # this process only measures the peaks: the best rate its kernels reach
+        policy = {r: retains(r, a.allocator) for r in rows}
+        runners = {r: Worker(r, a.threads, a.clock, policy[r]) for r in rows}
     peaks = {(p_, k_): [] for p_ in ("fp32", "bf16") for k_ in ("matmul", "conv")}
     measure_peaks(peaks)
-    rows = {  # name -> (precision, step function or None for end-to-end)
-        "plain loop fp32 (floor)": ("fp32", plain(x, False)),
-        "plain loop bf16 autocast": ("bf16", plain(x, True)),
-        "varstruct step fp32": ("fp32", ours_step(x, "fp32")),
-        "varstruct step bf16": ("bf16", ours_step(x, "bf16")),
-    }
-    if not a.no_end_to_end:
-        rows["varstruct end-to-end fp32"] = ("fp32", ours_end_to_end(ds, "fp32"))
-        rows["varstruct end-to-end bf16"] = ("bf16", ours_end_to_end(ds, "bf16"))
-    flops = flops_per_step(rows["plain loop fp32 (floor)"][1])
+    flops = runners[FLOOR].flops
     rates = {k: [] for k in rows}
-    for prec, f in rows.values():  # warm-up
-        f(), f()
-    for r in range(a.rounds):
-        order = list(rows) if r % 2 == 0 else list(rows)[::-1]  # interleaved, alternating order
-        for k in order:
-            f = rows[k][1]
-            for _ in range(a.steps):  # each step timed on its own: median and IQR over all steps
-                t = CLOCK()
-                f()
-                rates[k].append(B / (CLOCK() - t))
-        measure_peaks(peaks, repeats=2)  # the peaks too: the best over the whole run
+    try:
+        for r in range(a.rounds):
+            order = rows if r % 2 == 0 else rows[::-1]  # interleaved, alternating order
+            for k in order:
+                rates[k] += runners[k].run(a.steps)  # each step timed on its own: median and IQR over all
+            measure_peaks(peaks, repeats=2)  # the peaks too: the best over the whole run
+    finally:
+        for w in runners.values():
+            w.close()
     best = {k: max(v) for k, v in peaks.items()}
     peak = {p_: max(best[p_, "matmul"], best[p_, "conv"]) for p_ in ("fp32", "bf16")}
     load = os.getloadavg()
-    print(f"batch {B}, 64x64x1, beta_vae; torch {torch.__version__}, threads {torch.get_num_threads()}, "
+    print(f"batch {B}, 64x64x1, beta_vae; torch {torch.__version__}, threads {a.threads or torch.get_num_threads()}, "
           f"cpu capability {torch.backends.cpu.get_cpu_capability()}, native bf16 {P.cpu_has_native_bf16()}; "
           f"{a.rounds} rounds x {a.steps} steps; {a.clock} clock; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; "
-          f"glibc free-memory retention {'on' if allocator else 'off'} (every row)")
+          f"rows {'each in its own process' if a.isolation == 'process' else 'in one process'}, allocator {a.allocator}")
     print(f"peak (best of matmul {N_MM}² and 3x3 conv): fp32 {peak['fp32']:.0f} GFLOP/s (matmul {best['fp32', 'matmul']:.0f}, "
           f"conv {best['fp32', 'conv']:.0f}), bf16 {peak['bf16']:.0f} GFLOP/s (matmul {best['bf16', 'matmul']:.0f}, "
           f"conv {best['bf16', 'conv']:.0f}); {flops / 1e9:.2f} GFLOP per training step ({flops / B / 1e6:.0f} MFLOP per image)")
-    floor = statistics.median(rates["plain loop fp32 (floor)"])
-    print(f"{'row':30s} {'images/s':>9s} {'IQR':>11s} {'vs plain fp32':>14s} {'of its peak':>12s}")
+    floor = statistics.median(rates[FLOOR])
+    print(f"{'row':30s} {'images/s':>9s} {'IQR':>11s} {'vs plain fp32':>14s} {'of its peak':>12s}  freed memory")
     for k, r in rates.items():
         med = statistics.median(r)
         q = statistics.quantiles(r, n=4) if len(r) > 1 else [med, med, med]
-        frac = med * flops / B / 1e9 / peak[rows[k][0]]
-        print(f"{k:30s} {med:9.0f} {q[0]:5.0f}-{q[2]:<5.0f} {med / floor:13.2f}x {frac:12.1%}")
+        frac = med * flops / B / 1e9 / peak[ROWS[k][0]]
+        print(f"{k:30s} {med:9.0f} {q[0]:5.0f}-{q[2]:<5.0f} {med / floor:13.2f}x {frac:12.1%}  "
+              f"{'kept' if policy[k] else 'glibc default'}")
 
 
 if __name__ == "__main__":
