@@ -203,6 +203,14 @@ def retains(row: str, allocator: str) -> bool:
     return allocator == "retain" or (allocator == "as-run" and ROWS[row][1])
 
 
+def prepared(row: str):
+    """(step function of ``row``, FLOPs per step for the floor else None), warmed up."""
+    f = build_row(row)
+    flops = flops_per_step(f) if row == FLOOR else None
+    f(), f()
+    return f, flops
+
+
 def build_row(row: str):
     """The step function of ``row`` (plain rows and varstruct's step on one fixed batch)."""
     torch.manual_seed(0)
@@ -234,9 +242,7 @@ def worker(conn, row: str, threads, clock: str, retain: bool):
         retain_freed_memory()
     if threads:
         torch.set_num_threads(threads)
-    f = build_row(row)
-    flops = flops_per_step(f) if row == FLOOR else None
-    f(), f()
+    f, flops = prepared(row)
     conn.send(flops)
     while (n := conn.recv()) is not None:
         conn.send(timed(f, n))
@@ -246,9 +252,7 @@ class InProcess:
     """A row run in this process (``--isolation none``), with the worker's interface."""
 
     def __init__(self, row: str):
-        self.f = build_row(row)
-        self.flops = flops_per_step(self.f) if row == FLOOR else None
-        self.f(), self.f()
+        self.f, self.flops = prepared(row)
 
     def run(self, n: int) -> list[float]:
         return timed(self.f, n)
