@@ -474,8 +474,13 @@ def test_safety_net_for_failures_in_the_work(tmp_path, capsys, monkeypatch, exc,
         raise exc
     monkeypatch.setattr(common, "start", start)
     code = 130 if exc == "SIGINT" else 2
-    one_line_error(capsys, ["measure", "dataset", "toy_linear", "-a", "3", "-o", str(tmp_path / "m.nc")],
-                   match=match, code=code)
+    # Ctrl-C raises, as in a terminal, also where the runner was started with SIGINT ignored (a background job)
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        one_line_error(capsys, ["measure", "dataset", "toy_linear", "-a", "3", "-o", str(tmp_path / "m.nc")],
+                       match=match, code=code)
+    finally:
+        signal.signal(signal.SIGINT, old)
     assert files(tmp_path) == []
 
 
