@@ -42,11 +42,15 @@ no row with it. ``--isolation none`` runs every row in this process (``as-run`` 
 
     python benchmarks/bench_train.py [--threads N] [--steps 20] [--rounds 7] [--clock wall|cpu]
                                      [--allocator as-run|retain|default] [--isolation process|none]
+                                     [--rows PART,...]
+
+Each row also reports its process's minor page faults per step (``getrusage``).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import sys
 import time
@@ -224,14 +228,16 @@ def build_row(row: str):
     return ours_end_to_end(ds, prec)
 
 
-def timed(f, steps: int) -> list[float]:
-    """images/s of ``steps`` steps of ``f``, each timed on its own with CLOCK."""
+def timed(f, steps: int) -> tuple[list[float], int]:
+    """(images/s of each of ``steps`` steps of ``f``, each timed on its own with CLOCK; the
+    process's minor page faults during them)."""
     rates = []
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(steps):
         t = CLOCK()
         f()
         rates.append(B / (CLOCK() - t))
-    return rates
+    return rates, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
 
 
 def worker(conn, row: str, threads, clock: str, retain: bool):
@@ -254,7 +260,7 @@ class InProcess:
     def __init__(self, row: str):
         self.f, self.flops = prepared(row)
 
-    def run(self, n: int) -> list[float]:
+    def run(self, n: int) -> tuple[list[float], int]:
         return timed(self.f, n)
 
     def close(self):
@@ -273,7 +279,7 @@ class Worker:
         self.proc.start()
         self.flops = self.conn.recv()
 
-    def run(self, n: int) -> list[float]:
+    def run(self, n: int) -> tuple[list[float], int]:
         self.conn.send(n)
         return self.conn.recv()
 
@@ -288,6 +294,9 @@ def main():
     p.add_argument("--steps", type=int, default=20, help="steps per round and row")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--no-end-to-end", action="store_true", help="skip the end-to-end rows")
+    p.add_argument("--rows", default=None,
+                   help="comma-separated parts of row names: only the rows that contain one of them, and the floor "
+                        "(e.g. 'bf16' or 'step bf16,end-to-end bf16')")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     p.add_argument("--allocator", choices=("as-run", "retain", "default"), default="as-run",
                    help="as-run: the plain loops on glibc's defaults (a plain PyTorch script), varstruct's rows with "
@@ -302,6 +311,8 @@ def main():
     if a.threads:
         torch.set_num_threads(a.threads)
     rows = [r for r in ROWS if not (a.no_end_to_end and "end-to-end" in r)]
+    if a.rows:
+        rows = [r for r in rows if r == FLOOR or any(part.strip() in r for part in a.rows.split(","))]
     if a.isolation == "none":
         allocator = a.allocator != "default" and retain_freed_memory()
         policy = {r: bool(allocator) for r in rows}
@@ -314,11 +325,14 @@ def main():
     measure_peaks(peaks)
     flops = runners[FLOOR].flops
     rates = {k: [] for k in rows}
+    faults = dict.fromkeys(rows, 0)
     try:
         for r in range(a.rounds):
             order = rows if r % 2 == 0 else rows[::-1]  # interleaved, alternating order
             for k in order:
-                rates[k] += runners[k].run(a.steps)  # each step timed on its own: median and IQR over all
+                r_k, f_k = runners[k].run(a.steps)  # each step timed on its own: median and IQR over all
+                rates[k] += r_k
+                faults[k] += f_k
             measure_peaks(peaks, repeats=2)  # the peaks too: the best over the whole run
     finally:
         for w in runners.values():
@@ -334,13 +348,14 @@ def main():
           f"conv {best['fp32', 'conv']:.0f}), bf16 {peak['bf16']:.0f} GFLOP/s (matmul {best['bf16', 'matmul']:.0f}, "
           f"conv {best['bf16', 'conv']:.0f}); {flops / 1e9:.2f} GFLOP per training step ({flops / B / 1e6:.0f} MFLOP per image)")
     floor = statistics.median(rates[FLOOR])
-    print(f"{'row':30s} {'images/s':>9s} {'IQR':>11s} {'vs plain fp32':>14s} {'of its peak':>12s}  freed memory")
+    print(f"{'row':30s} {'images/s':>9s} {'IQR':>11s} {'vs plain fp32':>14s} {'of its peak':>12s} "
+          f"{'faults/step':>12s}  freed memory")
     for k, r in rates.items():
         med = statistics.median(r)
         q = statistics.quantiles(r, n=4) if len(r) > 1 else [med, med, med]
         frac = med * flops / B / 1e9 / peak[ROWS[k][0]]
-        print(f"{k:30s} {med:9.0f} {q[0]:5.0f}-{q[2]:<5.0f} {med / floor:13.2f}x {frac:12.1%}  "
-              f"{'kept' if policy[k] else 'glibc default'}")
+        print(f"{k:30s} {med:9.0f} {q[0]:5.0f}-{q[2]:<5.0f} {med / floor:13.2f}x {frac:12.1%} "
+              f"{faults[k] / len(r):12.0f}  {'kept' if policy[k] else 'glibc default'}")
 
 
 if __name__ == "__main__":
