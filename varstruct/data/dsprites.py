@@ -70,14 +70,14 @@ def render_sprites(shape: np.ndarray, scale: np.ndarray, angle: np.ndarray, px: 
     image) only that square is evaluated, with the same arithmetic per pixel; the rest is 0."""
     B = len(shape)
     out = np.zeros((B, SIZE, SIZE), dtype=np.float32)
-    shape = np.asarray(shape)
+    shape, scale, angle, px, py = (np.asarray(a) for a in (shape, scale, angle, px, py))
     for s in range(0, B, chunk):
         order = s + np.argsort(shape[s:s + chunk], kind="stable")  # images grouped by shape
         sh = shape[order]
-        sc = torch.as_tensor(np.asarray(scale)[order], dtype=torch.float32)
-        th = torch.as_tensor(np.asarray(angle)[order], dtype=torch.float32)
-        cx = CENTRE_0 + CENTRE_SPAN * torch.as_tensor(np.asarray(px)[order], dtype=torch.float32)
-        cy = CENTRE_0 + CENTRE_SPAN * torch.as_tensor(np.asarray(py)[order], dtype=torch.float32)
+        sc = torch.as_tensor(scale[order], dtype=torch.float32)
+        th = torch.as_tensor(angle[order], dtype=torch.float32)
+        cx = CENTRE_0 + CENTRE_SPAN * torch.as_tensor(px[order], dtype=torch.float32)
+        cy = CENTRE_0 + CENTRE_SPAN * torch.as_tensor(py[order], dtype=torch.float32)
         ox, oy = _window(cx, sc), _window(cy, sc)
         if ox is None or oy is None:  # a sprite reaches beyond any window: the whole canvas
             ox = oy = np.zeros(len(sh), dtype=np.int64)
