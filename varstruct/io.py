@@ -134,3 +134,74 @@ def read_netcdf(path):
 
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         return ds.load()
+
+
+# ---------------------------------------------------------------- the one output check
+def probe_folder(folder: Path, label: str, path: Path) -> None:
+    """Create and remove a file in ``folder``: catches read-only mounts that os.access misses."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".varstruct-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise OutputError(f"{label} {path}: cannot write in {folder} ({e.strerror or first_line(e)})") from None
+
+
+def check_output_file(path: str | os.PathLike, overwrite: bool, label: str = "output") -> Path:
+    """The one output check for a result file, run before any work.
+
+    ``path`` must be a new name in an existing, writable folder, or (with ``overwrite``) an
+    existing regular file. Refused with one :class:`OutputError` line that starts with
+    ``label`` and the path: a folder, a device, FIFO or socket (``/dev/full``, ``/dev/null``),
+    a symbolic link (a result never replaces what a link points to), and an existing file
+    without ``overwrite``.
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir() and not path.is_symlink():
+        raise OutputError(f"{label} {path}: is a folder; give a file name")
+    check_folder(parent, f"{label} {path}")
+    probe_folder(parent, label, path)
+    if path.exists() or path.is_symlink():
+        if path.is_symlink() or not path.is_file():
+            raise OutputError(f"{label} {path}: not a regular file; give a new file name")
+        if not overwrite:
+            raise OutputError(f"{label} {path}: exists (use --overwrite to replace it)")
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, overwrite: bool, owned=(), label: str = "output") -> Path:
+    """The output check for a folder of results (a report), run before any work.
+
+    ``path`` is created if missing (its parent must exist). An existing folder must be empty,
+    unless ``overwrite``: then the files in it that match the glob patterns ``owned`` (the files
+    the command writes) are removed first, and any other file is left alone. Refused with one
+    :class:`OutputError` line: a path that is a file, device or link, and a non-empty folder
+    without ``overwrite``. Returns the folder's Path.
+    """
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise OutputError(f"{label} {path}: not a folder; give a new folder name")
+    if not path.exists():
+        parent = path.parent if str(path.parent) else Path(".")
+        check_folder(parent, f"{label} {path}")
+        try:
+            path.mkdir()
+        except OSError as e:
+            raise OutputError(f"{label} {path}: cannot create it ({e.strerror or first_line(e)})") from None
+        return path
+    check_folder(path, f"{label} {path}")
+    probe_folder(path, label, path)
+    entries = [p for p in path.iterdir() if not p.name.startswith(".varstruct-probe.")]
+    if entries and not overwrite:
+        raise OutputError(f"{label} {path}: folder is not empty (use --overwrite to replace its results)")
+    if overwrite:
+        for pattern in owned:
+            for p in path.glob(pattern):
+                if p.is_file() or p.is_symlink():
+                    try:
+                        p.unlink()
+                    except OSError as e:
+                        raise OutputError(f"{label} {path}: cannot remove {p.name} "
+                                          f"({e.strerror or first_line(e)})") from None
+    return path

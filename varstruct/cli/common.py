@@ -195,34 +195,10 @@ def _line(e: BaseException) -> str:
 
 
 def check_output_file(path: Path, overwrite: bool, option: str = "--out") -> Path:
-    """An output file that can be written: folder exists and is writable, the target is not a
-    folder or special file, and an existing file only with ``--overwrite``."""
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise OutputError(f"{option} {path}: is a folder; give a file name")
-    from ..io import check_folder
+    """:func:`varstruct.io.check_output_file` with the CLI option's name in its messages."""
+    from ..io import check_output_file as check
 
-    check_folder(parent, f"{option} {path}")
-    _probe(parent, option, path)
-    if path.exists() or path.is_symlink():
-        if not path.is_file() or path.is_symlink():
-            raise OutputError(f"{option} {path}: not a regular file; give a new file name")
-        if not overwrite:
-            raise OutputError(f"{option} {path}: exists (use --overwrite to replace it)")
-    return path
-
-
-def _probe(folder: Path, option: str, path: Path) -> None:
-    """Create and remove a file in ``folder``: catches read-only mounts that os.access misses."""
-    import tempfile
-
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".varstruct-probe.", dir=folder)
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as e:
-        raise OutputError(f"{option} {path}: cannot write in {folder} ({e.strerror or _line(e)})") from None
+    return check(path, overwrite, label=option)
 
 
 def open_trained_run(run_dir: Path, out: Path | None, default: str, overwrite: bool, threads: int | None):

@@ -155,14 +155,15 @@ def train_cmd(
 def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
     """The run dir's state allows the request (the trainer re-checks under the lock)."""
     from ..errors import RunDirError
+    from ..io import probe_folder
     from ..rundir import RunDir
 
     rd = RunDir(out)
     rd.check_writable()
     if rd.path.exists():
-        c._probe(rd.path, "--out", rd.path)
+        probe_folder(rd.path, "--out", rd.path)
     elif rd.path.parent.exists():
-        c._probe(rd.path.parent if str(rd.path.parent) else Path("."), "--out", rd.path)
+        probe_folder(rd.path.parent if str(rd.path.parent) else Path("."), "--out", rd.path)
     state = rd.state
     if not resume and not overwrite and state != "missing":
         foreign = rd.contents()
