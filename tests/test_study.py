@@ -274,15 +274,30 @@ def test_cli_collect_and_correlate(swept, tmp_path):
     nc, rep = tmp_path / "study.nc", tmp_path / "report"
     r = _cli("collect", swept, "--out", nc, "--anchors", "30", "--pca-anchors", "5")
     assert r.returncode == 0, r.stderr
-    r = _cli("correlate", nc, "--out", rep, "--y", "mig,sap", "--x", "near_degeneracy,data_r,hp_beta",
-             "--permutations", "99", "--resamples", "99", "--level", "model")
+    args = ("correlate", nc, "--out", rep, "--y", "mig,sap", "--x", "near_degeneracy,data_r,hp_beta,seed",
+            "--permutations", "99", "--resamples", "99", "--level", "model")
+    r = _cli(*args)
     assert r.returncode == 0, r.stderr
     assert "spearman" in r.stdout and "data_r" in r.stdout
     names = {p.name for p in rep.iterdir()}
     assert {"correlations.nc", "correlations.csv", "report.md", "heatmap.png"} <= names
-    assert any(n.startswith("scatter-") for n in names)
+    assert any(n.startswith("scatter-") for n in names)  # seed: one value per model, 4 units
     md = (rep / "report.md").read_text()
+    assert md.splitlines()[2].startswith("How to read this report.")
     assert "constant x" in md and "| x | y | r |" in md  # hp_beta is constant: NaN with its reason
+    # two dataset configurations: a dataset measure has 2 units, too few to test, whatever the 4 models
+    assert "| near_degeneracy | mig |" in md and "2 units < 4" in md
+    (rep / "scatter-old-vs-gone.png").write_bytes(b"old")  # an old report's file
+    (rep / "notes.txt").write_text("mine")
+    r = _cli(*args)
+    assert r.returncode == 2 and "not empty" in r.stderr and "--overwrite" in r.stderr
+    r = _cli(*args, "--overwrite")
+    assert r.returncode == 0, r.stderr
+    names2 = {p.name for p in rep.iterdir()}
+    assert "scatter-old-vs-gone.png" not in names2 and "notes.txt" in names2 and names <= names2
+    for bad in (("--top", "-1"), ("--scatters", "-2")):
+        r = _cli(*args[:4], *bad)
+        assert r.returncode == 2 and bad[0] in r.stderr and "Traceback" not in r.stderr
     r = _cli("correlate", nc, "--out", tmp_path / "r2", "--x", "nope")
     assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
 
@@ -323,7 +338,7 @@ def test_correlate_recovers_planted_relations(method):
     ref = {"spearman": stats.spearmanr, "pearson": stats.pearsonr, "kendall": stats.kendalltau}[method]
     np.testing.assert_allclose(float(c["r"].sel(x="other", y="mig")), ref(ds["other"], ds["mig"])[0], rtol=1e-12)
     assert str(c["reason"].sel(x="gap", y="flat").values) == "constant y"
-    assert np.isnan(float(c["r"].sel(x="gap", y="flat"))) and int(c["n"].sel(x="gap", y="mig")) == 40
+    assert np.isnan(float(c["r"].sel(x="gap", y="flat"))) and int(c["n_units"].sel(x="gap", y="mig")) == 40
     # q-values: scipy's Benjamini-Hochberg over every tested pair
     p = c["p"].values
     ok = np.isfinite(p)
@@ -355,9 +370,9 @@ def test_correlate_small_n_by_groups_and_factor_level():
     ds = _synthetic(n=10)
     c = correlate(ds, x="gap", y="mig", by="method", n_permutations=99, n_resamples=99)
     assert c["r"].dims == ("group", "x", "y") and list(c["group"].values) == ["a", "b"]
-    assert (c["n"].values == 5).all()
+    assert (c["n_units"].values == 5).all()
     c = correlate(ds.isel(model=slice(0, 3)), x="gap", y="mig", n_permutations=99, n_resamples=99)
-    assert np.isnan(float(c["r"].squeeze())) and "n = 3 < 4" in str(c["reason"].squeeze().values)
+    assert np.isnan(float(c["r"].squeeze())) and "3 units < 4" in str(c["reason"].squeeze().values)
     # factor level: each (dataset configuration, factor) a point, averaged over that configuration's models
     n, K = 12, 3
     rng = np.random.default_rng(0)
@@ -373,8 +388,8 @@ def test_correlate_small_n_by_groups_and_factor_level():
     assert len(pts) == 4 * K
     np.testing.assert_allclose(pts["x"].values, share.ravel())
     c = correlate(f, level="factor", n_permutations=99, n_resamples=99)
-    assert int(c["n"].squeeze()) == 12 and float(c["r"].squeeze()) > 0.9
-    with pytest.raises(ConfigError, match="--by"):
+    assert int(c["n_units"].squeeze()) == 12 and float(c["r"].squeeze()) > 0.9
+    with pytest.raises(ConfigError, match="by nope"):
         correlate(ds, by="nope")
     with pytest.raises(ConfigError, match="level"):
         correlate(ds, level="anchor")
