@@ -1,16 +1,18 @@
-"""The correlation heatmap of measures × scores over the whole zoo (``varstruct.correlate``).
+"""Measures × scores, each family of the zoo on its own, at each pair's unit of analysis.
 
-Data: every finished run of the zoo (``varstruct.collect``: toy_blobs groups and the dSprites
-family together). Left, model level (each model a point): dataset measures of the model's
-training data and model measures (x) against global scores (y). Right, factor level (each
-(dataset configuration, factor) a point, x and y averaged over the seeds and methods trained on
-it): per-factor dataset and model measures against per-factor scores. Third panel: the model
-level within the toy_blobs runs only (the dSprites-family runs are short and nearly untrained, so
-across the whole zoo the dataset alone separates low from high scores). Spearman's ρ with a
-permutation p-value (999 permutations), Benjamini–Hochberg q over each table ('*': q < 0.05).
-Cells are NaN (blank) where fewer than 4 points have both values or one is constant. Pooling
-runs of different datasets, methods and training lengths makes these associations across the
-zoo, not causal effects.
+Data: every finished run of the zoo (``varstruct.collect``). The toy_blobs runs and the
+dSprites-family runs (dsprites, color_dsprites, noisy_dsprites, shapes3d) are analysed
+separately: pooled, the family alone separates low from high scores. ``varstruct.correlate``
+finds each variable's unit from its values (docs/studies.md#units-of-analysis): a dataset
+measure's points are the dataset configurations (each with the mean score of its models), a
+model measure's the models. Panels: (a) toy_blobs, model level; (b) dSprites family, model
+level; (c) toy_blobs, factor level ((configuration, factor) points). Spearman's ρ with a
+permutation p-value over the units (999 permutations), Benjamini–Hochberg q over each panel
+('*': q < 0.05); each cell shows ρ and, below it, the number of units. Cells are blank where
+fewer than 4 units have both values or one is constant: a dataset measure over three dSprites
+configurations cannot be tested, however many models were trained on them. These are
+associations across configurations, not causal effects (the configurations differ in more than
+the measure).
 """
 from __future__ import annotations
 
@@ -26,49 +28,66 @@ FACTOR_X = ("variance_share", "variance_cv", "factor_discrepancy", "factor_near_
             "encoding_inconsistency", "encoding_purity", "discordant_fraction")
 FACTOR_Y = ("mig_per_factor", "active_mig_per_factor", "dci_completeness_per_factor",
             "explicitness_test_per_factor", "sap_per_factor")
+FAMILIES = {"toy": ("toy_blobs",), "dsprites": ("dsprites", "color_dsprites", "noisy_dsprites", "shapes3d")}
 
 
 def _present(study, names, dims):
     out = []
     for n in names:
-        if n in study and set(study[n].dims) <= set(dims) and "model" in study[n].dims:
+        if n in study and study[n].dims == dims:
             v = np.asarray(study[n].values, dtype=float)
             if np.isfinite(v).sum() >= 4 and np.nanstd(v) > 0:
                 out.append(n)
     return out
 
 
-def make(zoo, out, n_permutations: int = 999, n_resamples: int = 199) -> dict:
+def family(study, name):
+    return study.isel(model=np.flatnonzero(np.isin(study["dataset"].values, FAMILIES[name])))
+
+
+def _rows(corr, n=10, unit=None):
+    import varstruct
+
+    table = varstruct.study.correlate.to_table(corr)
+    table = table[np.isfinite(table["r"])]
+    table = table.head(n) if unit is None else table[table["unit"].str.startswith(unit)]
+    cols = ["x", "y", "r", "ci_low", "ci_high", "p", "q", "unit", "n_units", "n_models", "n_distinct_x", "n_dropped",
+            "selection_p"]
+    return table[cols].round(3).to_dict(orient="records")
+
+
+def make(zoo, out, n_permutations: int = 999, n_resamples: int = 999) -> dict:
     import varstruct
     from varstruct.plots import plot_correlation_heatmap
 
     full = zoo.study
-    toy = full.isel(model=np.flatnonzero(full["dataset"].values == "toy_blobs"))
-    fig = new_figure(figsize=(22.0, 6.5))
+    fig = new_figure(figsize=(22.0, 7.0))
     axes = fig.subplots(1, 3)
-    res = {"n_models": int(full.sizes["model"]), "n_toy_models": int(toy.sizes["model"])}
-    panels = ((axes[0], "model", MODEL_X, MODEL_Y, full, "model"), (axes[1], "factor", FACTOR_X, FACTOR_Y, full, "factor"),
-              (axes[2], "model", MODEL_X, MODEL_Y, toy, "toy_model"))
-    for ax, level, xs, ys, study, key in panels:
+    res = {"n_models": int(full.sizes["model"])}
+    panels = ((axes[0], "model", MODEL_X, MODEL_Y, "toy"), (axes[1], "model", MODEL_X, MODEL_Y, "dsprites"),
+              (axes[2], "factor", FACTOR_X, FACTOR_Y, "toy"))
+    for ax, level, xs, ys, fam in panels:
+        study = family(full, fam)
+        key = f"{fam}_{level}"
         dims = ("model",) if level == "model" else ("model", "factor")
         x, y = _present(study, xs, dims), _present(study, ys, dims)
-        if level == "model":
-            y = [v for v in y if study[v].dims == ("model",)]
         if not x or not y:
-            ax.text(0.5, 0.5, f"{level} level: no measure/score pair in the zoo", ha="center", transform=ax.transAxes)
+            ax.text(0.5, 0.5, f"{fam}, {level} level: no measure/score pair", ha="center", transform=ax.transAxes)
             continue
         corr = varstruct.correlate(study, x=x, y=y, level=level, n_permutations=n_permutations,
                                    n_resamples=n_resamples, seed=0)
         plot_correlation_heatmap(corr, ax=ax)
-        where = "the toy_blobs runs only" if key == "toy_model" else "the whole zoo"
-        ax.set_title(f"{level} level, {where}: Spearman ρ ('*' q < 0.05)", fontsize=9)
-        table = varstruct.study.correlate.to_table(corr)
-        res[key] = table.head(12).round(3).to_dict(orient="records")
-        res[f"{key}_n_points"] = int(np.nanmax(corr["n"].values))
+        n_cfg = len(set(study["dataset_config"].values.tolist()))
+        ax.set_title(f"{'toy_blobs' if fam == 'toy' else 'dSprites family'}, {level} level: Spearman ρ, "
+                     f"(n) units; {study.sizes['model']} models, {n_cfg} configurations ('*' q < 0.05)", fontsize=9)
+        res[key] = {"n_models": int(study.sizes["model"]), "n_dataset_configs": n_cfg,
+                    "n_tests": int(corr.attrs["n_tests"]), "top": _rows(corr),
+                    "dataset_config_units": _rows(corr, unit="dataset_config"),
+                    "untested": int(np.isnan(corr["r"].values).sum())}
     if len(res) == 1:
         raise Missing("measure/score pairs to correlate")
-    fig.suptitle(f"Measures × scores over the zoo ({full.sizes['model']} models; right: the "
-                 f"{toy.sizes['model']} toy_blobs models)", fontsize=10)
+    fig.suptitle("Measures × scores, each family on its own, at each pair's unit of analysis "
+                 "(dataset measures: one point per dataset configuration)", fontsize=10)
     save(fig, out, "correlations")
     return res
 

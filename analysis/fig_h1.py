@@ -16,13 +16,16 @@ r), read with ``varstruct.collect``. Per seed:
   model with fewer than two latents of mean KL >= 0.05. A model that puts both factors on one
   latent and keeps a second, weakly used one scores near 0°, so read it with the failure rate.
 Panels: failure rate, and the share of seeds with fewer than two latents of KL >= 0.05 (one
-factor dropped or both on one latent), each with a 95% percentile bootstrap CI over seeds; rotation angle per seed
+factor dropped or both on one latent), each with its exact 95% Clopper-Pearson interval
+(``varstruct.study.stats.proportion_ci``); rotation angle per seed
 (dots) and the median with its bootstrap CI; active MIG and standard MIG per seed with the mean
 and its bootstrap CI.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from varstruct.study.stats import proportion_ci
 
 from ._common import Missing, bootstrap_ci, new_figure, rotation_angle, save, toy_blobs_variance, values
 
@@ -45,12 +48,12 @@ def summarise(study) -> dict:
         m = r == rv
         fail = (amig[m] < THRESHOLD).astype(float)
         res[f"{rv:g}"] = {"n_seeds": int(m.sum()), "failures": int(fail.sum()),
-                          "failure_rate": bootstrap_ci(fail, np.mean, seed=i),
+                          "failure_rate": proportion_ci(int(fail.sum()), int(m.sum())),
                           "rotation_median": bootstrap_ci(rot[m], np.median, seed=i),
                           "active_mig_mean": bootstrap_ci(amig[m], np.mean, seed=i),
                           "mig_mean": bootstrap_ci(mig[m], np.mean, seed=i),
                           "collapsed": int((~np.isfinite(rot[m])).sum()),
-                          "collapsed_rate": bootstrap_ci((~np.isfinite(rot[m])).astype(float), np.mean, seed=i),
+                          "collapsed_rate": proportion_ci(int((~np.isfinite(rot[m])).sum()), int(m.sum())),
                           "rotation": rot[m].round(1).tolist(), "active_mig": amig[m].round(3).tolist()}
     return res
 

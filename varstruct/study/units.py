@@ -65,8 +65,12 @@ def constant_within(values, keys) -> bool:
 
 
 def variable_level(values, keys: dict[str, np.ndarray]) -> str:
-    """The coarsest level of :data:`LEVELS` within whose groups ``values`` are constant."""
+    """The coarsest level of :data:`LEVELS` within whose groups ``values`` are constant. A level
+    whose every group holds one model is the model level (and is reported as ``model``)."""
+    n = len(keys["model"])
     for level in LEVELS[:-1]:
+        if len(set(keys[level].tolist())) == n:
+            return "model"
         if constant_within(values, keys[level]):
             return level
     return "model"
