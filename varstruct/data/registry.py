@@ -15,6 +15,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "toy_linear": ("varstruct.data.toys", "ToyLinear"),
     "toy_square": ("varstruct.data.toys", "ToySquare"),
     "toy_blobs": ("varstruct.data.toys", "ToyBlobs"),
+    "toy_context": ("varstruct.data.toy_context", "ToyContext"),
 }
 # datasets that exist only as release files (need data_file): not listed by names()
 _FILE_ONLY: dict[str, tuple[str, str]] = {
