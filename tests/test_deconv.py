@@ -96,3 +96,21 @@ def test_same_conv_transpose_layer_uses_it_and_matches_tf_same():
 
 def test_retain_freed_memory_is_idempotent():
     assert retain_freed_memory() == retain_freed_memory()
+
+
+def test_transposed_convolutions_run_under_vmap_over_stacked_weights():
+    """Several models' decoders as one (torch.func.stack_module_state + vmap) give each model's
+    own output: the layout query in the sub-pixel path must not fail under vmap."""
+    import torch
+    from torch.func import functional_call, stack_module_state, vmap
+
+    from varstruct.models.layers import SameConvTranspose2d
+
+    torch.manual_seed(0)
+    layers = [SameConvTranspose2d(8, 1, 4, 2), SameConvTranspose2d(8, 1, 4, 2)]  # C = 1: the sub-pixel path
+    params, _ = stack_module_state(layers)
+    base = SameConvTranspose2d(8, 1, 4, 2).to("meta")
+    x = torch.randn(2, 3, 8, 5, 5)
+    got = vmap(lambda p, xi: functional_call(base, p, (xi,)))(params, x)
+    for m in range(2):
+        torch.testing.assert_close(got[m], layers[m](x[m]), rtol=1e-5, atol=1e-6)

@@ -48,8 +48,12 @@ def uses_subpixel(w: torch.Tensor, stride, padding, output_padding) -> bool:
 
 
 def _fmt(x: torch.Tensor) -> torch.memory_format:
-    """channels-last if x is stored so (and not also plain contiguous), else contiguous."""
-    cl = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    """channels-last if x is stored so (and not also plain contiguous), else contiguous (also
+    under ``vmap``, where a batched tensor cannot be asked about other memory formats)."""
+    try:
+        cl = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    except RuntimeError:  # vmap: "NYI: querying is_contiguous inside of vmap for memory_format ..."
+        return torch.contiguous_format
     return torch.channels_last if cl else torch.contiguous_format
 
 
