@@ -56,3 +56,30 @@ def test_other_seeds_vary_like_the_reference(reference, seed):
     for k in ("disentanglement", "completeness"):
         lo, hi = min(x[k] for x in runs), max(x[k] for x in runs)
         assert lo - (hi - lo) <= r[k] <= hi + (hi - lo), k
+
+
+def test_fast_backend_falls_back_to_sklearn_with_one_warning_outside_its_checked_range(reference, monkeypatch):
+    import sklearn
+
+    import importlib
+
+    D = importlib.import_module("varstruct.metrics.dci")
+
+    inputs, rec = reference
+    monkeypatch.setattr(sklearn, "__version__", "1.99.0")
+    monkeypatch.setattr(D, "_warned", set())
+    assert "outside the range" in D.fast_backend_problem()
+    with pytest.warns(UserWarning, match="using the scikit-learn backend"):
+        r = M.dci(*_case(inputs, "duplicated"), backend="fast", random_state=1)
+    ref = M.dci(*_case(inputs, "duplicated"), backend="sklearn", random_state=1)
+    assert r["disentanglement"] == ref["disentanglement"]  # what ran is scikit-learn's own
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second call does not warn again
+        M.dci(*_case(inputs, "rotated"), backend="fast", random_state=0)
+
+
+def test_fast_backend_runs_on_this_scikit_learn():
+    from varstruct.metrics.dci import fast_backend_problem
+
+    assert fast_backend_problem() is None  # CI installs a version in the checked range

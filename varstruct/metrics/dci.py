@@ -19,6 +19,45 @@ from ._parallel import n_workers, thread_map
 from .utils import check_train_test
 
 BACKENDS = ("fast", "sklearn")
+# scikit-learn versions on which the fast backend reproduces the recorded reference outputs
+# (tests/test_dci_reference.py run on 1.4.2, 1.5.2, 1.6.1, 1.7.2, 1.8.0 and 1.9.1): it replays
+# the classifiers with scikit-learn's private loss and initialisation code, which may change.
+FAST_SKLEARN = ((1, 4), (1, 10))  # [low, high)
+_warned: set = set()
+
+
+def fast_backend_problem() -> str | None:
+    """None when the fast backend can run here; else why not (one line)."""
+    import sklearn
+
+    try:
+        version = tuple(int(p) for p in sklearn.__version__.split(".")[:2])
+    except ValueError:
+        return f"scikit-learn {sklearn.__version__}: version not understood"
+    lo, hi = FAST_SKLEARN
+    if not lo <= version < hi:
+        return (f"scikit-learn {sklearn.__version__} is outside the range the fast backend is checked on "
+                f"(>= {lo[0]}.{lo[1]}, < {hi[0]}.{hi[1]})")
+    try:
+        from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss  # noqa: F401
+        from sklearn.ensemble._gb import _init_raw_predictions  # noqa: F401
+    except ImportError as e:
+        return f"scikit-learn {sklearn.__version__}: a private module the fast backend needs is missing ({e})"
+    return None
+
+
+def resolve_backend(backend: str) -> str:
+    """``backend``, or "sklearn" with one warning (per reason and process) when "fast" cannot run."""
+    backend = check_choice("backend", backend, BACKENDS)
+    if backend == "fast":
+        why = fast_backend_problem()
+        if why:
+            if why not in _warned:
+                import warnings
+                warnings.warn(f"DCI: {why}; using the scikit-learn backend (same definition, slower)", stacklevel=3)
+                _warned.add(why)
+            return "sklearn"
+    return backend
 
 
 def _fit_factor(backend, rng, x_train, y_train, x_test, y_test, seeds=None, pool=None, n_chunks=1):
@@ -47,11 +86,12 @@ def importance_gbt(codes_train, factors_train, codes_test, factors_test, backend
     threads (default: every core; the factors run concurrently and the trees of each boosting
     stage are split over the threads; the result does not depend on n_jobs).
     backend "sklearn": ``sklearn.ensemble.GradientBoostingClassifier``, one factor after the
-    other (n_jobs is not used).
+    other (n_jobs is not used). "fast" falls back to "sklearn" with one warning where scikit-learn
+    is outside :data:`FAST_SKLEARN` or lacks the private modules the fast backend uses.
     """
     from sklearn.utils import check_random_state
 
-    backend = check_choice("backend", backend, BACKENDS)
+    backend = resolve_backend(backend)
     ctr, ftr, cte, fte = check_train_test(codes_train, factors_train, codes_test, factors_test,
                                           min_samples=2, min_codes=2)
     K = ftr.shape[1]
