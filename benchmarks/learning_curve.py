@@ -17,7 +17,9 @@ Row per (configuration, milestone), written to ``--table`` (CSV, atomically):
     mig, active_mig, dci_disentanglement, dci_completeness, dci_informativeness_test:
         ``varstruct.evaluate`` on ``--n-train`` / ``--n-test`` uniform grid points (seed 0);
     active_latents: latents whose mean KL to the prior (on the train points) is >= 0.05 nats;
-    seconds: training wall time to the milestone (shared machine: indicative only).
+    seconds: training wall time to the milestone (shared machine: indicative only);
+    recon_improvement, converged: the convergence criterion (varstruct.training.convergence)
+        applied to the log rows up to the milestone, as if the run had been m steps long.
 
     python benchmarks/learning_curve.py                       # the issue's grid, resumes
     python benchmarks/learning_curve.py --milestones 500,1000 --betas 4 --seeds 0 --lrs 1e-3
@@ -35,7 +37,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
 COLUMNS = ["dataset", "method", "beta", "lr", "batch_size", "seed", "step", "recon", "kl", "mig", "active_mig",
-           "dci_disentanglement", "dci_completeness", "dci_informativeness_test", "active_latents", "seconds"]
+           "dci_disentanglement", "dci_completeness", "dci_informativeness_test", "active_latents", "seconds",
+           "recon_improvement", "converged"]
 KEY = ["dataset", "method", "beta", "lr", "batch_size", "seed", "step"]
 
 
@@ -100,6 +103,7 @@ def score_at(run: Path, record: dict, step: int, n_train: int, n_test: int, thre
         columns, rows = list(log.columns), log.to_numpy().tolist()
     model.eval()
     losses = log_window(rows, columns, step)
+    conv = _convergence(rows, columns, step)
     ds = rd.dataset(record)
     sc = evaluate(model, ds, metrics=["mig", "active_mig", "dci"], seed=0, n_train=n_train, n_test=n_test,
                   threads=threads)
@@ -107,7 +111,49 @@ def score_at(run: Path, record: dict, step: int, n_train: int, n_test: int, thre
             "active_mig": float(sc["active_mig"]), "dci_disentanglement": float(sc["dci_disentanglement"]),
             "dci_completeness": float(sc["dci_completeness"]),
             "dci_informativeness_test": float(sc["dci_informativeness_test"]),
-            "active_latents": int((sc["latent_kl"] >= 0.05).sum()), "seconds": losses["seconds"]}
+            "active_latents": int((sc["latent_kl"] >= 0.05).sum()), "seconds": losses["seconds"],
+            "recon_improvement": conv["improvement"], "converged": conv["converged"]}
+
+
+def _convergence(rows, columns, step: int) -> dict:
+    import numpy as np
+
+    from varstruct.training.convergence import convergence
+
+    rows = np.asarray(rows, dtype=float).reshape(-1, len(columns))
+    rows = rows[rows[:, 0] <= step]
+    return convergence(rows[:, 0], rows[:, columns.index("recon")], total_steps=step)
+
+
+def backfill(table_rows: list[dict], out: str) -> list[dict]:
+    """Rows written before the convergence columns existed: computed from the run's log rows
+    (the checkpoint's rows, or the finished run's train_log.csv), where the run dir is still there."""
+    import json
+
+    from safetensors import safe_open
+
+    from varstruct.models.store import read_weights
+    from varstruct.rundir import RunDir
+
+    for row in table_rows:
+        if row.get("converged") not in (None, ""):
+            continue
+        run = Path(out) / row["dataset"] / f"beta{float(row['beta']):g}-lr{float(row['lr']):g}-b{int(row['batch_size'])}" \
+            / f"seed{int(row['seed'])}"
+        rd = RunDir(run)
+        if rd.has_checkpoint:
+            t = read_weights(rd.checkpoint_path)
+            with safe_open(str(rd.checkpoint_path), framework="pt") as f:
+                columns = json.loads(f.metadata()["columns"])
+            rows = t["log.rows"].tolist()
+        elif rd.log_path.is_file():
+            log = rd.read_log()
+            columns, rows = list(log.columns), log.to_numpy().tolist()
+        else:
+            continue
+        conv = _convergence(rows, columns, int(row["step"]))
+        row["recon_improvement"], row["converged"] = conv["improvement"], conv["converged"]
+    return table_rows
 
 
 def main(argv=None) -> int:
@@ -133,7 +179,9 @@ def main(argv=None) -> int:
                                   [int(b) for b in a.batch_sizes.split(",")], [int(s) for s in a.seeds.split(",")]))
     table = Path(a.table)
     table.parent.mkdir(parents=True, exist_ok=True)
-    rows = read_table(table)
+    rows = backfill(read_table(table), a.out)
+    if rows:
+        write_table(table, rows)
     done = {_key(r) for r in rows}
     for m in milestones:
         for beta, lr, batch, seed in grid:

@@ -143,3 +143,21 @@ def test_plot_functions_take_given_axes():
                       coords={"factor": ["A", "B"], "anchor_factors": (("anchor", "factor"), [[0, 1], [2, 3]])})
     ax = Figure().add_subplot()
     assert plot_encoding_map(meas, "B", ax=ax) is ax
+
+
+def test_learning_curve_schedule_picks_the_cheapest_converged_stable_milestone():
+    import pandas as pd
+
+    from analysis.fig_learning_curve import schedule
+
+    rows = []
+    for seed, migs, conv in ((0, [0.05, 0.20, 0.21, 0.22], [False, False, True, True]),
+                             (1, [0.04, 0.15, 0.19, 0.20], [False, True, True, True])):
+        for m, mig, c in zip([5000, 10000, 20000, 40000], migs, conv):
+            rows.append({"beta": 4.0, "lr": 1e-4, "batch_size": 64, "seed": seed, "step": m, "mig": mig,
+                         "recon": 100.0, "converged": c})
+    s = schedule(pd.DataFrame(rows))["beta4-lr0.0001-b64"]
+    # 10000: seed 0 unconverged; 20000: both converged but seed 1's MIG moved 0.04; 40000: both, |ΔMIG| 0.01
+    assert [r["all_converged"] for r in s["milestones"]] == [False, False, True, True]
+    assert s["milestones"][2]["max_abs_dmig"] == pytest.approx(0.04)
+    assert s["chosen_steps"] == 40000
