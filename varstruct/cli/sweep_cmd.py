@@ -36,7 +36,7 @@ def sweep_cmd(
     except VarstructError as e:
         raise type(e)(_flags(str(e))) from None
     for w in plan.warnings:
-        console.print(f"warning: {_flags(w)}", markup=False, highlight=False)
+        console.print(f"warning: {_flags(w)}", markup=False, highlight=False, soft_wrap=True)
     if dry_run:
         _list(plan)
         return 0
@@ -52,11 +52,11 @@ def sweep_cmd(
     if res.interrupted or res.not_started:
         parts += [f"{len(res.interrupted)} interrupted", f"{len(res.not_started)} not started"]
     console.print(f"sweep of {len(runs)} runs into {res.out}: {', '.join(parts)} in {res.seconds:.1f} s "
-                  f"({plan.scheduler}, {who} x {plan.threads} threads)", markup=False, highlight=False)
+                  f"({plan.scheduler}, {who} x {plan.threads} threads)", markup=False, highlight=False, soft_wrap=True)
     for rel, err in sorted(res.failed.items()):
-        console.print(f"  failed {rel}: {err}", markup=False, highlight=False)
+        console.print(f"  failed {rel}: {err}", markup=False, highlight=False, soft_wrap=True)
     if res.interrupted or res.not_started:
-        console.print("  interrupted; run the same command again to finish the study", markup=False)
+        console.print("  interrupted; run the same command again to finish the study", markup=False, soft_wrap=True)
         return 130
     return 1 if res.failed else 0
 

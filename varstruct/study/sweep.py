@@ -158,7 +158,8 @@ def _check_resources(workers, threads, scheduler: Scheduler, n_jobs: int) -> tup
 
 
 def prepare(runs, out, scheduler="local", workers: int | None = None, threads: int = 1) -> SweepPlan:
-    """Check a sweep and plan it (see the module docstring); nothing is created or written.
+    """Check a sweep and plan it (see the module docstring); nothing is created or written
+    (an existing dask scheduler is asked whether it answers).
     ``runs``: a list of :class:`Run` (or their dicts), or a spec path."""
     from .spec import read_spec
 
@@ -183,6 +184,10 @@ def prepare(runs, out, scheduler="local", workers: int | None = None, threads: i
             other.append((r.rel, why))
         else:
             p.jobs.append(job)
+    if sched.kind == "address":  # a listener that is not a dask scheduler: refused now, in bounded time
+        from .executors import probe_scheduler
+
+        probe_scheduler(sched.address)
     if other:
         rel, why = other[0]
         raise ConfigError(f"{len(other)} of {len(runs)} run dirs hold a different run, e.g. {why}; nothing was run")
@@ -202,12 +207,31 @@ def _executor(p: SweepPlan, info: DaskInfo):
         ex = local_pool(p.workers)
         try:
             yield ex, 2 * p.workers
-        finally:
-            ex.shutdown(wait=False, cancel_futures=True)
+        except BaseException:
+            _stop_pool(ex)
+            raise
+        ex.shutdown(wait=True)
     else:
         with dask_executor(p.scheduler, p.workers, p.threads) as (ex, i):
             info.address, info.dashboard = i.address, i.dashboard
             yield ex, len(p.jobs)
+
+
+def _stop_pool(ex, grace: float = 5.0) -> None:
+    """Stop a process pool now (Ctrl-C): pending jobs cancelled, every worker sent SIGTERM (a
+    training job checkpoints and stops; a worker still starting exits quietly instead of
+    finding the pool gone), then SIGKILL for any left after ``grace`` seconds."""
+    procs = list((getattr(ex, "_processes", None) or {}).values())
+    ex.shutdown(wait=False, cancel_futures=True)
+    for pr in procs:
+        with contextlib.suppress(Exception):
+            pr.terminate()
+    deadline = time.monotonic() + grace
+    for pr in procs:
+        with contextlib.suppress(Exception):
+            pr.join(max(0.0, deadline - time.monotonic()))
+            if pr.is_alive():
+                pr.kill()
 
 
 def execute(p: SweepPlan, progress: Callable | None = None,
