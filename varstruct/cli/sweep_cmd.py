@@ -61,7 +61,8 @@ def sweep_cmd(
     return 1 if res.failed else 0
 
 
-_FLAGS = (("scheduler ", "--scheduler "), ("models dir ", "--out "), ("cannot create models dir ", "cannot create --out "))
+_FLAGS = (("scheduler ", "--scheduler "), ("models dir ", "--out "), ("cannot create models dir ", "cannot create --out "),
+          ("workers must", "--workers must"), ("threads must", "--threads must"))
 
 
 def _flags(msg: str) -> str:
@@ -95,7 +96,10 @@ def _list(plan) -> None:
             state = f"{state} (results to compute)"
         t = r.train
         table.add_row(r.rel, _kv(t["dataset_params"]), _kv(t["hparams"]), str(t["steps"]), state)
-    console.print(table, width=max(console.width, rel_width + 40))
+    from rich.console import Console
+
+    wide = max(console.width, rel_width + 75)  # a narrow terminal wraps the lines, never cuts a run dir
+    (console if wide == console.width else Console(width=wide)).print(table)
 
 
 def _kv(d: dict) -> str:
