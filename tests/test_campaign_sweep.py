@@ -184,9 +184,24 @@ BAD = [
 
 
 @pytest.mark.parametrize("old, new, word", BAD, ids=[b[2] + str(i) for i, b in enumerate(BAD)])
-@pytest.mark.parametrize("dry", [True, False], ids=["dry-run", "run"])
-def test_row7_every_run_checked_before_any_work(tmp_path, old, new, word, dry):
+def test_row7_every_run_checked_before_any_work(tmp_path, old, new, word):
+    """The library path both a sweep and --dry-run take (prepare), in process (fast)."""
+    from varstruct.errors import VarstructError
+    from varstruct.study.sweep import prepare
+
     assert old in TINY.format(steps=10)
+    spec = _spec(tmp_path, TINY.format(steps=10).replace(old, new))
+    out = tmp_path / "out"
+    with pytest.raises(VarstructError) as e:
+        prepare(read_spec(spec), out, workers=1)
+    assert word in str(e.value) and "\n" not in str(e.value)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("dry", [True, False], ids=["dry-run", "run"])
+@pytest.mark.parametrize("i", [3, 9])  # gamma for beta_vae, [measure] response = "bogus"
+def test_row7_cli_refuses_before_any_work(tmp_path, dry, i):
+    old, new, word = BAD[i]
     spec = _spec(tmp_path, TINY.format(steps=10).replace(old, new))
     out = tmp_path / "out"
     r = _cli("sweep", spec, "--out", out, "--workers", "1", *(["--dry-run"] if dry else []))
@@ -375,7 +390,7 @@ def test_data_file_is_taken_from_the_spec_folder(tmp_path):
 
 def test_dry_run_table_shows_whole_run_dirs(tmp_path):
     text = TINY.format(steps=10).replace('name = "toy_blobs"', 'name = "toy_blobs"\n'
-                                         'params = { amplitude = 0.0123456, spread = 3.14159, r = 1.2345678 }')
+                                         'params = { amplitude = 0.0123456, r = [1.2345678, 2.5] }')
     out = tmp_path / "a_rather_long_models_folder_name"
     r = _cli("sweep", _spec(tmp_path, text), "--out", out, "--dry-run")
     assert r.returncode == 0, r.stdout + r.stderr
