@@ -197,9 +197,7 @@ def test_killed_sweep_resumes_to_identical_results(swept, spec_file, tmp_path):
     _same_numbers(collect(out, n_anchors=30, n_pca_anchors=5), collect(swept, n_anchors=30, n_pca_anchors=5))
 
 
-def test_bad_config_fails_alone(tmp_path):
-    spec = tmp_path / "bad.toml"
-    spec.write_text("""
+BAD_SPEC = """
 seeds = [0]
 steps = 10
 [train]
@@ -219,16 +217,34 @@ n_test = 50
 n_anchors = 5
 n_variance = 100
 n_decoder = 20
-""")
+"""
+
+
+def test_bad_config_is_refused_before_any_work(tmp_path):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(BAD_SPEC)
     out = tmp_path / "m"
+    for extra in ([], ["--dry-run"]):
+        r = _cli("sweep", spec, "--out", out, "--workers", "1", *extra)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert r.stderr.count("\n") == 1 and "toy_blobs-sideways/ae/seed0" in r.stderr and "profile" in r.stderr
+        assert "Traceback" not in r.stderr and not out.exists()
+
+
+def test_a_broken_run_dir_fails_alone(tmp_path):
+    spec = tmp_path / "ok.toml"
+    spec.write_text(BAD_SPEC.replace('["none", "sideways"]', '["none", "noflip"]'))
+    out = tmp_path / "m"
+    broken = out / "toy_blobs-noflip/ae/seed0"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text("{")
     r = _cli("sweep", spec, "--out", out, "--workers", "1")
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "1 done" in r.stdout and "1 failed" in r.stdout and "toy_blobs-sideways/ae/seed0" in r.stdout
-    status = json.loads((out / "toy_blobs-sideways/ae/seed0/status.json").read_text())
-    assert status["state"] == "failed" and "profile" in status["error"] and "\n" not in status["error"]
+    assert "1 done" in r.stdout and "1 failed" in r.stdout and "toy_blobs-noflip/ae/seed0" in r.stdout
+    assert (broken / "config.json").read_text() == "{" and not (broken / "status.json").exists()
     assert (out / "toy_blobs-none/ae/seed0/model.safetensors").is_file()
     dry = _cli("sweep", spec, "--out", out, "--dry-run")
-    assert dry.returncode == 0 and "failed" in dry.stdout and "done" in dry.stdout
+    assert dry.returncode == 0 and "broken" in dry.stdout and "done" in dry.stdout
 
 
 # -- collect -----------------------------------------------------------------------------------------
@@ -430,9 +446,12 @@ def test_plots_draw_on_axes_without_global_state(swept):
 def test_unknown_train_option_fails_before_any_work(tmp_path):
     from varstruct.study.sweep import sweep
 
-    runs = runs_from_dict({"steps": 5, "train": {"bogus": 1}, "datasets": [{"name": "toy_blobs"}],
+    with pytest.raises(ConfigError, match="bogus"):  # found when the spec is read
+        runs_from_dict({"steps": 5, "train": {"bogus": 1}, "datasets": [{"name": "toy_blobs"}],
+                        "methods": [{"name": "ae"}]})
+    runs = runs_from_dict({"steps": 5, "train": {"lr": -1.0}, "datasets": [{"name": "toy_blobs"}],
                            "methods": [{"name": "ae"}]})
-    with pytest.raises(ConfigError, match="bogus"):
+    with pytest.raises(ConfigError, match="lr"):  # found by the trainer's validation, before any work
         sweep(runs, tmp_path / "m", workers=1)
     assert not (tmp_path / "m").exists()
     with pytest.raises(ConfigError, match="top-level"):

@@ -13,15 +13,18 @@ Layout (see docs/run-dirs.md)::
     DIR/status.json              {"state", "error", "time"} (sweeps)
     DIR/.lock, DIR/.lock.pid     the writer lock and its holder's PID
 
-States: ``missing`` (no dir), ``empty`` (a dir without config), ``interrupted`` (config, no final
-weights; ``--resume`` finishes it), ``trained`` (config + readable weights), ``broken`` (config
-or weights unreadable or corrupt). Only JSON, CSV, netCDF and safetensors are ever read:
-nothing is unpickled. Importing this module does not import torch, xarray or pandas.
+States: :meth:`RunDir.progress` returns one :class:`RunState` judged from the files (see
+docs/run-dirs.md#states); :attr:`RunDir.state` is the cheaper training-only view (``missing``,
+``empty``, ``interrupted``, ``trained``, ``broken``). Only JSON, CSV, netCDF and safetensors are
+ever read: nothing is unpickled. Importing this module does not import torch, xarray or pandas.
 """
 from __future__ import annotations
 
 import contextlib
+import csv
+import enum
 import json
+import math
 import os
 import struct
 import time
@@ -33,6 +36,39 @@ REQUIRED_KEYS = ("dataset", "dataset_params", "data_file", "method", "hparams", 
                  "arch", "latent_dim", "image_shape", "version")
 STATES = ("missing", "empty", "interrupted", "trained", "broken")
 _HELD: dict[str, int] = {}  # lock files this process holds -> nesting depth
+
+
+class RunState(str, enum.Enum):
+    """Where a run dir stands, judged from its files (:meth:`RunDir.progress`).
+
+    The pipeline's steps in order: ``trained`` (config + final weights that pass their header
+    and recorded-hash checks) < ``scored`` (+ scores.nc) < ``measured`` (+ scores.nc and
+    measures.nc). Before them: ``missing`` (no dir), ``empty`` (a dir without config.json or
+    weights), ``interrupted`` (config, no weights: resume finishes it), ``diverged`` (config and
+    a train_log.csv whose last row has a non-finite loss term, no weights), ``failed`` (no
+    weights, and the last attempt recorded a failure in status.json). ``broken``: not a folder,
+    weights without a readable config, unreadable config, corrupt weights or a hash mismatch.
+    status.json is read only when the files show no finished training, so a failed attempt can
+    never downgrade a trained run.
+    """
+
+    MISSING = "missing"
+    EMPTY = "empty"
+    INTERRUPTED = "interrupted"
+    TRAINED = "trained"
+    SCORED = "scored"
+    MEASURED = "measured"
+    FAILED = "failed"
+    DIVERGED = "diverged"
+    BROKEN = "broken"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_trained(self) -> bool:
+        """Final weights are there and check out (trained, scored or measured)."""
+        return self in (RunState.TRAINED, RunState.SCORED, RunState.MEASURED)
 
 
 class RunDir:
@@ -92,6 +128,63 @@ class RunDir:
         if not self.weights_path.exists():
             return "interrupted"
         return "trained" if _safetensors_ok(self.weights_path) else "broken"
+
+    def progress(self) -> RunState:
+        """The run's :class:`RunState`, from its files only (config.json, model.safetensors and
+        its recorded sha256 where a sidecar or manifest holds one, train_log.csv, scores.nc,
+        measures.nc); status.json only tells ``failed`` from ``empty``/``interrupted``. Cost: the
+        JSON config, the safetensors header, the weights' hash where one is recorded and the
+        last line of the log; netCDF files are checked for presence only."""
+        if not self.path.exists():
+            return RunState.MISSING
+        if not self.path.is_dir():
+            return RunState.BROKEN
+        has_config = self.config_path.exists()
+        if self.weights_path.exists():
+            if not has_config or not self._config_ok() or not self._weights_ok():
+                return RunState.BROKEN
+            if not self.has_scores:
+                return RunState.TRAINED
+            return RunState.MEASURED if self.has_measures else RunState.SCORED
+        if has_config and not self._config_ok():
+            return RunState.BROKEN
+        if has_config and log_diverged(self.log_path):
+            return RunState.DIVERGED
+        if self._status_failed():
+            return RunState.FAILED
+        return RunState.INTERRUPTED if has_config else RunState.EMPTY
+
+    def failure(self) -> str | None:
+        """The error line status.json recorded for a failed attempt, if any (for messages)."""
+        try:
+            st = self.read_status()
+        except RunDirError:
+            return None
+        return str(st.get("error")) if st and st.get("state") == "failed" else None
+
+    def _config_ok(self) -> bool:
+        try:
+            self.read_config()
+            return True
+        except RunDirError:
+            return False
+
+    def _weights_ok(self) -> bool:
+        if not _safetensors_ok(self.weights_path):
+            return False
+        side = self.path / self.WEIGHTS_SHA
+        if not side.exists() and not any((p / "manifest.csv").exists() for p in self.path.resolve().parents):
+            return True  # nothing records a hash: skip importing the hash code
+        from .models.store import verify_sha256
+
+        try:
+            verify_sha256(self.weights_path)
+            return True
+        except (RunDirError, OSError):
+            return False
+
+    def _status_failed(self) -> bool:
+        return self.failure() is not None
 
     @property
     def is_trained(self) -> bool:
@@ -401,3 +494,27 @@ def _safetensors_ok(path: Path) -> bool:
         return True
     except RunDirError:
         return False
+
+
+def log_diverged(log_path) -> bool:
+    """True iff the last data row of the train_log.csv at ``log_path`` has a non-finite value
+    (NaN, ±inf, or not a number) in any loss column (every column but ``step`` and
+    ``seconds``); False for a missing, unreadable or row-less log."""
+    try:
+        with open(log_path, newline="") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    rows = [r for r in rows if r]
+    if len(rows) < 2:
+        return False
+    header, last = rows[0], rows[-1]
+    for name, value in zip(header, last):
+        if name.strip() in ("step", "seconds"):
+            continue
+        try:
+            if not math.isfinite(float(value)):
+                return True
+        except ValueError:
+            return True
+    return False

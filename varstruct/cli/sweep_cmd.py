@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from .common import app, console
 
@@ -16,51 +15,91 @@ def sweep_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Models dir: one run dir per run of the spec."),
     scheduler: str = typer.Option("local", "--scheduler", help="local (process pool), dask (a dask LocalCluster) "
                                   "or tcp://HOST:PORT (an existing dask scheduler)."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Worker processes (default: the number "
-                                          "of cores; local and dask only)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Worker processes (default and most: the "
+                                          "number of cores; local and dask only)."),
     threads: int = typer.Option(1, "--threads", help="Torch/BLAS threads per worker (workers x threads <= cores)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and their state; train nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check every run, list the runs and their state; "
+                                 "train nothing."),
 ):
     """Run a study: each run trains, evaluates the spec's metrics and measures the model into its own
     dir. Finished runs are skipped, interrupted ones resumed, failures recorded (exit code 1)."""
+    from ..errors import VarstructError
+    from ..study.executors import parse_scheduler
     from ..study.spec import read_spec
-    from ..study.sweep import check_scheduler, default_workers, sweep
 
-    runs = read_spec(spec)
-    check_scheduler(scheduler)
+    try:
+        parse_scheduler(scheduler)
+        runs = read_spec(spec)
+        from ..study.sweep import execute, prepare
+
+        plan = prepare(runs, out, scheduler=scheduler, workers=workers, threads=threads)
+    except VarstructError as e:
+        raise type(e)(_flags(str(e))) from None
+    for w in plan.warnings:
+        console.print(f"warning: {_flags(w)}", markup=False, highlight=False, soft_wrap=True)
     if dry_run:
-        _list(runs, out)
+        _list(plan)
         return 0
-    res = sweep(runs, out, scheduler=scheduler, workers=workers, threads=threads, progress=True)
-    n_workers = workers or default_workers()
-    console.print(f"sweep of {len(runs)} runs into {res.out}: {len(res.done)} done, {len(res.skipped)} skipped, "
-                  f"{len(res.failed)} failed" + (f", {len(res.interrupted)} interrupted" if res.interrupted else "")
-                  + f" in {res.seconds:.1f} s ({scheduler}, {n_workers} workers x {threads} threads)")
+    from ..progress import progress_bar
+
+    with progress_bar(True, len(runs), "sweep", transient=False) as advance:
+        if plan.skipped:
+            advance(len(plan.skipped), f"{len(plan.skipped)} already done")
+        res = execute(plan, progress=advance,
+                      on_start=lambda i: console.print(f"dask scheduler {i.address}, dashboard: {i.dashboard}"))
+    who = f"{res.workers} workers" if res.workers is not None else "the cluster's workers"
+    parts = [f"{len(res.done)} done", f"{len(res.skipped)} skipped", f"{len(res.failed)} failed"]
+    if res.interrupted or res.not_started:
+        parts += [f"{len(res.interrupted)} interrupted", f"{len(res.not_started)} not started"]
+    console.print(f"sweep of {len(runs)} runs into {res.out}: {', '.join(parts)} in {res.seconds:.1f} s "
+                  f"({plan.scheduler}, {who} x {plan.threads} threads)", markup=False, highlight=False, soft_wrap=True)
     for rel, err in sorted(res.failed.items()):
-        console.print(f"  failed {rel}: {err}", markup=False, highlight=False)
-    if res.interrupted:
-        console.print(f"  {len(res.interrupted)} runs interrupted; run the same command again to finish them")
+        console.print(f"  failed {rel}: {err}", markup=False, highlight=False, soft_wrap=True)
+    if res.interrupted or res.not_started:
+        console.print("  interrupted; run the same command again to finish the study", markup=False, soft_wrap=True)
         return 130
     return 1 if res.failed else 0
 
 
-def _list(runs, out: Path) -> None:
+_FLAGS = (("scheduler ", "--scheduler "), ("models dir ", "--out "), ("cannot create models dir ", "cannot create --out "),
+          ("workers must", "--workers must"), ("threads must", "--threads must"))
+
+
+def _flags(msg: str) -> str:
+    """Library wording -> the CLI's flag names, for the messages that name a sweep argument."""
+    for lib, flag in _FLAGS:
+        if msg.startswith(lib):
+            return flag + msg[len(lib):]
+    return msg
+
+
+def _list(plan) -> None:
+    from rich.table import Table
+
     from ..rundir import RunDir
 
-    table = Table(title=f"{len(runs)} runs -> {out}")
-    for col in ("run dir", "dataset params", "hparams", "steps", "state"):
-        table.add_column(col)
-    for r in runs:
-        rd = RunDir(out / r.rel)
-        state = rd.state
-        if state == "trained":
-            state = "done" if rd.has_scores and rd.has_measures else "trained (not scored)"
-        st = rd.read_status() if rd.status_path.is_file() else None
-        if st and st.get("state") == "failed":
-            state = f"failed: {st.get('error')}"
+    table = Table(title=f"{len(plan.runs)} runs -> {plan.out}")
+    rel_width = max((len(r.rel) for r in plan.runs), default=7)
+    table.add_column("run dir", no_wrap=True, min_width=rel_width)  # never cut: seed rows must differ
+    for col in ("dataset params", "hparams", "steps", "state"):
+        table.add_column(col, overflow="fold")
+    skipped = set(plan.skipped)
+    for r in plan.runs:
+        state = str(plan.states[r.rel])
+        if r.rel in skipped:
+            state = "done"
+        elif r.rel in plan.failed:
+            state = f"{state}: {plan.failed[r.rel]}"
+        elif state == "failed":
+            state = f"failed: {RunDir(plan.out / r.rel).failure()}"
+        elif state in ("trained", "scored", "measured"):
+            state = f"{state} (results to compute)"
         t = r.train
         table.add_row(r.rel, _kv(t["dataset_params"]), _kv(t["hparams"]), str(t["steps"]), state)
-    console.print(table)
+    from rich.console import Console
+
+    wide = max(console.width, rel_width + 75)  # a narrow terminal wraps the lines, never cuts a run dir
+    (console if wide == console.width else Console(width=wide)).print(table)
 
 
 def _kv(d: dict) -> str:

@@ -99,28 +99,27 @@ def dataset_measures(models_dir: Path, config: dict, n_anchors: int, seed: int, 
 
 
 def _skip_reason(rd) -> str | None:
-    st = None
-    try:
-        st = rd.read_status()
-    except RunDirError:
-        pass
-    state = rd.state
-    if state != "trained":
-        why = {"interrupted": "unfinished (training did not complete)", "empty": "no config.json",
-               "missing": "missing", "broken": "broken"}[state]
-        if state == "broken":
-            try:
-                rd.require("trained")
-            except RunDirError as e:
-                why = f"broken ({e})"
-        if st and st.get("state") == "failed":
-            why = f"failed: {st.get('error')}"
-        return why
-    if not rd.has_scores:
+    """Why a run dir is not collected (None: it is), from its :meth:`RunDir.progress` only."""
+    from ..rundir import RunState
+
+    state = rd.progress()
+    if state in (RunState.SCORED, RunState.MEASURED):
+        return None
+    if state is RunState.TRAINED:
         return "not evaluated (no scores.nc)"
-    if st and st.get("state") == "failed":
-        return f"failed: {st.get('error')}"
-    return None
+    if state is RunState.FAILED:
+        return f"failed: {rd.failure()}"
+    if state is RunState.BROKEN:
+        try:
+            rd.require("trained")
+            from ..models.store import verify_sha256
+
+            verify_sha256(rd.weights_path)
+            return "broken"
+        except RunDirError as e:
+            return f"broken ({e})"
+    return {"interrupted": "unfinished (training did not complete)", "empty": "no config.json",
+            "missing": "missing", "diverged": "diverged (non-finite loss in train_log.csv)"}[state.value]
 
 
 def _config_coords(configs: list[dict]) -> dict:

@@ -1,12 +1,16 @@
 """``sweep(spec, out)``: train, evaluate and measure every run of a study, on a local process pool
 or a dask cluster; idempotent and restartable.
 
-Each job (:func:`run_job`) works on its own run dir ``out/<run.rel>``:
-- trained, scored and measured with the same settings -> ``skipped`` (nothing is recomputed);
-- interrupted (config, maybe a checkpoint, no final weights) -> training resumes through the
-  trainer's resume, which gives the same weights as an uninterrupted run;
-- missing scores or measures are computed; ``status.json`` records ``done`` or ``failed`` with
-  the error's first line. A failed job never stops the others.
+Two steps. :func:`prepare` checks everything and creates nothing: the scheduler address, the
+workers (more than the cores: capped, with a warning), the models dir, every run's training
+config (the trainer's own validation, once per distinct config), its ``[evaluate]`` and
+``[measure]`` settings, that no two runs train the identical config, and that no run dir holds
+a different run (e.g. after ``steps`` changed: refused up front, nothing is touched). It plans
+each run from its dir's :class:`~varstruct.rundir.RunState` (:func:`varstruct.study.job.plan`).
+:func:`execute` runs the planned jobs (:func:`varstruct.study.job.run_job`) on an executor
+(:mod:`varstruct.study.executors`) and reports each finished job through a progress callback
+``advance(n=1, text=None)`` (the one of :func:`varstruct.progress.progress_bar`).
+
 Every file is written atomically by the worker itself (shared filesystem for a dask cluster),
 so a killed worker leaves no half-written result. Every job runs torch and BLAS with ``threads``
 threads, so results do not depend on the scheduler or on which worker ran the job.
@@ -14,385 +18,282 @@ threads, so results do not depend on the scheduler or on which worker ran the jo
 from __future__ import annotations
 
 import contextlib
-import os
+import json
 import time
-import uuid
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from ..errors import ConfigError, RunDirLocked, VarstructError, first_line
+from ..errors import ConfigError, OutputError, VarstructError, first_line
+from ..rundir import RunDir, RunState
 from ..validate import check_int
+from .executors import (PRELOAD, DaskInfo, InProcessExecutor, Scheduler, dask_executor,  # noqa: F401
+                        local_cluster, local_pool, parse_scheduler)
+from .job import plan, run_job  # noqa: F401
 from .spec import Run
 
-OUTCOMES = ("done", "skipped", "failed", "interrupted")
-# spec key -> attr of the stored Dataset that records it
-SCORE_ATTRS = {"metrics": "metrics", "seed": "seed", "n_train": "points_train", "n_test": "points_test"}
-MEASURE_ATTRS = {"n_anchors": "n_anchors", "seed": "seed", "response": "response"}
+OUTCOMES = ("done", "skipped", "failed", "interrupted", "not_started")
 
 
 def default_workers() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    """The default number of workers: the cores this process may use."""
+    from ..resources import cpu_count
 
-
-def _differences(record: dict, train: dict) -> list[str]:
-    """Fields the spec sets that a run dir's config.json has differently (hparams by key)."""
-    diff = []
-    for k, v in train.items():
-        have = record.get(k)
-        if k == "hparams":
-            hp = have or {}
-            diff += [f"hparams.{h}" for h, x in v.items() if hp.get(h) != x]
-        elif k == "data_file":
-            if str(Path(v).expanduser().resolve()) != have:
-                diff.append(k)
-        elif have != v:
-            diff.append(k)
-    return diff
-
-
-def _settings_match(ds, spec: dict, attr_names: dict) -> bool:
-    """Whether a stored scores/measures Dataset was made with the spec's settings."""
-    for key, attr in attr_names.items():
-        if key in spec and spec[key] is not None and attr in ds.attrs:
-            have, want = ds.attrs[attr], spec[key]
-            if key == "metrics":
-                want = ",".join(want)
-            if str(have) != str(want):
-                return False
-    return True
-
-
-def _limits(threads: int):
-    stack = contextlib.ExitStack()
-    from ..tensors import torch_threads
-
-    stack.enter_context(torch_threads(threads))
-    try:
-        from threadpoolctl import threadpool_limits
-        stack.enter_context(threadpool_limits(threads))
-    except ImportError:  # pragma: no cover - scikit-learn brings threadpoolctl
-        pass
-    return stack
-
-
-def _no_dask_in_job():
-    """On a dask worker, let the job's own libraries use dask's local scheduler: xarray would
-    otherwise take a cluster-wide lock for its in-memory netCDF writes (and fail)."""
-    import sys
-
-    if "dask" not in sys.modules:
-        return contextlib.nullcontext()
-    import dask
-
-    return dask.config.set(scheduler="synchronous")
-
-
-def run_job(run: dict, root: str, threads: int = 1) -> dict:
-    """Train + evaluate + measure one run (a :meth:`Run.to_dict`) under ``root``. Never raises
-    for a run's own failure: returns {rel, outcome, error, seconds}."""
-    t0 = time.perf_counter()
-    rel = run["rel"]
-    try:
-        with _no_dask_in_job():
-            outcome = _run_job(run, Path(root) / rel, threads)
-        error = None
-    except KeyboardInterrupt:
-        outcome, error = "interrupted", "interrupted"
-    except Exception as e:  # noqa: BLE001 - a failing run is recorded, the others go on
-        if type(e).__name__ == "TrainingInterrupted":
-            outcome, error = "interrupted", first_line(e)
-        else:
-            outcome, error = "failed", first_line(e) if isinstance(e, VarstructError) else \
-                f"{type(e).__name__}: {first_line(e)}"
-            if not isinstance(e, RunDirLocked):  # a dir held by another process is not ours to mark
-                with contextlib.suppress(Exception):
-                    from ..rundir import RunDir
-                    rd = RunDir(Path(root) / rel)
-                    rd.path.mkdir(parents=True, exist_ok=True)
-                    rd.write_status("failed", error)
-    return {"rel": rel, "outcome": outcome, "error": error, "seconds": time.perf_counter() - t0}
-
-
-def is_finished(run: dict, root) -> bool:
-    """Whether the run's dir already holds its trained, scored and measured run (cheap: JSON,
-    safetensors header and netCDF attrs)."""
-    from ..rundir import RunDir
-
-    rd = RunDir(Path(root) / run["rel"])
-    try:
-        return rd.state == "trained" and not _differences(rd.read_config(), run["train"]) and \
-            rd.has_scores and _settings_match(rd.read_scores(), run["evaluate"], SCORE_ATTRS) and \
-            rd.has_measures and _settings_match(rd.read_measures(), run["measure"], MEASURE_ATTRS)
-    except VarstructError:
-        return False
-
-
-def _run_job(run: dict, path: Path, threads: int) -> str:
-    from ..rundir import RunDir
-
-    rd = RunDir(path)
-    ev, me = dict(run["evaluate"]), dict(run["measure"])
-    state = rd.state
-    if state == "broken":
-        rd.require("trained")  # raises with the reason
-    if state in ("interrupted", "trained"):
-        diff = _differences(rd.read_config(), run["train"])
-        if diff:
-            raise ConfigError(f"{path} holds a different run (differs in {', '.join(diff)}); "
-                              "remove it or sweep into another --out")
-    scored = lambda: rd.has_scores and _settings_match(rd.read_scores(), ev, SCORE_ATTRS)  # noqa: E731
-    measured = lambda: rd.has_measures and _settings_match(rd.read_measures(), me, MEASURE_ATTRS)  # noqa: E731
-    if state == "trained" and scored() and measured():
-        return "skipped"
-
-    from ..training import train
-
-    if state in ("missing", "empty"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):  # left by an earlier failure of this run
-            rd.status_path.unlink()
-        train(run["train"], out=path, threads=threads)
-    elif state == "interrupted":
-        train(run["train"], out=path, resume=True, threads=threads)
-
-    from .. import evaluate, measure_model
-
-    with rd.lock(), _limits(threads):
-        model = rd.load_model()
-        ds = rd.dataset(model.config)
-        if not scored():
-            rd.write_scores(evaluate(model, ds, n_jobs=1, threads=threads, **ev))
-        if not measured():
-            rd.write_measures(measure_model(model, ds, threads=threads, **me))
-        rd.write_status("done")
-    return "done"
-
-
-# -- executors: each yields run_job results as they complete ---------------------------------------
-
-def _die_with_parent():  # pragma: no cover - runs in the pool's workers
-    """Linux: a pool worker gets SIGKILL when the sweep process dies (no orphaned trainers)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-        import signal
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-
-
-def _in_process(jobs, root, threads, **_):
-    for job in jobs:
-        res = run_job(job, root, threads)
-        yield res
-        if res["outcome"] == "interrupted":  # Ctrl-C reached the trainer: stop here
-            raise KeyboardInterrupt
-
-
-# Imported once by the fork server (each pool worker is forked from it with these loaded) and by
-# each dask worker as it starts, instead of by a worker's first job (several seconds: torch, the
-# trainer; ~0.6 s more: torch.optim's torch._dynamo, and xarray's netCDF writer, which imports
-# h5netcdf and looks up dask's scheduler through dask.array and distributed).
-PRELOAD = ("varstruct.study.sweep", "varstruct.training", "varstruct.metrics.evaluate",
-           "varstruct.measures.model", "torch._dynamo", "torch._decomp.decompositions_for_jvp", "xarray", "dask.array", "distributed", "h5netcdf")
-
-
-def _worker_context(mp):
-    """A "forkserver" context whose server preloads :data:`PRELOAD` (Linux, macOS); "spawn"
-    where fork servers do not exist. The server is single-threaded when it forks, unlike this
-    process (progress bar, torch's thread pool), so forking from it is safe; it lives as long as
-    this process, so later sweeps in the same process reuse it."""
-    if "forkserver" not in mp.get_all_start_methods():
-        return mp.get_context("spawn")
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(list(PRELOAD))
-    return ctx
-
-
-def _pool(jobs, root, threads, workers, **_):
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(mp),
-                             initializer=_die_with_parent) as pool:
-        futures = {pool.submit(run_job, job, root, threads): job["rel"] for job in jobs}
-        try:
-            for fut in as_completed(futures):
-                try:
-                    yield fut.result()
-                except BrokenProcessPool as e:  # a worker died (killed, out of memory)
-                    yield {"rel": futures[fut], "outcome": "failed", "seconds": 0.0,
-                           "error": f"worker process died ({first_line(e)})"}
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    return cpu_count()
 
 
 @dataclass
-class DaskInfo:
-    dashboard: str | None = None
-    address: str | None = None
-    on_start: object = None   # called with this object once the client is connected
+class SweepPlan:
+    """What a sweep will do (:func:`prepare`): ``jobs`` to run, ``skipped`` run dirs (finished
+    with the spec's settings), ``failed`` run dirs that cannot run (rel -> reason: broken,
+    diverged), the state of every run, the real ``workers`` and the ``warnings`` to show."""
 
+    out: Path
+    scheduler: Scheduler
+    workers: int
+    threads: int
+    runs: list = field(default_factory=list)
+    jobs: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    failed: dict = field(default_factory=dict)
+    states: dict = field(default_factory=dict)    # rel -> RunState
+    warnings: list = field(default_factory=list)
 
-@contextlib.contextmanager
-def local_cluster(workers: int, threads: int = 1):
-    """A dask LocalCluster of ``workers`` single-task processes for sweep jobs of ``threads``
-    threads; closed on exit.
+    @property
+    def in_process(self) -> bool:
+        return self.scheduler.kind == "local" and self.workers == 1
 
-    Workers are forked from the pool's fork server (:func:`_worker_context`: torch and the trainer
-    imported once) where there is one, instead of dask's default of spawning each and importing
-    everything in each (seconds per worker; closing them is faster too); they import
-    :data:`PRELOAD` as they start either way. Their environment: OMP/MKL/OpenBLAS threads =
-    ``threads``, and not dask's default ``MALLOC_TRIM_THRESHOLD_=65536``, which fixes glibc's mmap
-    threshold at 128 KiB so that every larger tensor is mapped and unmapped again (page faults).
-    dask's nanny sets these variables in this process to pass them on; they are restored here.
-    The workers' statistical profiler is off: it samples the running job's stack every 10 ms
-    (measured: ~25% more CPU time per job).
-    """
-    import logging
-    import multiprocessing as mp
-
-    import dask
-    from dask.distributed import LocalCluster
-
-    env = {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
-           "OPENBLAS_NUM_THREADS": threads}
-    cfg = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}
-    cfg["distributed.worker.profile.enabled"] = False
-    if _worker_context(mp).get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()  # with our preload, before dask would set its own
-        cfg["distributed.worker.multiprocessing-method"] = "forkserver"
-    saved = dict(os.environ)
-    try:
-        with dask.config.set(cfg):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=":0", silence_logs=logging.ERROR, preload=list(PRELOAD))
-    finally:
-        for k in set(os.environ) | set(saved):
-            if os.environ.get(k) != saved.get(k):
-                if k in saved:
-                    os.environ[k] = saved[k]
-                else:
-                    del os.environ[k]
-    with cluster:
-        yield cluster
-
-
-def _dask(jobs, root, threads, workers, scheduler, info: DaskInfo, **_):
-    from dask.distributed import Client, as_completed
-
-    with contextlib.ExitStack() as stack:
-        if scheduler == "dask":
-            cluster = stack.enter_context(local_cluster(workers, threads))
-            client = stack.enter_context(Client(cluster))
-        else:
-            try:
-                client = stack.enter_context(Client(scheduler, timeout="20s"))
-            except (OSError, TimeoutError) as e:
-                raise ConfigError(f"--scheduler {scheduler}: cannot reach the dask scheduler ({first_line(e)})") from None
-        info.dashboard, info.address = client.dashboard_link, client.scheduler.address
-        if info.on_start is not None:
-            info.on_start(info)
-        token = uuid.uuid4().hex[:8]
-        futures = [client.submit(run_job, job, root, threads, key=f"varstruct-{job['rel']}-{token}", pure=False)
-                   for job in jobs]
-        try:
-            for fut in as_completed(futures):
-                yield fut.result()
-        except BaseException:
-            client.cancel(futures)
-            raise
-
-
-# -- the sweep --------------------------------------------------------------------------------------
 
 @dataclass
 class SweepResult:
-    """Outcome of a sweep: run rel dirs per outcome; ``failed`` maps rel -> error line."""
+    """Outcome of a sweep: run rel dirs per outcome; ``failed`` maps rel -> error line;
+    ``interrupted``: jobs that had started when the sweep was stopped, ``not_started``: the
+    jobs it never reached; ``workers``: the worker processes really used (None: an existing
+    dask cluster's)."""
 
     out: Path
     done: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
     failed: dict = field(default_factory=dict)
     interrupted: list = field(default_factory=list)
+    not_started: list = field(default_factory=list)
     seconds: float = 0.0
     job_seconds: dict = field(default_factory=dict)   # rel -> seconds the job itself took
     dashboard: str | None = None
+    workers: int | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.interrupted
+        return not self.failed and not self.interrupted and not self.not_started
 
 
-def check_scheduler(scheduler: str) -> str:
-    if scheduler in ("local", "dask") or (isinstance(scheduler, str) and scheduler.startswith("tcp://")):
-        return scheduler
-    raise ConfigError(f"--scheduler must be local, dask or tcp://HOST:PORT, got {scheduler!r}")
+def check_scheduler(scheduler) -> str:
+    """The scheduler string if :func:`~varstruct.study.executors.parse_scheduler` accepts it."""
+    return str(parse_scheduler(scheduler))
 
 
-def sweep(runs, out, scheduler: str = "local", workers: int | None = None, threads: int = 1,
-          progress: bool = False, console=None) -> SweepResult:
-    """Run every run (a list of :class:`Run`, or a spec path) into ``out``; see the module docstring.
+# -- prepare: check everything, create nothing -------------------------------------------------------
 
-    scheduler: ``local`` (a process pool of ``workers`` processes; in this process when
-    workers = 1), ``dask`` (a dask.distributed LocalCluster of ``workers`` processes) or
-    ``tcp://HOST:PORT`` (an existing dask scheduler; its workers must see ``out``).
-    threads: torch/BLAS threads per job. progress: a rich bar over runs (on ``console``).
-    """
+def check_out(out) -> Path:
+    """The models dir as an absolute path; OutputError unless it is a writable folder or can be
+    created in an existing writable folder (nothing is created)."""
+    from ..io import check_folder
+
+    out = Path(out).expanduser().absolute()
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise OutputError(f"models dir {out} exists and is not a folder")
+        check_folder(out, f"models dir {out}")
+    else:
+        check_folder(out.parent, f"cannot create models dir {out}")
+    return out.resolve()
+
+
+def check_runs(runs: list[Run]) -> None:
+    """ConfigError (one line naming a run dir) unless every run's training config passes the
+    trainer's validation (:func:`varstruct.training.config.resolve`, once per distinct config
+    but the seed), its ``[measure]`` response is known, and no two runs train the identical
+    config. Imports torch; builds each distinct dataset (not its images)."""
+    from ..measures.model import RESPONSES
+    from ..training.config import TrainConfig, resolve
+    from ..validate import check_choice
+
+    records, seen = {}, {}
+    for run in runs:
+        if "response" in run.measure:
+            check_choice("[measure] response", run.measure["response"], RESPONSES, error=ConfigError)
+        cfg = dict(run.train)
+        seed = cfg.pop("seed", 0)
+        key = json.dumps(cfg, sort_keys=True, default=str)
+        if key not in records:
+            try:
+                _, _, record = resolve(TrainConfig.from_dict({**cfg, "seed": seed}))
+            except (VarstructError, TypeError, KeyError, AttributeError) as e:
+                raise ConfigError(f"run {run.rel}: {first_line(e)}") from None
+            record.pop("seed"), record.pop("version", None)
+            records[key] = json.dumps(record, sort_keys=True, default=str)
+        ident = (records[key], seed)
+        if ident in seen:
+            raise ConfigError(f"runs {seen[ident]} and {run.rel} train the identical config; "
+                              "give each value once")
+        seen[ident] = run.rel
+
+
+def _check_resources(workers, threads, scheduler: Scheduler, n_jobs: int) -> tuple[int, int, list[str]]:
+    from ..resources import cpu_count
+
+    cores = cpu_count()
+    warnings = []
+    workers = default_workers() if workers is None else check_int("workers", workers, 1, error=ConfigError)
+    threads = check_int("threads", threads, 1, error=ConfigError)
+    if scheduler.kind != "address" and workers > cores:
+        warnings.append(f"{workers} workers requested but this machine has {cores} cores; using {cores}")
+        workers = cores
+    if threads > cores:
+        warnings.append(f"{threads} threads per job on {cores} cores: the jobs will run slower, not faster")
+    elif scheduler.kind != "address" and min(workers, max(n_jobs, 1)) * threads > cores:
+        warnings.append(f"{min(workers, n_jobs)} workers x {threads} threads is more than the {cores} cores")
+    return workers, threads, warnings
+
+
+def prepare(runs, out, scheduler="local", workers: int | None = None, threads: int = 1) -> SweepPlan:
+    """Check a sweep and plan it (see the module docstring); nothing is created or written
+    (an existing dask scheduler is asked whether it answers).
+    ``runs``: a list of :class:`Run` (or their dicts), or a spec path."""
     from .spec import read_spec
 
+    sched = parse_scheduler(scheduler)
     if not isinstance(runs, (list, tuple)):
         runs = read_spec(runs)
-    scheduler = check_scheduler(scheduler)
-    workers = default_workers() if workers is None else check_int("--workers", workers, 1, error=ConfigError)
-    threads = check_int("--threads", threads, 1, error=ConfigError)
-    out = Path(out).expanduser().resolve()
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a folder")
-    if not out.parent.is_dir():
-        raise ConfigError(f"--out {out}: folder {out.parent} does not exist")
-    jobs = [r.to_dict() if isinstance(r, Run) else r for r in runs]
-    from ..training.config import TrainConfig
+    runs = [r if isinstance(r, Run) else Run(**r) for r in runs]
+    out = check_out(out)
+    workers, threads, warnings = _check_resources(workers, threads, sched, len(runs))
+    check_runs(runs)
+    p = SweepPlan(out=out, scheduler=sched, workers=workers, threads=threads, runs=runs, warnings=warnings)
+    other = []
+    for r in runs:
+        job = r.to_dict()
+        state, action, why = plan(job, out)
+        p.states[r.rel] = state
+        if action == "skip":
+            p.skipped.append(r.rel)
+        elif action == "diverged" or (action == "refuse" and state is RunState.BROKEN):
+            p.failed[r.rel] = why
+        elif action == "refuse":
+            other.append((r.rel, why))
+        else:
+            p.jobs.append(job)
+    if sched.kind == "address":  # a listener that is not a dask scheduler: refused now, in bounded time
+        from .executors import probe_scheduler
 
-    for keys in {tuple(sorted(j["train"])) for j in jobs}:  # unknown [train] options: fail before any work
+        probe_scheduler(sched.address)
+    if other:
+        rel, why = other[0]
+        raise ConfigError(f"{len(other)} of {len(runs)} run dirs hold a different run, e.g. {why}; nothing was run")
+    if sched.kind != "address":
+        p.workers = min(workers, max(len(p.jobs), 1))
+    return p
+
+
+# -- execute ------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _executor(p: SweepPlan, info: DaskInfo):
+    """(executor, how many jobs to keep in flight) for the plan."""
+    if not p.jobs or p.in_process:
+        yield InProcessExecutor(), 1
+    elif p.scheduler.kind == "local":
+        ex = local_pool(p.workers)
         try:
-            TrainConfig.from_dict(next(j["train"] for j in jobs if tuple(sorted(j["train"])) == keys))
-        except ConfigError as e:
-            raise ConfigError(f"spec [train]: {e}") from None
-    out.mkdir(exist_ok=True)
-    info = DaskInfo()
-    result = SweepResult(out=out)
-    t0 = time.perf_counter()
-    result.skipped = [j["rel"] for j in jobs if is_finished(j, out)]
-    jobs = [j for j in jobs if j["rel"] not in set(result.skipped)]
-    if not jobs:
-        execute = _in_process
-    elif scheduler == "local":
-        execute = _in_process if workers == 1 else _pool
+            yield ex, 2 * p.workers
+        except BaseException:
+            _stop_pool(ex)
+            raise
+        ex.shutdown(wait=True)
     else:
-        execute = _dask
-    bar = _bar(progress, console, len(jobs))
-    with bar as p:
-        task = p.add_task("sweep", total=len(jobs) + len(result.skipped), completed=len(result.skipped),
-                          status=f"{len(result.skipped)} already done") if p is not None else None
-        if p is not None:
-            info.on_start = lambda i: p.console.print(f"dask scheduler {i.address}, dashboard: {i.dashboard}")
-        try:
-            for res in execute(jobs, str(out), threads, workers=min(workers, max(len(jobs), 1)),
-                               scheduler=scheduler, info=info):
-                if p is not None:
-                    p.update(task, advance=1, status=f"{res['outcome']}: {res['rel']}")
-                _record(result, res)
-        except KeyboardInterrupt:
-            done = set(result.done) | set(result.skipped) | set(result.failed) | set(result.interrupted)
-            result.interrupted += [j["rel"] for j in jobs if j["rel"] not in done]
-    result.seconds = time.perf_counter() - t0
-    result.dashboard = info.dashboard
-    return result
+        with dask_executor(p.scheduler, p.workers, p.threads) as (ex, i):
+            info.address, info.dashboard = i.address, i.dashboard
+            yield ex, len(p.jobs)
+
+
+def _stop_pool(ex, grace: float = 5.0) -> None:
+    """Stop a process pool now (Ctrl-C): pending jobs cancelled, every worker sent SIGTERM (a
+    training job checkpoints and stops; a worker still starting exits quietly instead of
+    finding the pool gone), then SIGKILL for any left after ``grace`` seconds."""
+    procs = list((getattr(ex, "_processes", None) or {}).values())
+    ex.shutdown(wait=False, cancel_futures=True)
+    for pr in procs:
+        with contextlib.suppress(Exception):
+            pr.terminate()
+    deadline = time.monotonic() + grace
+    for pr in procs:
+        with contextlib.suppress(Exception):
+            pr.join(max(0.0, deadline - time.monotonic()))
+            if pr.is_alive():
+                pr.kill()
+
+
+def execute(p: SweepPlan, progress: Callable | None = None,
+            on_start: Callable[[DaskInfo], None] | None = None) -> SweepResult:
+    """Run a :func:`prepare`-d sweep. ``progress(n=1, text=None)`` is called once per finished
+    job (the skipped runs are not reported); ``on_start(info)`` once a dask cluster is connected.
+    Ctrl-C stops the sweep: started jobs end ``interrupted`` (their checkpoints resume them),
+    the others ``not_started``. Creates the models dir."""
+    advance = progress or (lambda n=1, text=None: None)
+    res = SweepResult(out=p.out, skipped=list(p.skipped), failed=dict(p.failed),
+                      workers=p.workers if p.scheduler.kind != "address" else None)
+    t0 = time.perf_counter()
+    info = DaskInfo()
+    pending = list(reversed(p.jobs))
+    running: dict = {}
+    try:
+        p.out.mkdir(exist_ok=True)
+        with _executor(p, info) as (ex, capacity):
+            if info.address and on_start is not None:
+                on_start(info)
+            while pending or running:
+                while pending and len(running) < capacity:
+                    job = pending.pop()
+                    running[ex.submit(run_job, job, str(p.out), p.threads)] = job["rel"]
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    rel = running.pop(fut)
+                    r = _outcome(fut, rel)
+                    _record(res, r)
+                    advance(1, f"{r['outcome']}: {rel}")
+                    if r["outcome"] == "interrupted":  # Ctrl-C reached the trainer
+                        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        _stopped(res, p, [running[f] for f in running], [j["rel"] for j in pending],
+                 {running[f] for f in running if f.running()})
+    res.seconds = time.perf_counter() - t0
+    res.dashboard = info.dashboard
+    return res
+
+
+def _outcome(fut, rel: str) -> dict:
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return fut.result()
+    except BrokenProcessPool as e:  # a worker died (killed, out of memory)
+        return {"rel": rel, "outcome": "failed", "seconds": 0.0, "error": f"worker process died ({first_line(e)})"}
+    except Exception as e:  # noqa: BLE001 - the executor's own failure (lost dask worker, ...)
+        return {"rel": rel, "outcome": "failed", "seconds": 0.0, "error": f"{type(e).__name__}: {first_line(e)}"}
+
+
+def _stopped(res: SweepResult, p: SweepPlan, in_flight: list, never: list, running: set) -> None:
+    """Sort the unfinished jobs after Ctrl-C: started (a running future, the in-process job, or
+    a dir whose state moved since the plan) -> interrupted; the rest -> not_started."""
+    for rel in in_flight + never:
+        if rel in res.interrupted:
+            continue
+        moved = RunDir(p.out / rel).progress() is not p.states.get(rel)
+        if moved or rel in running or (p.in_process and rel in in_flight):
+            res.interrupted.append(rel)
+        else:
+            res.not_started.append(rel)
 
 
 def _record(result: SweepResult, res: dict) -> None:
@@ -403,10 +304,30 @@ def _record(result: SweepResult, res: dict) -> None:
         getattr(result, res["outcome"]).append(res["rel"])
 
 
-def _bar(enabled: bool, console, total: int):
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+def sweep(runs, out, scheduler: str = "local", workers: int | None = None, threads: int = 1,
+          progress: Callable | None = None, on_start: Callable | None = None) -> SweepResult:
+    """Run every run (a list of :class:`Run`, or a spec path) into ``out``: :func:`prepare`
+    then :func:`execute` (see the module docstring).
 
-    return Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), TextColumn("{task.fields[status]}"), console=console)
+    scheduler: ``local`` (a process pool of ``workers`` processes; in this process when
+    workers = 1), ``dask`` (a dask.distributed LocalCluster of ``workers`` processes) or
+    ``tcp://HOST:PORT`` (an existing dask scheduler; its workers must see ``out``).
+    threads: torch/BLAS threads per job. Warnings of :func:`prepare` go to the logger
+    ``varstruct.sweep``.
+    """
+    import logging
+
+    p = prepare(runs, out, scheduler=scheduler, workers=workers, threads=threads)
+    for w in p.warnings:
+        logging.getLogger("varstruct.sweep").warning(w)
+    return execute(p, progress=progress, on_start=on_start)
+
+
+def is_finished(run: dict, root) -> bool:
+    """Whether the run's dir already holds its trained, scored and measured run with the spec's
+    settings (:func:`varstruct.study.job.plan` says ``skip``)."""
+    try:
+        return plan(run, root)[1] == "skip"
+    except VarstructError:
+        return False
+

@@ -1,0 +1,212 @@
+"""One sweep job: train, evaluate and measure one run of a study in its own run dir.
+
+What a job does follows from the dir's :class:`varstruct.rundir.RunState` (:meth:`RunDir.progress`)
+and from whether the dir holds the spec's run (:func:`differences`) and results made with the
+spec's settings (:func:`settings_match`); :func:`plan` turns the two into one action:
+
+======================== ========================================================
+state                    action
+======================== ========================================================
+missing, empty, failed*  ``train`` (a fresh run; failed* = no config.json)
+interrupted, failed      ``resume`` (from the checkpoint, or from step 0 without one)
+trained, scored          ``finish`` (the missing or stale scores / measures)
+measured                 ``skip`` when scores and measures match the spec, else ``finish``
+diverged                 ``diverged``: reported as failed, nothing is retrained
+broken, other run        ``refuse`` (the dir is not the spec's run: reported, never touched)
+======================== ========================================================
+
+A job never raises for its run's own failure (:func:`run_job` returns an outcome), and a failed
+attempt writes ``status.json`` only into a dir without a trained model, so it can never
+downgrade a good run.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+from ..errors import ConfigError, RunDirError, RunDirLocked, VarstructError, first_line
+from ..rundir import RunDir, RunState
+
+# spec key -> attr of the stored Dataset that records it
+SCORE_ATTRS = {"metrics": "metrics", "seed": "seed", "n_train": "points_train", "n_test": "points_test"}
+MEASURE_ATTRS = {"n_anchors": "n_anchors", "seed": "seed", "response": "response"}
+ACTIONS = ("train", "resume", "finish", "skip", "diverged", "refuse")
+
+
+def differences(record: dict, train: dict) -> list[str]:
+    """Fields the spec sets that a run dir's config.json has differently (hparams by key)."""
+    diff = []
+    for k, v in train.items():
+        have = record.get(k)
+        if k == "hparams":
+            hp = have or {}
+            diff += [f"hparams.{h}" for h, x in v.items() if hp.get(h) != x]
+        elif k == "data_file":
+            if str(Path(v).expanduser().resolve()) != have:
+                diff.append(k)
+        elif have != v:
+            diff.append(k)
+    return diff
+
+
+def settings_match(ds, spec: dict, attr_names: dict) -> bool:
+    """Whether a stored scores/measures Dataset was made with the spec's settings."""
+    for key, attr in attr_names.items():
+        if key in spec and spec[key] is not None and attr in ds.attrs:
+            have, want = ds.attrs[attr], spec[key]
+            if key == "metrics":
+                want = ",".join(want)
+            if str(have) != str(want):
+                return False
+    return True
+
+
+def plan(run: dict, root) -> tuple[RunState, str, str | None]:
+    """(state, action, why) for a run (a :meth:`Run.to_dict`) under ``root``; ``why`` is one
+    line for ``refuse`` and ``diverged`` (None otherwise). Reads the JSON config, the
+    safetensors header (and the recorded hash) and, for a measured run, the netCDF attrs."""
+    return plan_dir(RunDir(Path(root) / run["rel"]), run)
+
+
+def plan_dir(rd: RunDir, run: dict) -> tuple[RunState, str, str | None]:
+    """:func:`plan` for the run dir ``rd``."""
+    state = rd.progress()
+    if state in (RunState.MISSING, RunState.EMPTY):
+        return state, "train", None
+    if state is RunState.BROKEN:
+        try:
+            rd.require("trained")
+            why = "not a model dir"
+        except RunDirError as e:
+            why = first_line(e)
+        if rd.weights_path.is_file() and rd.config_path.is_file():
+            from ..models.store import verify_sha256
+
+            try:
+                verify_sha256(rd.weights_path)
+            except RunDirError as e:
+                why = first_line(e)
+        return state, "refuse", f"broken run dir ({why})"
+    if state is RunState.FAILED and not rd.config_path.is_file():
+        return state, "train", None
+    diff = differences(rd.read_config(), run["train"])
+    if diff:
+        return state, "refuse", (f"{rd.path} holds a different run (differs in {', '.join(diff)}); "
+                                 "remove it or sweep into another --out")
+    if state is RunState.DIVERGED:
+        return state, "diverged", (f"training diverged (a non-finite loss in {rd.LOG}); change the spec "
+                                   "(e.g. a lower lr) and sweep into another --out, or remove the dir")
+    if state in (RunState.INTERRUPTED, RunState.FAILED):
+        return state, "resume", None
+    if state is RunState.MEASURED and _results_match(rd, run):
+        return state, "skip", None
+    return state, "finish", None
+
+
+def _results_match(rd: RunDir, run: dict) -> bool:
+    try:
+        return settings_match(rd.read_scores(), run["evaluate"], SCORE_ATTRS) and \
+            settings_match(rd.read_measures(), run["measure"], MEASURE_ATTRS)
+    except VarstructError:  # an unreadable result is computed again
+        return False
+
+
+def _limits(threads: int):
+    stack = contextlib.ExitStack()
+    from ..tensors import torch_threads
+
+    stack.enter_context(torch_threads(threads))
+    try:
+        from threadpoolctl import threadpool_limits
+        stack.enter_context(threadpool_limits(threads))
+    except ImportError:  # pragma: no cover - scikit-learn brings threadpoolctl
+        pass
+    return stack
+
+
+def _no_dask_in_job():
+    """On a dask worker, let the job's own libraries use dask's local scheduler: xarray would
+    otherwise take a cluster-wide lock for its in-memory netCDF writes (and fail)."""
+    import sys
+
+    if "dask" not in sys.modules:
+        return contextlib.nullcontext()
+    import dask
+
+    return dask.config.set(scheduler="synchronous")
+
+
+def run_job(run: dict, root: str, threads: int = 1) -> dict:
+    """Train + evaluate + measure one run (a :meth:`Run.to_dict`) under ``root``. Never raises
+    for a run's own failure: returns {rel, outcome, error, seconds}, outcome one of done,
+    skipped, failed, interrupted."""
+    t0 = time.perf_counter()
+    rel = run["rel"]
+    try:
+        with _no_dask_in_job():
+            outcome = _run_job(run, Path(root) / rel, threads)
+        error = None
+    except KeyboardInterrupt:
+        outcome, error = "interrupted", "interrupted"
+    except Exception as e:  # noqa: BLE001 - a failing run is recorded, the others go on
+        if type(e).__name__ == "TrainingInterrupted":
+            outcome, error = "interrupted", first_line(e)
+        else:
+            outcome, error = "failed", first_line(e) if isinstance(e, VarstructError) else \
+                f"{type(e).__name__}: {first_line(e)}"
+            if not isinstance(e, (RunDirLocked, _Refused)):  # a dir held or owned by another run is not ours
+                _record_failure(RunDir(Path(root) / rel), error)
+    return {"rel": rel, "outcome": outcome, "error": error, "seconds": time.perf_counter() - t0}
+
+
+class _Refused(ConfigError):
+    """The dir holds something other than this run (never marked failed)."""
+
+
+def _record_failure(rd: RunDir, error: str) -> None:
+    """status.json "failed", only where the files show no trained model (never a downgrade)."""
+    with contextlib.suppress(Exception):
+        if rd.progress().is_trained:
+            return
+        rd.path.mkdir(parents=True, exist_ok=True)
+        rd.write_status("failed", error)
+
+
+def _run_job(run: dict, path: Path, threads: int) -> str:
+    rd = RunDir(path)
+    _, action, why = plan_dir(rd, run)
+    if action in ("refuse", "diverged"):
+        raise _Refused(why)
+    if action == "skip":
+        return "skipped"
+
+    from ..training import train
+
+    if action == "train":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):  # left by an earlier failure of this run
+            rd.status_path.unlink()
+        train(run["train"], out=path, threads=threads)
+    elif action == "resume":  # from the checkpoint, or from step 0 without one (the same weights)
+        train(run["train"], out=path, resume=True, threads=threads)
+
+    from .. import evaluate, measure_model
+
+    ev, me = dict(run["evaluate"]), dict(run["measure"])
+    with rd.lock(), _limits(threads):
+        model = rd.load_model()
+        ds = rd.dataset(model.config)
+        if not (rd.has_scores and _matches(rd.read_scores, ev, SCORE_ATTRS)):
+            rd.write_scores(evaluate(model, ds, n_jobs=1, threads=threads, **ev))
+        if not (rd.has_measures and _matches(rd.read_measures, me, MEASURE_ATTRS)):
+            rd.write_measures(measure_model(model, ds, threads=threads, **me))
+        rd.write_status("done")
+    return "done"
+
+
+def _matches(read, spec: dict, attrs: dict) -> bool:
+    try:
+        return settings_match(read(), spec, attrs)
+    except VarstructError:
+        return False
