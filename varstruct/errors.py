@@ -16,7 +16,16 @@ class DatasetError(VarstructError):
 
 
 class ConfigError(VarstructError):
-    """A bad training configuration: unknown method, bad hyper-parameter, ..."""
+    """A bad training configuration: unknown method, bad hyper-parameter, ...
+
+    ``param``: the configuration entry at fault where there is one, in library spelling
+    (``"latent_dim"``, ``"hparams.beta"``, ``"mask.l1"``); the message then starts with the
+    entry's name. The CLI maps it to its option name (one table in ``varstruct/cli/common.py``),
+    so library messages never name CLI flags. Kept through pickling (process pools)."""
+
+    def __init__(self, *args, param: str | None = None):
+        super().__init__(*args)
+        self.param = param
 
 
 class RunDirError(VarstructError):

@@ -17,6 +17,7 @@ import contextlib
 
 import numpy as np
 
+from .. import catalog
 from ..errors import VarstructError
 from ..validate import check_float, check_int, check_seed
 from .dci import dci
@@ -27,7 +28,7 @@ from .sampling import beta_vae_score, factor_vae_score
 from .sap import sap_per_factor
 from .unsupervised import unsupervised_scores
 
-METRICS = ("mig", "active_mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised", "beta_vae", "factor_vae")
+METRICS = catalog.METRICS
 _NEEDS_TEST = {"dci", "sap", "modularity_explicitness"}
 _NEEDS_CODES = {"mig", "active_mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised"}
 CHUNK = 1024  # images rendered + encoded per call
