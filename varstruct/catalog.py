@@ -27,6 +27,10 @@ from .validate import Interval, Names, Options, check_value
 #: the scores of ``varstruct.evaluate`` (varstruct/metrics/), in report order
 METRICS = ("mig", "active_mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised", "beta_vae",
            "factor_vae")
+#: the metrics computed from the codes of one train/test sample (the others draw their own batches)
+METRICS_ON_CODES = ("mig", "active_mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised")
+#: of those, the ones that score on a held-out test sample
+METRICS_WITH_TEST = ("dci", "sap", "modularity_explicitness")
 #: training precisions (varstruct/training/precision.py); ``auto`` resolves to fp32 or bf16
 PRECISIONS = ("fp32", "bf16", "fp64", "auto")
 #: the precisions a run records in config.json
@@ -37,6 +41,12 @@ ENCODE_PRECISIONS = ("fp32", "bf16")
 ARCHS = ("conv", "mlp")
 #: hidden layer sizes of the mlp architecture when none are given
 DEFAULT_HIDDEN = (256, 256)
+
+
+def default_arch(image_shape) -> str:
+    """The architecture when none is given: ``conv`` for 64x64 images, ``mlp`` otherwise."""
+    return "conv" if tuple(int(v) for v in image_shape[:2]) == (64, 64) else "mlp"
+
 #: reconstruction losses (varstruct/models/losses.py)
 RECONS = ("bernoulli", "gaussian")
 #: channel-mask gates (varstruct/models/masked.py)

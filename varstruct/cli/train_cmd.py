@@ -126,7 +126,7 @@ def train_cmd(
         shape = [int(v) for v in c.build_dataset(name, params, None).image_shape]
         check_train_memory({"image_shape": shape, "hidden": cfg.hidden, "latent_dim": cfg.latent_dim,
                             "batch_size": cfg.batch_size, "method": meth,
-                            "arch": cfg.arch or ("conv" if shape[:2] == [64, 64] else "mlp")})
+                            "arch": cfg.arch or catalog.default_arch(shape)})
 
     c.start(threads)
     from ..training import train

@@ -177,9 +177,7 @@ class VAE(nn.Module):
         return sparsity(self)
 
 
-def default_arch(image_shape) -> str:
-    """``conv`` for 64x64 images, ``mlp`` otherwise."""
-    return "conv" if tuple(image_shape[:2]) == (64, 64) else "mlp"
+default_arch = catalog.default_arch
 
 
 def build_model(config: dict) -> VAE:

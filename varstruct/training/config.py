@@ -168,14 +168,13 @@ def resolve_record(cfg: TrainConfig, resolve_auto: bool = True):
     dataset module may); ``resolve_auto=False`` leaves precision "auto" unresolved (resolving
     it asks torch about the hardware)."""
     from .. import __version__, data
-    from ..models.nets import default_arch
 
     cfg = TrainConfig.from_dict(cfg).validate()
     m = catalog.method(cfg.method)
     data_file = str(Path(cfg.data_file).expanduser().resolve()) if cfg.data_file else None
     ds = data.get(cfg.dataset, data_file=data_file, **cfg.dataset_params)
     shape = [int(v) for v in ds.image_shape]
-    arch = cfg.arch or default_arch(shape)
+    arch = cfg.arch or catalog.default_arch(shape)
     if arch == "conv" and shape[:2] != [64, 64]:
         raise ConfigError(f"the conv architecture takes 64x64 images; {cfg.dataset} has {shape[0]}x{shape[1]} "
                           f"(use arch mlp)", param="arch")
