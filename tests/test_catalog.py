@@ -384,3 +384,35 @@ def test_a_good_toy_spec_is_checked_without_torch(tmp_path):
         p = prepare({str(spec)!r}, {str(tmp_path / "o")!r}, workers=1)
         assert len(p.jobs) == 2 and "torch" not in sys.modules
     """)
+
+
+def test_a_memory_refusal_names_the_parameter_not_an_option(tmp_path):
+    """The memory estimate of a spec's run names the config entry; `train` names its option."""
+    from varstruct.errors import ResourceError
+    from varstruct.study.spec import runs_from_dict
+    from varstruct.study.sweep import prepare
+
+    runs = runs_from_dict({"steps": 5, "train": {"batch_size": 10 ** 12, "hidden": [[8]]},
+                           "datasets": [{"name": "toy_blobs"}], "methods": [{"name": "ae"}]})
+    with pytest.raises(ConfigError, match=r"batch_size: the request needs about") as e:
+        prepare(runs, tmp_path / "o", workers=1)
+    assert "--" not in str(e.value)
+    from varstruct.cli.common import with_flags
+
+    assert str(with_flags(ResourceError("batch_size: the request needs", param="batch_size"))).startswith(
+        "--batch-size: the request needs")
+
+
+def test_the_docs_table_of_methods_is_the_catalogs():
+    rows = {}
+    for line in (REPO / "docs" / "training.md").read_text().splitlines():
+        m = re.match(r"\| `(\w+)` \|", line)
+        if m:
+            rows[m.group(1)] = line
+    assert [m for m in rows if m in catalog.METHODS] == list(catalog.METHODS)
+    for name, entry in catalog.METHODS.items():
+        cells = [c.strip() for c in rows[name].strip("|").split(" | ")]
+        assert cells[-2:] == ["yes" if entry.deterministic else "no", "yes" if entry.pairs else "no"], name
+        for h in entry.hparams:
+            text = f"`{h.name}` ({h.default_text()}" if not h.derived else f"`{h.name}` ("
+            assert text in rows[name], (name, h.name)

@@ -45,13 +45,14 @@ def fmt_bytes(n: float) -> str:
     return f"{n / 1e3:.3g} kB"
 
 
-def require(option: str, nbytes: float, what: str = "") -> None:
-    """ResourceError unless ``nbytes`` fit in the available memory."""
+def require(option: str, nbytes: float, what: str = "", param: str | None = None) -> None:
+    """ResourceError (with ``param``) unless ``nbytes`` fit in the available memory; the message
+    starts with ``option``, the input that sets the size."""
     avail = available_memory()
     if nbytes > avail:
         what = f" ({what})" if what else ""
         raise ResourceError(f"{option}: the request needs about {fmt_bytes(nbytes)} of memory{what}, "
-                            f"{fmt_bytes(avail)} available; use a smaller value")
+                            f"{fmt_bytes(avail)} available; use a smaller value", param=param)
 
 
 def n_pixels(image_shape) -> int:
@@ -138,5 +139,7 @@ def check_train_memory(record: dict, pairs: bool | None = None) -> None:
     if pairs is None:
         pairs = bool(m and m.pairs)
     extra = 16 * F32 * (5_000_000 + 1000 * L) if m and m.discriminator else 0
-    require("latent_dim/hidden (--latents)", 4 * model_bytes(record) + extra, "weights, gradients, Adam state")
-    require("batch_size (--batch-size)", train_bytes(record, pairs) + extra, f"batches of {record['batch_size']}")
+    require("latent_dim", 4 * model_bytes(record) + extra, "weights, gradients, Adam state of a network "
+            f"with {record['latent_dim']} latents and hidden {record.get('hidden')}", param="latent_dim")
+    require("batch_size", train_bytes(record, pairs) + extra, f"batches of {record['batch_size']}",
+            param="batch_size")

@@ -92,18 +92,17 @@ def flag(param: str | None) -> str | None:
 
 
 def with_flags(e: BaseException) -> BaseException:
-    """A ConfigError whose ``param`` has an option, reworded with the option's name: the message
-    ``"latent_dim must be ..."`` becomes ``"--latents must be ..."`` (a message that does not start
-    with the parameter's name gets the option as a prefix). Anything else is returned as it is."""
-    from ..errors import ConfigError
-
-    opt = flag(getattr(e, "param", None)) if isinstance(e, ConfigError) else None
+    """A library error whose ``param`` has an option, reworded with the option's name (same
+    type): ``"latent_dim must be ..."`` becomes ``"--latents must be ..."``, ``"batch_size: the
+    request needs ..."`` ``"--batch-size: the request needs ..."``; a message that does not start
+    with the parameter's name gets the option as a prefix. Anything else is returned as it is."""
+    opt = flag(getattr(e, "param", None)) if isinstance(e, VarstructError) else None
     if opt is None:
         return e
     msg, name = str(e), e.param.split(".", 1)[1] if e.param.startswith("hparams.") else e.param
-    if msg.startswith(name + " "):
-        return ConfigError(opt + msg[len(name):])
-    return ConfigError(f"{opt}: {msg}")
+    if msg.startswith(name + " ") or msg.startswith(name + ":"):
+        return type(e)(opt + msg[len(name):])
+    return type(e)(f"{opt}: {msg}")
 
 
 def value(choice):

@@ -121,12 +121,16 @@ def train_cmd(
     data_file = c.check_data_file(data_file)
     _check_out(out, resume, overwrite)
     if data_file is None:  # bad -p: one line before torch (a data file is read once, by the trainer)
+        from ..errors import ResourceError
         from ..resources import check_train_memory
 
         shape = [int(v) for v in c.build_dataset(name, params, None).image_shape]
-        check_train_memory({"image_shape": shape, "hidden": cfg.hidden, "latent_dim": cfg.latent_dim,
-                            "batch_size": cfg.batch_size, "method": meth,
-                            "arch": cfg.arch or catalog.default_arch(shape)})
+        try:
+            check_train_memory({"image_shape": shape, "hidden": cfg.hidden, "latent_dim": cfg.latent_dim,
+                                "batch_size": cfg.batch_size, "method": meth,
+                                "arch": cfg.arch or catalog.default_arch(shape)})
+        except ResourceError as e:
+            raise c.with_flags(e) from None
 
     c.start(threads)
     from ..training import train
