@@ -14,7 +14,7 @@ import contextlib
 import numpy as np
 import torch
 
-PRECISIONS = ("fp32", "bf16")
+from .catalog import ENCODE_PRECISIONS as PRECISIONS
 
 
 def to_torch(images: np.ndarray, device=None, dtype=None) -> torch.Tensor:
