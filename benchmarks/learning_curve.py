@@ -195,7 +195,8 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             resume = (run / "config.json").is_file()
             run.parent.mkdir(parents=True, exist_ok=True)
-            train(cfg, out=run, resume=resume, stop_after=m if m < total else None, threads=a.threads)
+            if _checkpoint_step(run) != m:  # a checkpoint already at m (stopped while scoring): score it
+                train(cfg, out=run, resume=resume, stop_after=m if m < total else None, threads=a.threads)
             t1 = time.perf_counter()
             r = score_at(run, {**cfg, **_record(run)}, m, a.n_train, a.n_test, a.threads)
             row = {"dataset": a.dataset, "method": "beta_vae", "beta": beta, "lr": lr, "batch_size": batch,
@@ -208,6 +209,14 @@ def main(argv=None) -> int:
                   f"mig {r['mig']:.3f} dci {r['dci_disentanglement']:.3f} active {r['active_latents']}",
                   flush=True)
     return 0
+
+
+def _checkpoint_step(run: Path) -> int | None:
+    from varstruct.models.store import read_weights
+    from varstruct.rundir import RunDir
+
+    rd = RunDir(run)
+    return int(read_weights(rd.checkpoint_path)["meta.step"]) if rd.has_checkpoint else None
 
 
 def _record(run: Path) -> dict:
