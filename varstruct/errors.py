@@ -37,6 +37,23 @@ class RunDirLocked(RunDirError):
     """Another process holds the run dir's writer lock."""
 
 
+class ResultFileError(VarstructError):
+    """A result file (scores.nc, measures.nc, a cached dataset-measure file) is not the varstruct
+    result it should be: a foreign netCDF, or one made for other parameters."""
+
+
+class DivergedError(VarstructError):
+    """Training stopped at a non-finite loss: ``step`` (1-based) and ``run_dir`` tell where.
+    The run dir keeps config.json and a train_log.csv ending with that step's row, and has no
+    model.safetensors. The CLI reports it with one line and exit code 1 (a result of the run,
+    not bad input)."""
+
+    def __init__(self, message: str, step: int | None = None, run_dir=None):
+        super().__init__(message)
+        self.step = step
+        self.run_dir = run_dir
+
+
 class OutputError(VarstructError):
     """An output path cannot be written (missing, read-only or special target, full disk)."""
 

@@ -137,6 +137,8 @@ def train_cmd(
     from ..training.interrupt import TrainingInterrupted
 
     cfg.data_file = data_file
+    from ..errors import DivergedError
+
     try:
         run = train(cfg, out=out, resume=resume, overwrite=overwrite, progress=True)
     except TrainingInterrupted as e:
@@ -144,6 +146,11 @@ def train_cmd(
 
         print(str(e), file=sys.stderr)
         raise typer.Exit(130)
+    except DivergedError as e:  # a result of the run, not bad input: exit 1
+        import sys
+
+        print(f"error: {c._line(e)}", file=sys.stderr)
+        raise typer.Exit(1)
     _summary(run)
 
 

@@ -11,11 +11,15 @@ Model dir (:class:`varstruct.RunDir`, held under its writer lock): config.json i
 (an unfinished dir has no model.safetensors), then checkpoint.safetensors every
 ``checkpoint_every`` steps and on SIGINT/SIGTERM, finally model.safetensors and train_log.csv
 (columns: step, loss terms, seconds), and the checkpoint is removed. A run that fails before its
-first checkpoint removes its config.json again.
+first checkpoint removes its config.json again. A non-finite loss term stops the run at once:
+train_log.csv is written with the rows so far, ending with that step's row (the mean since the
+last row, so non-finite too), the checkpoint is removed, no model.safetensors is written, and
+:class:`varstruct.errors.DivergedError` is raised (the dir's state is then "diverged").
 """
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from pathlib import Path
 
@@ -23,8 +27,8 @@ import numpy as np
 import torch
 
 from .. import io
-from ..errors import ConfigError, RunDirError
-from ..rundir import RunDir
+from ..errors import ConfigError, DivergedError, RunDirError
+from ..rundir import RunDir, log_diverged
 from ..tensors import to_torch, torch_threads
 from ..validate import check_int
 from . import precision
@@ -108,6 +112,9 @@ def _prepare_dir(rd: RunDir, record: dict, resume: bool, overwrite: bool) -> str
                               f"({'no such folder' if state == 'missing' else 'no ' + rd.CONFIG})")
         if state == "broken":
             rd.require("trained")
+        if state == "interrupted" and not rd.has_checkpoint and log_diverged(rd.log_path):
+            raise RunDirError(f"--resume: {rd.path} diverged (its {rd.LOG} ends with a non-finite loss); "
+                              f"nothing to resume: train it again with --overwrite and a smaller learning rate")
         diff = differences(rd.read_config(), record)
         if diff:
             raise ConfigError(f"cannot resume {rd.path}: its run differs in {', '.join(diff)}")
@@ -147,6 +154,18 @@ def _write_log(path: Path, columns, rows) -> None:
     io.write_text(path, "\n".join(lines) + "\n")
 
 
+def _diverged(rd: RunDir, columns, rows, vals) -> None:
+    """Stop a run at its first non-finite loss: write train_log.csv ending with that step's row,
+    remove the checkpoint (the run cannot be finished), write no weights, raise DivergedError."""
+    step = int(rows[-1][0])
+    _write_log(rd.log_path, columns, rows)
+    rd.checkpoint_path.unlink(missing_ok=True)
+    bad = ", ".join(f"{c} = {v}" for c, v in zip(columns[1:-1], vals) if not math.isfinite(v))
+    raise DivergedError(f"diverged at step {step}: non-finite loss ({bad}); {rd.path} keeps config.json and "
+                        f"train_log.csv, no weights (train again with a smaller learning rate)",
+                        step=step, run_dir=rd.path)
+
+
 def train(config, *, out=None, resume: bool = False, overwrite: bool = False, progress: bool = False,
           stop_after: int | None = None, threads: int | None = None, prefetch: bool = True) -> Path:
     """Train the model a config describes and write its model dir; return the dir's Path.
@@ -159,7 +178,8 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
     an interruption). threads: torch CPU threads while training (restored after; bit-identity
     holds for a fixed thread count; 1 is fastest on a busy or small machine). prefetch: render
     the next batch in a background thread during each step (same batches either way).
-    Raises ConfigError / DatasetError (ValueError) for bad input, before writing anything.
+    Raises ConfigError / DatasetError (ValueError) for bad input, before writing anything, and
+    DivergedError at the first non-finite loss (see the module docstring).
     """
     cfg = TrainConfig.from_dict(config)
     if threads is not None:
@@ -181,7 +201,7 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
             rd.write_config(record)
         try:
             return _train(rd, ds, objective, record, state, progress, stop_after, threads, prefetch, stop)
-        except TrainingInterrupted:
+        except (TrainingInterrupted, DivergedError):
             raise
         except BaseException:
             if state == "fresh" and not rd.has_checkpoint:
@@ -238,6 +258,9 @@ def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threa
                 done = t + 1
                 now = time.perf_counter()
                 seconds, t0 = seconds + (now - t0), now
+                if not all(math.isfinite(v) for v in vals):  # diverged: log this step's row, keep no weights
+                    rows.append([done, *(a / n for a in acc), seconds])
+                    _diverged(rd, columns, rows, vals)
                 if done % log_every == 0 or done == steps:
                     rows.append([done, *(a / n for a in acc), seconds])
                     acc, n = [0.0] * n_terms, 0
