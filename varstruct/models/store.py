@@ -58,32 +58,66 @@ def write_sha256(path) -> Path:
 def expected_sha256(path) -> tuple[str, str] | None:
     """(digest, where it is recorded) for a weights file: its ``<name>.sha256`` sidecar, else the
     ``weights_sha256`` column of the row of the nearest ``manifest.csv`` above it whose ``path``
-    is the run dir (relative to the manifest's folder); None when neither records one."""
-    import csv
+    is the run dir (relative to the manifest's folder); None when neither exists.
 
+    A record that exists but cannot be trusted is a RunDirError (one line), never "unchecked":
+    a sidecar or manifest that is a link, a folder or another non-regular file, unreadable, or
+    malformed (no ``path`` / ``weights_sha256`` columns, a digest that is not 64 hex digits); a
+    manifest that does not list the run, lists it twice, or lists it without a digest."""
     path = Path(path)
     side = path.with_name(path.name + SHA_SUFFIX)
-    if side.is_file():
+    if side.exists() or side.is_symlink():
+        _regular(side, "sha256 file")
         try:
             digest = side.read_text().split()[0].lower()
         except (OSError, UnicodeDecodeError, IndexError):
             raise RunDirError(f"{side}: unreadable sha256 file (expected '<hex digest>  {path.name}')") from None
-        return digest, str(side)
+        return _digest(digest, side), str(side)
     run = path.parent.resolve()
     for folder in run.parents:
         manifest = folder / MANIFEST
-        if not manifest.is_file():
-            continue
-        rel = run.relative_to(folder).as_posix()
-        try:
-            with open(manifest, newline="") as f:
-                for row in csv.DictReader(f):
-                    if row.get("path") == rel and row.get("weights_sha256"):
-                        return row["weights_sha256"].strip().lower(), str(manifest)
-        except (OSError, UnicodeDecodeError, csv.Error) as e:
-            raise RunDirError(f"{manifest}: unreadable manifest ({first_line(e)})") from None
-        return None  # the nearest manifest does not list this run
+        if manifest.exists() or manifest.is_symlink():
+            return _manifest_digest(manifest, run.relative_to(folder).as_posix()), str(manifest)
     return None
+
+
+def _regular(p: Path, what: str) -> None:
+    if p.is_symlink():
+        raise RunDirError(f"{p}: the {what} is a symbolic link; it must be a regular file")
+    if not p.is_file():
+        raise RunDirError(f"{p}: the {what} is not a regular file")
+
+
+def _digest(text: str, where) -> str:
+    d = text.strip().lower()
+    if len(d) != 64 or any(ch not in "0123456789abcdef" for ch in d):
+        raise RunDirError(f"{where}: malformed sha256 {text[:70]!r} (expected 64 hex digits)")
+    return d
+
+
+def _manifest_digest(manifest: Path, rel: str) -> str:
+    """The weights_sha256 that ``manifest`` records for the run dir ``rel`` (see expected_sha256)."""
+    import csv
+
+    _regular(manifest, "manifest")
+    try:
+        with open(manifest, newline="") as f:
+            reader = csv.DictReader(f)
+            if not {"path", "weights_sha256"} <= set(reader.fieldnames or ()):
+                raise RunDirError(f"{manifest}: not a varstruct manifest (no path and weights_sha256 columns)")
+            rows = [row for row in reader if row.get("path") == rel]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise RunDirError(f"{manifest}: unreadable manifest ({first_line(e)})") from None
+    if not rows:
+        raise RunDirError(f"{manifest}: does not list {rel}, so its weights cannot be checked (a run under a "
+                          f"manifest must be listed: rebuild it with `python -m varstruct.study.manifest "
+                          f"{manifest.parent}`)")
+    if len(rows) > 1:
+        raise RunDirError(f"{manifest}: lists {rel} {len(rows)} times")
+    digest = rows[0].get("weights_sha256") or ""
+    if not digest.strip():
+        raise RunDirError(f"{manifest}: lists {rel} without a weights_sha256")
+    return _digest(digest, f"{manifest} (row {rel})")
 
 
 def verify_sha256(path) -> None:
