@@ -101,30 +101,16 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def netcdf_safe_attrs(attrs: dict) -> dict:
-    """netCDF attrs hold numbers, strings and 1-D arrays: JSON-encode everything else."""
-    out = {}
-    for k, v in attrs.items():
-        if isinstance(v, bool):
-            out[k] = int(v)
-        elif v is None:
-            out[k] = "none"
-        elif isinstance(v, (str, int, float, np.integer, np.floating)):
-            out[k] = v
-        elif isinstance(v, (list, tuple, np.ndarray)) and len(v) and all(
-                isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) for x in v):
-            out[k] = np.asarray(v)
-        else:
-            out[k] = json.dumps(v, default=_json_default)
-    return out
-
-
 def write_netcdf(ds, path) -> Path:
-    """Write an xarray Dataset to netCDF (h5netcdf engine) atomically."""
+    """Write an xarray Dataset to netCDF (h5netcdf engine) atomically. Attrs are stored in the
+    result schema's canonical form (:func:`varstruct.schema.canonical_attrs`, the one attr
+    cleaner): what reads back equals what was in memory."""
+    from .schema import canonical_attrs
+
     ds = ds.copy()
-    ds.attrs = netcdf_safe_attrs(ds.attrs)
+    ds.attrs = canonical_attrs(ds.attrs)
     for v in ds.variables.values():
-        v.attrs = netcdf_safe_attrs(v.attrs)
+        v.attrs = canonical_attrs(v.attrs)
     data = ds.to_netcdf(engine="h5netcdf")  # in memory: a full disk cannot fail inside HDF5
     return write_bytes(path, data)
 

@@ -6,6 +6,10 @@ Every result carries the same provenance attrs (:func:`provenance`) and, on each
 float and 1-D numeric arrays of length >= 2 (:func:`canonical_attrs`), so a result reads back
 from netCDF with the attrs it had in memory: booleans are stored as 0/1, None is left out,
 dicts, strings lists and short lists are JSON strings.
+
+:func:`check_result` is the gate for reading results back: a netCDF file counts as a varstruct
+result only when it carries this schema's provenance (its ``title`` and ``source``) and every
+data variable carries ``long_name`` and ``definition``.
 """
 from __future__ import annotations
 
@@ -156,3 +160,42 @@ def attrs_equal(a: dict, b: dict) -> bool:
         elif not np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True) or np.ndim(x) != np.ndim(y):
             return False
     return True
+
+
+#: the ``title`` of each kind of result varstruct writes (the producers pass these to :func:`provenance`)
+TITLES = {
+    "scores": "varstruct disentanglement scores",
+    "model_measures": "varstruct model measures",
+    "dataset_measures": "varstruct dataset measures",
+    "study": "varstruct collected study",
+    "correlations": "varstruct correlations",
+}
+
+
+def check_result(ds, path, kind: str, dataset: str | None = None):
+    """``ds`` (read from ``path``) if it is a varstruct result of ``kind`` (a key of
+    :data:`TITLES`), else :class:`varstruct.errors.ResultFileError` with one line naming the file
+    and what is wrong. Checked: the global attrs ``title`` (the kind's title), ``source``
+    (``"varstruct <version>"``) and ``varstruct_version``; at least one data variable, each with
+    ``long_name`` and ``definition`` (a result of this schema); and, when ``dataset`` is given,
+    the ``dataset`` attr. A foreign netCDF (say a ``temperature`` on ``time``) fails the first
+    check. The check is about provenance, not authenticity: it catches a wrong or foreign file,
+    not a forged one."""
+    from .errors import ResultFileError
+
+    want = TITLES[kind]
+    attrs = ds.attrs
+    title, source = attrs.get("title"), attrs.get("source")
+    if title != want or not isinstance(source, str) or not source.startswith("varstruct ") \
+            or "varstruct_version" not in attrs:
+        got = f"title {title!r}" if title is not None else "no varstruct provenance attrs"
+        raise ResultFileError(f"{path}: not a varstruct result file ({want!r} expected, {got}; see docs/results.md)")
+    if not ds.data_vars:
+        raise ResultFileError(f"{path}: a {want} file without variables")
+    missing = missing_descriptions(ds)
+    if missing:
+        raise ResultFileError(f"{path}: variable(s) {', '.join(missing[:5])} lack long_name/definition "
+                              f"(not written by varstruct; see docs/results.md)")
+    if dataset is not None and attrs.get("dataset") != dataset:
+        raise ResultFileError(f"{path}: made on dataset {attrs.get('dataset')!r}, not {dataset!r}")
+    return ds
