@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from . import common as c
 from .common import app, console
 
 
@@ -18,13 +19,14 @@ def collect_cmd(
     anchors: int = typer.Option(1000, "--anchors", help="Anchors of the dataset measures."),
     pca_anchors: int = typer.Option(200, "--pca-anchors", help="Local-PCA anchors of the dataset measures."),
     seed: int = typer.Option(0, "--seed", help="Seed of the dataset measures."),
+    overwrite: bool = c.overwrite_option(),
 ):
     """Join configs, scores, model measures and (cached) dataset measures of every finished run;
-    unfinished or broken runs are skipped with one warning line each."""
-    from ..io import check_writable, write_netcdf
+    unfinished, diverged, broken or mismatched runs are skipped with one warning line each."""
+    from ..io import write_netcdf
     from ..study.collect import collect
 
-    out = check_writable(out)
+    out = c.check_output_file(out, overwrite)
     with warnings_to_stderr():
         ds = collect(models_dir, n_anchors=anchors, seed=seed, n_pca_anchors=pca_anchors)
     write_netcdf(ds, out)

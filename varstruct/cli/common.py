@@ -3,6 +3,7 @@ choices, ``-p`` parsing, outputs and start-up (threads). Torch-free: help and va
 answer without importing torch or xarray."""
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import math
@@ -249,12 +250,45 @@ def open_trained_run(run_dir: Path, out: Path | None, default: str, overwrite: b
 
     if threads is not None:
         check_int("--threads", threads, 1, 4096)
+    from ..training.config import validate_record
+
     rd = RunDir(run_dir)
+    refuse_unfinished(rd)
     rd.require("trained")
     cfg = rd.read_config()
+    validate_record(cfg, rd.config_path)  # the trainer's rules: bad values are refused, not used
     rd.check_model_size(cfg)
     out_path = check_output_file(getattr(rd, default) if out is None else Path(out), overwrite)
     return rd, cfg, out_path, rd.dataset(cfg)
+
+
+def refuse_unfinished(rd) -> None:
+    """One line for a run dir that has nothing to score or measure although it holds a run: a
+    diverged run (its train_log.csv ends with a non-finite loss; also an old one that saved its
+    NaN weights) and a run still training (a live trainer holds its lock)."""
+    from ..errors import RunDirError, RunDirLocked
+    from ..rundir import log_diverged
+
+    if not rd.config_path.is_file():
+        return
+    if log_diverged(rd.log_path):
+        step = ""
+        with contextlib.suppress(OSError, UnicodeDecodeError, IndexError):
+            step = f" at step {rd.log_path.read_text().strip().splitlines()[-1].split(',')[0]}"
+        raise RunDirError(f"{rd.path}: training diverged{step} (a non-finite loss in {rd.LOG}); it has no usable "
+                          f"weights: train it again with a smaller --lr (--overwrite)")
+    if not rd.weights_path.exists() and rd.lock_path.is_file():
+        from filelock import FileLock, Timeout
+
+        fl = FileLock(str(rd.lock_path), timeout=0, thread_local=False)
+        try:
+            fl.acquire()
+        except Timeout:
+            raise RunDirLocked(f"{rd.path} is in use by a running trainer (process {rd._holder()}); "
+                               f"wait for it to finish") from None
+        except OSError:
+            return  # cannot probe (read-only dir): the state check below says what it can
+        fl.release()
 
 
 def writer_lock(rd, out: Path):

@@ -11,9 +11,22 @@ dataset measures). Variables, each with attr ``source``:
   per-anchor variables such as encoding_dim are dropped);
 - ``dataset_measure``: the dataset measures of the run's (dataset, parameters), reduced the same
   way over anchors and PCA anchors. They are computed once per distinct dataset configuration
-  and cached in ``models_dir/_dataset_measures/``, the only place collect writes to.
-Runs that are not finished (no weights or no scores.nc) or broken are skipped with one warning
-line each (logger ``varstruct.collect``).
+  and cached in ``models_dir/_dataset_measures/``, the only place collect writes to. A cache
+  file is used only if it records the same dataset configuration (its ``cache_key`` attr) and
+  measure settings (seed, n_anchors, n_pca_anchors, freeze_nuisance, delta) and is a varstruct
+  dataset-measure result; otherwise it is recomputed (and replaced) with a warning. An
+  unwritable cache folder (a read-only models dir) is not an error: the measures are computed
+  in memory, with one warning.
+
+A run is collected only when it is finished and every file checks out; otherwise it is skipped
+with one warning line naming the file and the problem (logger ``varstruct.collect``): no
+weights or no scores.nc (unfinished, not evaluated), a diverged or failed run, a config.json
+with a bad field (:func:`varstruct.training.config.validate_record`), weights whose sha256 differs
+from the one recorded (sidecar or manifest; a manifest that is unreadable, malformed, a link,
+or that does not list the run is a problem too: :func:`varstruct.models.store.expected_sha256`),
+a scores.nc / measures.nc that is not a varstruct result of the run's dataset
+(:func:`varstruct.schema.check_result`). Symbolic links to folders under ``models_dir`` are not
+followed: each is reported with one warning line.
 """
 from __future__ import annotations
 
@@ -27,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ..errors import ConfigError, RunDirError, first_line
+from ..errors import ConfigError, OutputError, RunDirError, first_line
 
 CACHE_DIR = "_dataset_measures"
 CONFIG_COORDS = ("dataset", "method", "seed", "steps", "batch_size", "latent_dim", "arch", "lr", "recon")
@@ -35,13 +48,16 @@ ANCHOR_DIMS = ("anchor", "pca_anchor")
 log = logging.getLogger("varstruct.collect")
 
 
-def find_runs(models_dir: Path) -> list[Path]:
-    """Every dir under models_dir holding a run (config.json, status.json or a checkpoint), sorted."""
+def find_runs(models_dir: Path, links: list | None = None) -> list[Path]:
+    """Every dir under models_dir holding a run (config.json, status.json or a checkpoint), sorted.
+    Symbolic links to folders are not followed; when ``links`` is a list, they are appended to it."""
     from ..rundir import RunDir
 
     found = []
     for root, dirs, files in os.walk(models_dir):
         dirs[:] = sorted(d for d in dirs if d != CACHE_DIR and not d.startswith("."))
+        if links is not None:
+            links.extend(Path(root) / d for d in dirs if (Path(root) / d).is_symlink())
         if {RunDir.CONFIG, RunDir.STATUS, RunDir.CHECKPOINT, RunDir.WEIGHTS} & set(files):
             found.append(Path(root))
             dirs[:] = []
@@ -77,8 +93,10 @@ def dataset_key(config: dict) -> str:
     return json.dumps(key, sort_keys=True, default=str)
 
 
-def dataset_measures(models_dir: Path, config: dict, n_anchors: int, seed: int, n_pca_anchors: int) -> xr.Dataset:
-    """The dataset measures of a run's dataset configuration, from the cache or computed and cached."""
+def dataset_measures(models_dir: Path, config: dict, n_anchors: int, seed: int, n_pca_anchors: int,
+                     write_cache: bool = True) -> xr.Dataset:
+    """The dataset measures of a run's dataset configuration: from the cache if its entry checks
+    out (:func:`cache_problem`), else computed and (with ``write_cache``) cached."""
     from ..io import read_netcdf, write_netcdf
     from ..measures.dataset import measure_dataset
     from ..rundir import dataset_from_config
@@ -86,24 +104,84 @@ def dataset_measures(models_dir: Path, config: dict, n_anchors: int, seed: int, 
     opts = {"key": dataset_key(config), "n_anchors": n_anchors, "seed": seed, "n_pca_anchors": n_pca_anchors}
     digest = hashlib.sha256(json.dumps(opts, sort_keys=True).encode()).hexdigest()[:16]
     path = models_dir / CACHE_DIR / f"{config['dataset']}-{digest}.nc"
-    if path.is_file():
+    if path.exists() or path.is_symlink():
         try:
-            return read_netcdf(path)
+            if path.is_symlink() or not path.is_file():
+                raise ValueError("not a regular file")
+            m = read_netcdf(path)
         except Exception as e:  # noqa: BLE001 - a corrupt cache entry is recomputed
             log.warning("recomputing %s: unreadable cache (%s)", path, first_line(e))
+        else:
+            problem = cache_problem(m, config, n_anchors, seed, n_pca_anchors)
+            if problem is None:
+                return m
+            log.warning("recomputing %s: %s", path, problem)
     m = measure_dataset(dataset_from_config(config), n_anchors=n_anchors, seed=seed, n_pca_anchors=n_pca_anchors)
     m.attrs["cache_key"] = opts["key"]
-    path.parent.mkdir(exist_ok=True)
-    write_netcdf(m, path)
+    if write_cache:
+        try:
+            if path.is_symlink() or path.is_dir():
+                raise OutputError(f"cannot write {path}: not a regular file")
+            path.parent.mkdir(exist_ok=True)
+            write_netcdf(m, path)
+        except (OSError, OutputError) as e:
+            log.warning("dataset measures not cached (%s)", first_line(e))
     return m
 
 
+def cache_problem(m: xr.Dataset, config: dict, n_anchors: int, seed: int, n_pca_anchors: int) -> str | None:
+    """Why a cached dataset-measure file does not hold the measures of ``config``'s dataset
+    configuration with these settings (None when it does): it must be a varstruct dataset-measure
+    result of the same dataset whose ``cache_key`` attr is :func:`dataset_key` of ``config`` and
+    whose seed, n_anchors and n_pca_anchors (capped at n_anchors) match, with the defaults
+    freeze_nuisance = 1 and delta = 0.1 that collect uses."""
+    from ..schema import check_result
+
+    try:
+        check_result(m, "cache file", "dataset_measures", dataset=config["dataset"])
+    except ValueError as e:
+        return first_line(e).removeprefix("cache file: ")
+    a = m.attrs
+    if a.get("cache_key") != dataset_key(config):
+        return f"computed for {a.get('cache_key')}, not {dataset_key(config)}"
+    want = {"seed": seed, "n_anchors": n_anchors, "n_pca_anchors": min(n_pca_anchors, n_anchors),
+            "freeze_nuisance": 1, "delta": 0.1}
+    for k, v in want.items():
+        got = a.get(k)
+        if not isinstance(got, (int, float, np.integer, np.floating)) or float(got) != v:
+            return f"computed with {k} = {got}, not {v}"
+    return None
+
+
+def _cache_writable(models_dir: Path) -> bool:
+    """Whether the dataset-measure cache can be written; one warning when it cannot."""
+    from ..io import probe_folder
+
+    folder = models_dir / CACHE_DIR
+    try:
+        if folder.is_symlink():
+            raise OutputError(f"{folder} is a symbolic link")
+        if not folder.is_dir():
+            if folder.exists():
+                raise OutputError(f"{folder} is not a folder")
+            probe_folder(models_dir, "cache", folder)
+        else:
+            probe_folder(folder, "cache", folder)
+        return True
+    except (OSError, OutputError) as e:
+        log.warning("dataset measures are computed in memory, not cached (%s)", first_line(e))
+        return False
+
+
 def _skip_reason(rd) -> str | None:
-    """Why a run dir is not collected (None: it is), from its :meth:`RunDir.progress` only."""
-    from ..rundir import RunState
+    """Why a run dir is not collected (None: it is), from its :meth:`RunDir.progress` (and, for a
+    run with weights, its log: an old run that saved the weights of a diverged training)."""
+    from ..rundir import RunState, log_diverged
 
     state = rd.progress()
     if state in (RunState.SCORED, RunState.MEASURED):
+        if log_diverged(rd.log_path):  # weights saved by a trainer that did not stop at a non-finite loss
+            return f"diverged (non-finite loss in {rd.LOG})"
         return None
     if state is RunState.TRAINED:
         return "not evaluated (no scores.nc)"
@@ -120,6 +198,28 @@ def _skip_reason(rd) -> str | None:
             return f"broken ({e})"
     return {"interrupted": "unfinished (training did not complete)", "empty": "no config.json",
             "missing": "missing", "diverged": "diverged (non-finite loss in train_log.csv)"}[state.value]
+
+
+def _read_run(rd, models_dir: Path, settings: tuple, dm_cache: dict, write_cache: bool):
+    """(config, scores, model measures, dataset-measure key) of a finished run whose files check
+    out; a VarstructError / OSError (one line) otherwise."""
+    from ..models.store import verify_sha256
+    from ..schema import check_result
+    from ..training.config import validate_record
+
+    cfg = rd.read_config()
+    validate_record(cfg, rd.config_path)  # the trainer's rules: bad values are refused, not used
+    verify_sha256(rd.weights_path)  # progress() checked it too, but skips it when no manifest seems to exist
+    scores = _reduce(check_result(rd.read_scores(), rd.scores_path, "scores", cfg["dataset"]), "score")
+    measures = xr.Dataset()
+    if rd.has_measures:
+        measures = _reduce(check_result(rd.read_measures(), rd.measures_path, "model_measures", cfg["dataset"]),
+                           "model_measure")
+    key = dataset_key(cfg)
+    if key not in dm_cache:
+        dm_cache[key] = _reduce(dataset_measures(models_dir, cfg, *settings, write_cache=write_cache),
+                                "dataset_measure")
+    return cfg, scores, measures, key
 
 
 def _config_coords(configs: list[dict]) -> dict:
@@ -157,22 +257,24 @@ def collect(models_dir, n_anchors: int = 1000, seed: int = 0, n_pca_anchors: int
     n_anchors = check_int("n_anchors", n_anchors, 1, error=ConfigError)
     n_pca_anchors = check_int("n_pca_anchors", n_pca_anchors, 0, error=ConfigError)
     seed = check_seed("seed", seed, error=ConfigError)
-    names, configs, parts, dm_cache = [], [], [], {}
-    for path in find_runs(models_dir):
+    names, configs, parts, dm_cache, links = [], [], [], {}, []
+    runs = find_runs(models_dir, links)
+    for link in links:
+        log.warning("skipping %s: a symbolic link (not followed; move or copy the run dir into %s)",
+                    link.relative_to(models_dir).as_posix(), models_dir)
+    write_cache = None
+    for path in runs:
         rd = RunDir(path)
         rel = path.relative_to(models_dir).as_posix()
         reason = _skip_reason(rd)
         if reason is None:
+            if write_cache is None:
+                write_cache = _cache_writable(models_dir)
             try:
-                cfg = rd.read_config()
-                scores = _reduce(rd.read_scores(), "score")
-                measures = _reduce(rd.read_measures(), "model_measure") if rd.has_measures else xr.Dataset()
-                key = dataset_key(cfg)
-                if key not in dm_cache:
-                    dm_cache[key] = _reduce(dataset_measures(models_dir, cfg, n_anchors, seed, n_pca_anchors),
-                                            "dataset_measure")
-            except (RunDirError, ValueError, OSError) as e:
-                reason = f"unreadable ({first_line(e)})"
+                cfg, scores, measures, key = _read_run(rd, models_dir, (n_anchors, seed, n_pca_anchors), dm_cache,
+                                                       write_cache)
+            except (ValueError, OSError) as e:  # VarstructError is a ValueError
+                reason = first_line(e)
         if reason is not None:
             log.warning("skipping %s: %s", rel, reason)
             continue
