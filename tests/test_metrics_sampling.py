@@ -135,7 +135,9 @@ def test_cli_evaluate_with_known_encoder(tmp_path, capsys, monkeypatch, ds):
         return model
     monkeypatch.setattr(RunDir, "load_model", load_model)
     rd = RunDir(tmp_path)
-    rd.write_config({**{k: None for k in REQUIRED_KEYS}, "dataset": "toy_linear", "dataset_params": ds.params})
+    rd.write_config({**{k: None for k in REQUIRED_KEYS}, "dataset": "toy_linear", "dataset_params": ds.params,
+                     "method": "beta_vae", "hparams": {}, "seed": 0, "steps": 1, "batch_size": 2, "latent_dim": 3,
+                     "arch": "mlp", "hidden": [16], "image_shape": [12, 12, 1], "version": "0"})  # a valid config.json
     rd.write_weights({"w": torch.zeros(1)})
     rc = main(["evaluate", str(tmp_path), "--metrics", "mig,irs", "--seed", "3", "--train-points", "300"])
     assert rc == 0
