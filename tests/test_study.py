@@ -471,3 +471,14 @@ def test_spec_sweeps_a_list_of_tables():
     assert [r.train["mask"] for r in runs] == masks
     assert [r.rel for r in runs] == ["toy_blobs/beta_vae-maskl10_modecontinuous/seed0",
                                      "toy_blobs/beta_vae-maskl10.001_modecontinuous/seed0"]
+
+
+def test_collect_carries_each_run_s_convergence_verdict(swept):
+    from varstruct.study.collect import collect
+    from varstruct.training.convergence import run_convergence
+
+    s = collect(swept, n_anchors=30, n_pca_anchors=5)
+    for m, conv, imp in zip(s["model"].values, s["converged"].values, s["recon_improvement"].values):
+        v = run_convergence(swept / m)
+        assert conv == float(v["converged"]) and imp == pytest.approx(v["improvement"])
+    assert "criterion" in s["converged"].attrs

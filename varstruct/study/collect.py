@@ -222,6 +222,17 @@ def _read_run(rd, models_dir: Path, settings: tuple, dm_cache: dict, write_cache
     return cfg, scores, measures, key
 
 
+def _convergence(rd, cfg) -> dict:
+    """The run's convergence verdict (:mod:`varstruct.training.convergence`) from its own
+    train_log.csv; no verdict for a run without one (an imported model)."""
+    from ..training.convergence import log_convergence
+
+    try:
+        return log_convergence(rd.read_log(), int(cfg.get("steps") or 0) or None)
+    except (ValueError, OSError):
+        return {"converged": None, "improvement": float("nan")}
+
+
 def _config_coords(configs: list[dict]) -> dict:
     cols: dict[str, list] = {}
     n = len(configs)
@@ -257,7 +268,7 @@ def collect(models_dir, n_anchors: int = 1000, seed: int = 0, n_pca_anchors: int
     n_anchors = check_int("n_anchors", n_anchors, 1, error=ConfigError)
     n_pca_anchors = check_int("n_pca_anchors", n_pca_anchors, 0, error=ConfigError)
     seed = check_seed("seed", seed, error=ConfigError)
-    names, configs, parts, dm_cache, links = [], [], [], {}, []
+    names, configs, parts, dm_cache, links, verdicts = [], [], [], {}, [], []
     runs = find_runs(models_dir, links)
     for link in links:
         log.warning("skipping %s: a symbolic link (not followed; move or copy the run dir into %s)",
@@ -285,6 +296,7 @@ def collect(models_dir, n_anchors: int = 1000, seed: int = 0, n_pca_anchors: int
         parts.append(xr.merge([scores, measures, dm_cache[key]], join="outer", compat="override"))
         names.append(rel)
         configs.append(cfg)
+        verdicts.append(_convergence(rd, cfg))
     if not parts:
         raise ConfigError(f"{models_dir}: no finished run (trained and evaluated) found")
     sources = {k: v.attrs.get("source") for p in parts for k, v in p.data_vars.items()}
@@ -293,6 +305,14 @@ def collect(models_dir, n_anchors: int = 1000, seed: int = 0, n_pca_anchors: int
     for k, s in sources.items():
         out[k].attrs["source"] = s
     out = out.assign_coords(model=np.array(names, dtype=str), **_config_coords(configs))
+    from ..training.convergence import CRITERION
+
+    out = out.assign_coords(
+        converged=("model", np.array([np.nan if v["converged"] is None else float(v["converged"]) for v in verdicts]),
+                   {"long_name": "the run meets the convergence criterion (1), does not (0), no verdict (NaN)",
+                    "criterion": CRITERION}),
+        recon_improvement=("model", np.array([v["improvement"] for v in verdicts], dtype=float),
+                           {"long_name": "relative reconstruction improvement over the last 25% of steps"}))
     from ..schema import call_string, provenance
 
     out.attrs = {}
