@@ -202,4 +202,14 @@ def _summary(run: Path) -> None:
         for name, v in vals.items():
             table.add_row(f"final {name}", f"{float(v):.4g}")
         table.add_row("training time", f"{secs:.1f} s ({cfg['steps'] * cfg['batch_size'] / max(secs, 1e-9):.0f} images/s)")
+    from ..training.convergence import TOLERANCE, run_convergence
+
+    try:
+        v = run_convergence(run)
+    except (ValueError, OSError):
+        v = {"converged": None}
+    if v["converged"] is not None:
+        verdict = "converged" if v["converged"] else "NOT converged (train longer)"
+        table.add_row("convergence", f"{verdict}: reconstruction {v['improvement']:+.1%} over the last quarter "
+                                     f"(criterion < {TOLERANCE:.0%})")
     console.print(table)
