@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 
 from ..progress import progress_bar
+from .registry import TEST_POINTS, Scorer, ScoreContext, Variable
 
 CHUNK_IMAGES = 2048  # images rendered + encoded per call
 
@@ -135,3 +136,26 @@ def factor_vae_score(ds, encode, seed: int = 0, batch_size: int = 64, n_train: i
     return {"train_accuracy": float(train_votes[classifier, cols].sum() / train_votes.sum()),
             "eval_accuracy": float(eval_votes[classifier, cols].sum() / eval_votes.sum()),
             "num_active_dims": int(active.sum())}
+
+
+# ---- the score registry (varstruct.metrics.registry) ----------------------------------------
+def _score_beta_vae(ctx: ScoreContext) -> dict:
+    r = beta_vae_score(ctx.ds, ctx.encode, seed=ctx.seed, n_train=ctx.n_train, n_eval=ctx.n_test)
+    return {"beta_vae_train_accuracy": r["train_accuracy"], "beta_vae_eval_accuracy": r["eval_accuracy"]}
+
+
+def _score_factor_vae(ctx: ScoreContext) -> dict:
+    r = factor_vae_score(ctx.ds, ctx.encode, seed=ctx.seed, n_train=ctx.n_train, n_eval=ctx.n_test,
+                         n_variance=ctx.n_train)
+    return {f"factor_vae_{k}": r[k] for k in ("train_accuracy", "eval_accuracy", "num_active_dims")}
+
+
+SCORERS = (
+    Scorer("beta_vae", {"beta_vae_train_accuracy": Variable((), "BetaVAE score (train accuracy)"),
+                        "beta_vae_eval_accuracy": Variable((), "BetaVAE score (evaluation accuracy)")},
+           _score_beta_vae, frozenset({TEST_POINTS})),
+    Scorer("factor_vae", {"factor_vae_train_accuracy": Variable((), "FactorVAE score (train accuracy)"),
+                          "factor_vae_eval_accuracy": Variable((), "FactorVAE score (evaluation accuracy)"),
+                          "factor_vae_num_active_dims": Variable((), "FactorVAE active codes")},
+           _score_factor_vae, frozenset({TEST_POINTS})),
+)
