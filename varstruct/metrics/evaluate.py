@@ -13,11 +13,10 @@ reference's 10,000 / 5,000 by default. The result follows the one result schema
 """
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
 from ..errors import VarstructError
+from ..progress import ProgressArg, progress_bar
 from ..validate import check_float, check_int, check_seed
 from .dci import SCORERS as _DCI
 from .irs import SCORERS as _IRS
@@ -96,27 +95,8 @@ def _kl_recording_encoder(model):
     return encode
 
 
-@contextlib.contextmanager
-def _steps(enabled: bool, total: int):
-    if not enabled:
-        yield lambda text: None
-        return
-    from rich.progress import Progress
-    with Progress(transient=True) as bar:
-        task = bar.add_task("evaluate", total=total)
-        first = [True]
-
-        def step(text):
-            if not first[0]:
-                bar.advance(task)
-            first[0] = False
-            bar.update(task, description=text)
-        yield step
-        bar.advance(task)
-
-
 def evaluate(model, ds, metrics=None, seed: int = 0, n_train: int = 10000, n_test: int = 5000,
-             progress: bool = False, n_jobs: int | None = None, threads: int | None = None,
+             progress: ProgressArg = False, n_jobs: int | None = None, threads: int | None = None,
              active_threshold: float = ACTIVE_THRESHOLD):
     """Scores of ``model`` (an encoder module, or a function images -> codes) on dataset ``ds``.
 
@@ -126,9 +106,11 @@ def evaluate(model, ds, metrics=None, seed: int = 0, n_train: int = 10000, n_tes
     docs/results.md plus metrics, points_train, points_test (and ``active_threshold`` with
     active_mig; with ``metrics=None`` a plain function of images skips active_mig). ``threads``: torch and BLAS threads
     for this call (None: the process's setting), restored after; ``n_jobs``: workers of the
-    metrics' thread pools (default: ``threads``, else every core).
+    metrics' thread pools (default: ``threads``, else every core). ``progress``: False, True (a
+    bar) or a :class:`varstruct.progress.Progress` callback (one unit per metric, plus the
+    encoding of the train and of the test points).
     """
-    from ..tensors import limit_threads
+    from ..threads import limit_threads
 
     with limit_threads(threads):
         return _evaluate(model, ds, metrics, seed, n_train, n_test, progress,
@@ -155,26 +137,28 @@ def _evaluate(model, ds, metrics, seed, n_train, n_test, progress, n_jobs, activ
     encode = encoder_of(model)
     rng = np.random.default_rng(seed)
     out: dict[str, tuple] = {}
-    with _steps(progress, len(metrics) + 2) as step:
-        step("encoding train points")
+    with progress_bar(progress, len(scorers) + 2, "evaluate") as advance:
+        advance(0, "encoding train points")
         codes = factors = ctest = ftest = kl = None
         if needs & {CODES, KL}:
             kl_encode = _kl_recording_encoder(model) if KL in needs else None
             codes, factors = representation(ds, kl_encode or encode, n_train, rng)
             if kl_encode is not None:
                 kl = np.sum(kl_encode.kl, axis=0) / n_train
-        step("encoding test points")
+        advance(1, "encoding test points")
         if TEST_CODES in needs:
             ctest, ftest = representation(ds, encode, n_test, rng)
         ctx = ScoreContext(ds=ds, encode=encode, seed=seed, n_train=n_train, n_test=n_test, n_jobs=n_jobs,
                            active_threshold=active_threshold, codes=codes, factors=factors,
                            codes_test=ctest, factors_test=ftest, kl=kl)
+        advance(1)
         for scorer in scorers:
-            step(scorer.name)
+            advance(0, scorer.name)
             values = scorer.score(ctx)
             if set(values) != set(scorer.variables):
                 raise RuntimeError(f"{scorer.name} returned {sorted(values)}, declared {sorted(scorer.variables)}")
             out.update((k, (var.dims, values[k])) for k, var in scorer.variables.items())
+            advance(1)
     coords = {"factor": list(ds.factor_names)}
     if codes is not None:
         coords["latent"] = np.arange(codes.shape[1])

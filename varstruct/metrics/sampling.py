@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from ..progress import progress_bar
+from ..progress import ProgressArg, progress_bar
 from .registry import TEST_POINTS, Scorer, ScoreContext, Variable
 
 CHUNK_IMAGES = 2048  # images rendered + encoded per call
@@ -61,7 +61,7 @@ def _beta_vae_points(ds, encode, rng, batch_size, n_points, advance):
 
 
 def beta_vae_score(ds, encode, seed: int = 0, batch_size: int = 64, n_train: int = 10000,
-                   n_eval: int = 5000, progress: bool = False) -> dict:
+                   n_eval: int = 5000, progress: ProgressArg = False) -> dict:
     """BetaVAE score: a training point picks a factor y uniformly, draws ``batch_size`` pairs of
     factor vectors that share factor y (everything else independent and uniform) and has the
     feature mean_b |z(x1_b) - z(x2_b)| [L]; ``LogisticRegression(random_state=seed)``
@@ -105,7 +105,7 @@ def _factor_vae_votes(ds, encode, rng, batch_size, n_points, global_var, active,
 
 def factor_vae_score(ds, encode, seed: int = 0, batch_size: int = 64, n_train: int = 10000,
                      n_eval: int = 5000, n_variance: int = 10000, prune_threshold: float = 0.05,
-                     progress: bool = False) -> dict:
+                     progress: ProgressArg = False) -> dict:
     """FactorVAE score: global code variances (ddof=1) from ``n_variance`` points; codes whose
     std is below ``prune_threshold`` are dropped (none active: both accuracies 0). A point picks
     a factor y, draws ``batch_size`` factor vectors sharing y's value and votes for the active
