@@ -44,6 +44,9 @@ def test_progress_bar_draws_on_stderr(capsys):
         advance(3)
     err = capsys.readouterr().err
     assert "4/4" in err and "first" in err
+    with progress_bar(True, 10, "resumed", transient=False, completed=6) as advance:
+        advance(4)
+    assert "10/10" in capsys.readouterr().err
 
 
 def test_evaluate_reports_one_unit_per_metric_and_encoding():
@@ -90,3 +93,12 @@ def test_limit_threads_does_not_import_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_metric_pools_use_the_one_cpu_count(monkeypatch):
+    from varstruct.metrics import _parallel
+    from varstruct.resources import cpu_count
+
+    assert _parallel.n_workers(None, 10 ** 6) == cpu_count() == _parallel.n_workers(-1, 10 ** 6)
+    monkeypatch.setattr(_parallel, "cpu_count", lambda: 3)
+    assert _parallel.n_workers(None, 10) == 3 and _parallel.n_workers(None, 2) == 2 and _parallel.n_workers(5, 10) == 5

@@ -27,11 +27,12 @@ def no_progress(n: int = 1, text: str | None = None) -> None:
 
 
 @contextlib.contextmanager
-def progress_bar(progress: ProgressArg, total: int, description: str,
-                 transient: bool = True) -> Iterator[Progress]:
-    """Yields the :class:`Progress` of one piece of work of ``total`` units: with ``progress``
-    True a rich bar on stderr (described by ``description``, then by each ``text``; removed
-    at the end if ``transient``), a callable ``progress`` itself, else :func:`no_progress`."""
+def progress_bar(progress: ProgressArg, total: int, description: str, transient: bool = True,
+                 completed: int = 0) -> Iterator[Progress]:
+    """Yields the :class:`Progress` of one piece of work of ``total`` units, ``completed`` of
+    them done already (a resumed run): with ``progress`` True a rich bar on stderr (described by
+    ``description``, then by each ``text``; removed at the end if ``transient``), a callable
+    ``progress`` itself, else :func:`no_progress`."""
     if callable(progress) and not isinstance(progress, bool):
         yield progress
         return
@@ -39,11 +40,13 @@ def progress_bar(progress: ProgressArg, total: int, description: str,
         yield no_progress
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     with Bar(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+             TimeRemainingColumn(),
              console=Console(stderr=True), transient=transient) as bar:
-        task = bar.add_task(description, total=total)
+        task = bar.add_task(description, total=total, completed=completed)
 
         def advance(n: int = 1, text: str | None = None) -> None:
             bar.update(task, advance=n, **({"description": text} if text else {}))
