@@ -256,9 +256,14 @@ def test_nested_dropout_keeps_a_geometric_prefix():
 def test_bad_hyper_parameters_are_refused():
     with pytest.raises(ConfigError, match="beta"):
         make_objective("beta_vae", {"beta": -1})
-    with pytest.raises(ConfigError, match="unknown hyper-parameter"):
+    with pytest.raises(ConfigError, match="beta is not a hyper-parameter of factor_vae"):
         make_objective("factor_vae", {"beta": 2})
-    with pytest.raises(ConfigError, match="unknown method"):
+    for bad in (True, "3", "4.0", None, [4.0]):  # _number took True and "3" before the catalog
+        with pytest.raises(ConfigError, match="beta must be a finite number"):
+            make_objective("beta_vae", {"beta": bad})
+    with pytest.raises(ConfigError, match="k must be an integer >= 1 or 'random'"):
+        make_objective("ada_gvae", {"k": "3"})
+    with pytest.raises(ConfigError, match="method must be one of ae, "):
         make_objective("vae2")
     with pytest.raises(ConfigError, match="k"):
         make_objective("ada_gvae", {"k": 0})

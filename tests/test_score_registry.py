@@ -20,6 +20,16 @@ def test_registry_covers_metrics_once():
             assert set(v.dims) <= {"factor", "latent"} and v.long_name
 
 
+def test_the_points_a_metric_scores_are_the_catalogs():
+    from varstruct import catalog
+
+    for name, s in E.REGISTRY.items():
+        assert ("codes" in s.needs) == (name in catalog.METRICS_ON_CODES)
+        assert ("test_codes" in s.needs) == (name in catalog.METRICS_WITH_TEST)
+        assert ("test_points" in s.needs) == (name not in catalog.METRICS_ON_CODES)
+    assert {n for n, s in E.REGISTRY.items() if "kl" in s.needs} == {"active_mig"}
+
+
 def test_scorer_rejects_unknown_needs():
     with pytest.raises(ValueError, match="unknown needs"):
         Scorer("x", {"x": Variable((), "x")}, lambda ctx: {"x": 0.0}, frozenset({"pixels"}))

@@ -268,7 +268,7 @@ def test_cli_trains_and_prints_a_summary(tmp_path, capsys):
     (["DATASET", "nope"], "'nope' is not one of 'dsprites'"),
     (["--beta", "-1"], "--beta must be a finite number >= 0"),
     (["--latents", "0"], "--latents"),
-    (["--gamma", "3"], "--gamma does not apply to --method beta_vae"),
+    (["--gamma", "3"], "--gamma is not a hyper-parameter of beta_vae"),
     (["-p", "nope=1"], "unknown parameter"),
     (["--arch", "conv"], "64x64"),
     (["--data-file", "/no/such/file.npz"], "no such file"),

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 
 class VarstructError(ValueError):
-    """Bad input or state a user can fix: one line, exit code 2 in the CLI."""
+    """Bad input or state a user can fix: one line, exit code 2 in the CLI.
+
+    ``param``: the input entry at fault where there is one, in library spelling
+    (``"latent_dim"``, ``"hparams.beta"``, ``"mask.l1"``); the message then starts with the
+    entry's name. The CLI maps it to its option name (one table, ``varstruct/cli/common.py``
+    ``FLAGS``), so library messages never name CLI flags. Kept through pickling."""
+
+    def __init__(self, *args, param: str | None = None):
+        super().__init__(*args)
+        self.param = param
 
 
 class DatasetError(VarstructError):
@@ -16,7 +25,8 @@ class DatasetError(VarstructError):
 
 
 class ConfigError(VarstructError):
-    """A bad training configuration: unknown method, bad hyper-parameter, ..."""
+    """A bad training configuration: unknown method, bad hyper-parameter, ... (``param``: the
+    entry at fault, as :meth:`varstruct.training.TrainConfig.validate` names it)."""
 
 
 class RunDirError(VarstructError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from . import catalog
 from .errors import ResourceError
 
 F32, F64 = 4, 8
@@ -44,13 +45,14 @@ def fmt_bytes(n: float) -> str:
     return f"{n / 1e3:.3g} kB"
 
 
-def require(option: str, nbytes: float, what: str = "") -> None:
-    """ResourceError unless ``nbytes`` fit in the available memory."""
+def require(option: str, nbytes: float, what: str = "", param: str | None = None) -> None:
+    """ResourceError (with ``param``) unless ``nbytes`` fit in the available memory; the message
+    starts with ``option``, the input that sets the size."""
     avail = available_memory()
     if nbytes > avail:
         what = f" ({what})" if what else ""
         raise ResourceError(f"{option}: the request needs about {fmt_bytes(nbytes)} of memory{what}, "
-                            f"{fmt_bytes(avail)} available; use a smaller value")
+                            f"{fmt_bytes(avail)} available; use a smaller value", param=param)
 
 
 def n_pixels(image_shape) -> int:
@@ -67,7 +69,7 @@ def model_params(config: dict) -> int:
         enc = 32 * C * 16 + 32 * 32 * 16 + 64 * 32 * 4 + 64 * 64 * 4 + 1024 * 256 + 2 * 256 * L
         dec = L * 256 + 256 * 1024 + 64 * 64 * 16 + 64 * 32 * 16 + 32 * 32 * 16 + 32 * C * 16
         return enc + dec + 4 * 1024 + 2 * L
-    hidden = [int(h) for h in (config.get("hidden") or [256, 256])]
+    hidden = [int(h) for h in (config.get("hidden") or catalog.DEFAULT_HIDDEN)]
     sizes = [D, *hidden]
     body = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     return 2 * body + 3 * hidden[-1] * L + 2 * sum(hidden) + D + 3 * L
@@ -78,7 +80,7 @@ def _activations(config: dict) -> int:
     D = n_pixels(config.get("image_shape") or [64, 64, 1])
     if config.get("arch", "conv") == "conv":
         return 2 * (32 * 32 * 32 + 32 * 16 * 16 + 64 * 8 * 8 + 64 * 4 * 4 + 1024 + 256) + 2 * D
-    return 2 * sum(int(h) for h in (config.get("hidden") or [256, 256])) + 2 * D
+    return 2 * sum(int(h) for h in (config.get("hidden") or catalog.DEFAULT_HIDDEN)) + 2 * D
 
 
 def model_bytes(config: dict) -> int:
@@ -128,10 +130,16 @@ def measure_model_bytes(config: dict, n_anchors: int, n_factors: int, max_size: 
     return model_bytes(config) + int(n_anchors) * per_anchor + work
 
 
-def check_train_memory(record: dict, pairs: bool) -> None:
-    """ResourceError naming the option if the model (with FactorVAE's discriminator) or a
-    batch cannot fit; ``record`` needs image_shape, arch, hidden, latent_dim, batch_size, method."""
+def check_train_memory(record: dict, pairs: bool | None = None) -> None:
+    """ResourceError naming the option if the model (with a method's own discriminator, as
+    FactorVAE's) or a batch cannot fit; ``record`` needs image_shape, arch, hidden, latent_dim,
+    batch_size, method. ``pairs`` (a batch holds pairs): None takes it from the catalog."""
     L = int(record["latent_dim"])
-    extra = 16 * F32 * (5_000_000 + 1000 * L) if record.get("method") == "factor_vae" else 0
-    require("latent_dim/hidden (--latents)", 4 * model_bytes(record) + extra, "weights, gradients, Adam state")
-    require("batch_size (--batch-size)", train_bytes(record, pairs) + extra, f"batches of {record['batch_size']}")
+    m = catalog.METHODS.get(record.get("method"))
+    if pairs is None:
+        pairs = bool(m and m.pairs)
+    extra = 16 * F32 * (5_000_000 + 1000 * L) if m and m.discriminator else 0
+    require("latent_dim", 4 * model_bytes(record) + extra, "weights, gradients, Adam state of a network "
+            f"with {record['latent_dim']} latents and hidden {record.get('hidden')}", param="latent_dim")
+    require("batch_size", train_bytes(record, pairs) + extra, f"batches of {record['batch_size']}",
+            param="batch_size")

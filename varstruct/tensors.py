@@ -15,9 +15,8 @@ import contextlib
 import numpy as np
 import torch
 
+from .catalog import ENCODE_PRECISIONS as PRECISIONS
 from .threads import check_threads, limit_threads  # noqa: F401  (re-exported)
-
-PRECISIONS = ("fp32", "bf16")
 
 
 def to_torch(images: np.ndarray, device=None, dtype=None) -> torch.Tensor:

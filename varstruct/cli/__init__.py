@@ -27,6 +27,7 @@ from . import measure_model_cmd  # noqa: E402,F401
 from . import sweep_cmd  # noqa: E402,F401
 from . import collect_cmd  # noqa: E402,F401
 from . import correlate_cmd  # noqa: E402,F401
+from . import import_cmd  # noqa: E402,F401
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

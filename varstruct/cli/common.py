@@ -12,6 +12,7 @@ from typing import List, Optional
 
 import typer
 
+from .. import catalog
 from ..errors import DatasetError, OutputError, VarstructError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -41,7 +42,7 @@ class _LazyConsole:
 console = _LazyConsole()
 
 
-# ---- choices (typer lists them in --help; tests check they equal the library's) -------------
+# ---- choices (typer lists them in --help; every table is varstruct.catalog's) -------------------
 def _enum(name: str, values) -> type[enum.Enum]:
     return enum.Enum(name, {v: v for v in values}, type=str)
 
@@ -53,16 +54,55 @@ def dataset_names() -> list[str]:
     return names() + file_only_names()
 
 
+METHODS, METRICS = tuple(catalog.METHODS), catalog.METRICS
 Dataset = _enum("Dataset", dataset_names())
-Precision = _enum("Precision", ("fp32", "bf16", "fp64", "auto"))
-METHODS = ("ae", "beta_vae", "annealed_vae", "beta_tcvae", "factor_vae", "dip_vae_i", "dip_vae_ii", "ada_gvae",
-           "ordered_ae")
+Precision = _enum("Precision", catalog.PRECISIONS)
 Method = _enum("Method", METHODS)
-Arch = _enum("Arch", ("conv", "mlp"))
-Recon = _enum("Recon", ("bernoulli", "gaussian"))
-MaskMode = _enum("MaskMode", ("continuous", "ste", "hard_concrete"))
-Response = _enum("Response", ("traversal", "jacobian"))
-METRICS = ("mig", "active_mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised", "beta_vae", "factor_vae")
+Arch = _enum("Arch", catalog.ARCHS)
+Recon = _enum("Recon", catalog.RECONS)
+MaskMode = _enum("MaskMode", catalog.MASK_MODES)
+Response = _enum("Response", catalog.RESPONSES)
+
+
+# ---- the one table of option names: library parameter -> CLI option ---------------------------
+# Training-config fields (varstruct.training.TrainConfig) and hyper-parameters ("hparams.NAME"),
+# as `varstruct train` spells them. A hyper-parameter with its own option (catalog: option=True)
+# is --NAME with dashes unless listed here; the others are given with --hparam NAME=VALUE.
+FLAGS = {
+    "dataset": "DATASET", "method": "--method", "dataset_params": "-p", "data_file": "--data-file",
+    "seed": "--seed", "steps": "--steps", "batch_size": "--batch-size", "latent_dim": "--latents",
+    "arch": "--arch", "lr": "--lr", "recon": "--recon", "recon_var": "--recon-var", "mask": "--mask",
+    "mask.mode": "--mask", "mask.l1": "--mask-l1", "precision": "--precision", "log_every": "--log-every",
+    "checkpoint_every": "--checkpoint-every", "out": "--out", "hparams": "--hparam",
+    "hparams.p": "--nested-p",
+}
+FLAGS.update({f"hparams.{h.name}": "--" + h.name.replace("_", "-") for m in catalog.METHODS.values()
+              for h in m.hparams if h.option and f"hparams.{h.name}" not in FLAGS})
+
+
+def flag(param: str | None) -> str | None:
+    """The CLI option of a library parameter name (None if it has none)."""
+    if param is None:
+        return None
+    if param in FLAGS:
+        return FLAGS[param]
+    if param.startswith("hparams."):
+        return f"--hparam {param.split('.', 1)[1]}"
+    return None
+
+
+def with_flags(e: BaseException) -> BaseException:
+    """A library error whose ``param`` has an option, reworded with the option's name (same
+    type): ``"latent_dim must be ..."`` becomes ``"--latents must be ..."``, ``"batch_size: the
+    request needs ..."`` ``"--batch-size: the request needs ..."``; a message that does not start
+    with the parameter's name gets the option as a prefix. Anything else is returned as it is."""
+    opt = flag(getattr(e, "param", None)) if isinstance(e, VarstructError) else None
+    if opt is None:
+        return e
+    msg, name = str(e), e.param.split(".", 1)[1] if e.param.startswith("hparams.") else e.param
+    if msg.startswith(name + " ") or msg.startswith(name + ":"):
+        return type(e)(opt + msg[len(name):])
+    return type(e)(f"{opt}: {msg}")
 
 
 def value(choice):

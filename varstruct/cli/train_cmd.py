@@ -2,34 +2,54 @@
 from __future__ import annotations
 
 import csv
+import inspect
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from .. import catalog
 from . import common as c
 from .common import app, console
 
-# The hyper-parameters each method takes that have their own option (models/objectives.py; a
-# test checks this table against the objectives' defaults). Everything else: --hparam KEY=VALUE.
-METHOD_HPARAMS = {"ae": (), "beta_vae": ("beta",), "annealed_vae": ("c_max", "gamma", "iteration_threshold"),
-                  "beta_tcvae": ("beta",), "factor_vae": ("gamma",), "dip_vae_i": ("lambda_od", "lambda_d"),
-                  "dip_vae_ii": ("lambda_od", "lambda_d"), "ada_gvae": ("beta", "k"), "ordered_ae": ("p",)}
+
+def _hparam_options() -> list[tuple[str, str, type, str]]:
+    """(name, option, type, help) of every hyper-parameter that has its own option, from the
+    catalog (the option's name from the CLI's one table, ``common.FLAGS``)."""
+    out = []
+    for name in catalog.hparam_names():
+        entries = [(m.name, m.hparam(name)) for m in catalog.METHODS.values() if name in m.defaults()]
+        if not entries[0][1].option:
+            continue
+        typ = {"float": float, "int": int, "k": str}[entries[0][1].kind]
+        defaults = ", ".join(f"{m} {h.default_text()}" for m, h in entries)
+        out.append((name, c.FLAGS[f"hparams.{name}"], typ,
+                    f"{catalog.hparam_help(name)}. [default: {defaults}]"))
+    return out
 
 
-def _k(value: str):
-    if value == "random":
-        return value
-    try:
-        k = int(value)
-    except ValueError:
-        k = 0
-    if k < 1:
-        raise c.VarstructError(f"--k must be an integer >= 1 or 'random', got {value!r}")
-    return k
+def _with_hparam_options(func):
+    """Give ``func`` (which takes ``**hparam_options``) one typer option per catalog
+    hyper-parameter, inserted before its ``hparam`` parameter."""
+    sig = inspect.signature(func)
+    params = [p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    at = [p.name for p in params].index("hparam")
+    extra = []
+    for name, opt, typ, help_ in _hparam_options():
+        func.__annotations__[name] = Optional[typ]
+        extra.append(inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Optional[typ],
+                                       default=typer.Option(None, opt, help=help_, show_default=False)))
+    func.__signature__ = sig.replace(parameters=params[:at] + extra + params[at:])
+    return func
+
+
+def _option_value(text):
+    """An option given as text (--k): a JSON number where it is one ("3" -> 3), else the text."""
+    return c._parse_value(text) if isinstance(text, str) and text != "random" else text
 
 
 @app.command("train")
+@_with_hparam_options
 def train_cmd(
     dataset: c.Dataset = c.dataset_argument(),
     method: c.Method = typer.Option(..., "--method", "-m", help="Training objective.", show_default=False),
@@ -37,15 +57,6 @@ def train_cmd(
                              show_default=False, metavar="DIR"),
     param: c.ParamList = c.param_option(),
     data_file: Optional[Path] = c.data_file_option(),
-    beta: Optional[float] = typer.Option(None, "--beta", help="β (beta_vae, beta_tcvae, ada_gvae)."),
-    gamma: Optional[float] = typer.Option(None, "--gamma", help="γ (factor_vae, annealed_vae)."),
-    c_max: Optional[float] = typer.Option(None, "--c-max", help="Maximum capacity C_max (annealed_vae)."),
-    iteration_threshold: Optional[int] = typer.Option(None, "--iteration-threshold",
-                                                      help="Steps to reach C_max (annealed_vae)."),
-    lambda_od: Optional[float] = typer.Option(None, "--lambda-od", help="λ_od (dip_vae_i/ii)."),
-    lambda_d: Optional[float] = typer.Option(None, "--lambda-d", help="λ_d (dip_vae_i/ii)."),
-    k: Optional[str] = typer.Option(None, "--k", help="Factors changed per pair (ada_gvae): an integer or 'random'."),
-    nested_p: Optional[float] = typer.Option(None, "--nested-p", help="Geometric p of nested dropout (ordered_ae)."),
     hparam: c.ParamList = typer.Option(None, "--hparam", metavar="KEY=VALUE",
                                        help="Any other hyper-parameter of the method (repeatable)."),
     latents: int = typer.Option(10, "--latents", "-l", help="Latent dimensions L."),
@@ -71,77 +82,61 @@ def train_cmd(
     threads: Optional[int] = c.threads_option(),
     resume: bool = typer.Option(False, "--resume", help="Finish the interrupted run in --out."),
     overwrite: bool = c.overwrite_option(),
+    **hparam_options,  # one option per hyper-parameter of the catalog (_with_hparam_options)
 ):
     """Train a model and write its model dir (config.json, model.safetensors, train_log.csv).
     Ctrl-C saves a checkpoint; `--resume` finishes the run with the same final weights."""
     from ..errors import ConfigError
-    from ..validate import check_float, check_int, check_seed
+    from ..training.config import TrainConfig
+    from ..validate import check_int
 
     name, meth = c.value(dataset), c.value(method)
     # Everything is checked here, before torch is imported and before anything is written.
     if resume and overwrite:
         raise ConfigError("choose one of --resume and --overwrite")
-    given = {"beta": beta, "gamma": gamma, "c_max": c_max, "iteration_threshold": iteration_threshold,
-             "lambda_od": lambda_od, "lambda_d": lambda_d, "k": k, "p": nested_p}
-    opt_name = {"p": "--nested-p"}
     hparams = c.parse_params(hparam, "--hparam")
-    for key, v in given.items():
+    for key, v in hparam_options.items():
         if v is None:
             continue
-        opt = opt_name.get(key, "--" + key.replace("_", "-"))
-        if key not in METHOD_HPARAMS[meth]:
-            takes = ", ".join(opt_name.get(h, "--" + h.replace("_", "-")) for h in METHOD_HPARAMS[meth]) or "none"
-            raise ConfigError(f"{opt} does not apply to --method {meth} (its options: {takes})")
         if key in hparams:
-            raise ConfigError(f"{key} given twice (--hparam {key}=... and {opt})")
-        if key == "k":
-            v = _k(v)
-        elif key == "iteration_threshold":
-            v = check_int(opt, v, 1)
-        elif key == "p":
-            v = check_float(opt, v, 0.0, 1.0, lo_open=True)
-        else:
-            v = check_float(opt, v, 0.0)
-        hparams[key] = v
+            raise ConfigError(f"{key} given twice (--hparam {key}=... and {c.FLAGS['hparams.' + key]})")
+        hparams[key] = _option_value(v)
     if mask_l1 is not None and mask_mode is None:
         raise ConfigError("--mask-l1 applies only with --mask (continuous, ste or hard_concrete)")
     if recon_var is not None and c.value(recon) != "gaussian":
         raise ConfigError("--recon-var applies only with --recon gaussian")
-    seed = check_seed("--seed", seed)
-    check_int("--latents", latents, 1)
-    check_int("--batch-size", batch_size, 2)
-    check_int("--steps", steps, 1)
-    check_int("--checkpoint-every", checkpoint_every, 1)
-    check_int("--log-every", log_every, 1)
-    check_float("--lr", lr, 0.0, lo_open=True)
-    if recon_var is not None:
-        check_float("--recon-var", recon_var, 0.0, lo_open=True)
-    if mask_l1 is not None:
-        check_float("--mask-l1", mask_l1, 0.0)
     if threads is not None:
         check_int("--threads", threads, 1, 4096)
     params = c.parse_params(param)
+    given = {"recon_var": recon_var, "precision": c.value(precision),
+             "mask": {"mode": c.value(mask_mode), "l1": 0.0 if mask_l1 is None else mask_l1} if mask_mode else None}
+    try:  # the library's one validation; its parameter names become this command's options
+        cfg = TrainConfig(
+            dataset=name, method=meth, hparams=hparams, dataset_params=params, seed=seed, steps=steps,
+            batch_size=batch_size, latent_dim=latents, arch=c.value(arch), lr=lr, recon=c.value(recon),
+            log_every=log_every, checkpoint_every=checkpoint_every,
+            **{k: v for k, v in given.items() if v is not None}).validate()
+    except ConfigError as e:
+        raise c.with_flags(e) from None
     data_file = c.check_data_file(data_file)
     _check_out(out, resume, overwrite)
     if data_file is None:  # bad -p: one line before torch (a data file is read once, by the trainer)
+        from ..errors import ResourceError
         from ..resources import check_train_memory
 
         shape = [int(v) for v in c.build_dataset(name, params, None).image_shape]
-        check_train_memory({"image_shape": shape, "hidden": None, "latent_dim": latents, "batch_size": batch_size,
-                            "arch": c.value(arch) or ("conv" if shape[:2] == [64, 64] else "mlp"), "method": meth},
-                           pairs=meth == "ada_gvae")
+        try:
+            check_train_memory({"image_shape": shape, "hidden": cfg.hidden, "latent_dim": cfg.latent_dim,
+                                "batch_size": cfg.batch_size, "method": meth,
+                                "arch": cfg.arch or catalog.default_arch(shape)})
+        except ResourceError as e:
+            raise c.with_flags(e) from None
 
     c.start(threads)
-    from ..training import TrainConfig, train
+    from ..training import train
     from ..training.interrupt import TrainingInterrupted
 
-    cfg = TrainConfig(
-        dataset=name, method=meth, hparams=hparams, dataset_params=params, data_file=data_file, seed=seed,
-        steps=steps, batch_size=batch_size, latent_dim=latents, arch=c.value(arch), lr=lr, recon=c.value(recon),
-        recon_var=0.02 if recon_var is None else recon_var,
-        mask={"mode": c.value(mask_mode), "l1": mask_l1 or 0.0} if mask_mode else None,
-        log_every=log_every, checkpoint_every=checkpoint_every,
-        **({"precision": c.value(precision)} if precision else {}))
+    cfg.data_file = data_file
     try:
         run = train(cfg, out=out, resume=resume, overwrite=overwrite, progress=True)
     except TrainingInterrupted as e:

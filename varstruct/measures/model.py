@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from .. import catalog
 from . import encoding as enc
 from . import grid
 from ..errors import VarstructError
@@ -48,7 +49,7 @@ from .jacobian import decoder_cosines, encoder_jvp
 
 ACTIVE_POSTERIOR_VARIANCE = 0.8
 ACTIVE_LATENT_VARIANCE = 1e-4  # deterministic models
-RESPONSES = ("traversal", "jacobian")
+RESPONSES = catalog.RESPONSES
 RENDER_CHUNK = 1024  # images rendered at once for the traversals
 
 

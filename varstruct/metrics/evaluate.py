@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import catalog
 from ..errors import VarstructError
 from ..progress import ProgressArg, progress_bar
 from ..validate import check_float, check_int, check_seed
@@ -27,7 +28,7 @@ from .sampling import SCORERS as _SAMPLING
 from .sap import SCORERS as _SAP
 from .unsupervised import SCORERS as _UNSUPERVISED
 
-METRICS = ("mig", "active_mig", "dci", "sap", "modularity_explicitness", "irs", "unsupervised", "beta_vae", "factor_vae")
+METRICS = catalog.METRICS
 # metric name -> its Scorer (varstruct.metrics.registry), in METRICS order
 REGISTRY = {s.name: s for s in (*_MIG, *_DCI, *_SAP, *_MODULARITY, *_IRS, *_UNSUPERVISED, *_SAMPLING)}
 REGISTRY = {name: REGISTRY[name] for name in METRICS}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .utils import check_inputs, histogram_discretize
-from .registry import CODES, Scorer, ScoreContext, Variable
+from .registry import Scorer, ScoreContext, Variable
 
 
 def irs_details(codes, factors, diff_quantile: float = 0.99, n_bins: int = 20) -> dict:
@@ -64,4 +64,4 @@ def _score(ctx: ScoreContext) -> dict:
 SCORERS = (Scorer("irs", {"irs": Variable((), "interventional robustness score"),
                           "irs_num_active_dims": Variable((), "IRS active codes"),
                           "irs_per_code": Variable(("latent",), "IRS per code")},
-                  _score, frozenset({CODES})),)
+                  _score),)

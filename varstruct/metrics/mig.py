@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .utils import check_inputs, discrete_entropy, discrete_mutual_info, histogram_discretize
-from .registry import CODES, KL, Scorer, ScoreContext, Variable
+from .registry import KL, Scorer, ScoreContext, Variable
 
 
 def mig_per_factor(codes, factors, n_bins: int = 20, active=None) -> np.ndarray:
@@ -89,10 +89,10 @@ def _score_active_mig(ctx: ScoreContext) -> dict:
 SCORERS = (
     Scorer("mig", {"mig": Variable((), "mutual information gap"),
                    "mig_per_factor": Variable(("factor",), "mutual information gap per factor")},
-           _score_mig, frozenset({CODES})),
+           _score_mig),
     Scorer("active_mig",
            {"active_mig": Variable((), "mutual information gap over the active latents"),
             "active_mig_per_factor": Variable(("factor",), "active-latent MIG per factor"),
             "latent_kl": Variable(("latent",), "mean KL of each latent's posterior to the prior", "nat")},
-           _score_active_mig, frozenset({CODES, KL})),
+           _score_active_mig, frozenset({KL})),
 )

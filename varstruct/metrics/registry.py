@@ -8,11 +8,18 @@ and ``score(ctx: ScoreContext) -> {variable: values}``, values shaped as the dec
 (``factor`` = K, ``latent`` = L, ``()`` a scalar). :func:`varstruct.metrics.evaluate.evaluate`
 draws the points the chosen scorers need (``needs``) once, calls each scorer in turn and
 assembles the Dataset from the declarations; nothing else names a score variable.
+
+Which points a metric scores is the catalog's (torch-free, so that a sweep's dry run knows it):
+``catalog.METRICS_ON_CODES`` score the train codes, ``catalog.METRICS_WITH_TEST`` the test codes
+too, the others draw their own points (n_test of them for evaluation). A scorer declares only
+what it needs besides (``kl``).
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Callable, NamedTuple
+
+from .. import catalog
 
 CODES, TEST_CODES, KL, TEST_POINTS = "codes", "test_codes", "kl", "test_points"
 NEEDS = (CODES, TEST_CODES, KL, TEST_POINTS)
@@ -55,7 +62,8 @@ class Scorer:
     output order), ``score(ctx) -> {name: values}`` returning exactly those names, and
     ``needs``: the inputs of :data:`NEEDS` evaluate must prepare (``codes``: train codes;
     ``test_codes``: test codes; ``kl``: the latents' KL, which needs a model with
-    ``encode(x) -> (mean, logvar)``; ``test_points``: n_test >= 1 without test codes)."""
+    ``encode(x) -> (mean, logvar)``; ``test_points``: n_test >= 1 without test codes). The
+    catalog's needs of the metric (:func:`catalog_needs`) are added to the declared ones."""
     name: str
     variables: dict
     score: Callable
@@ -67,3 +75,14 @@ class Scorer:
             raise ValueError(f"{self.name}: unknown needs {sorted(set(self.needs) - set(NEEDS))}")
         if not self.anchor:
             object.__setattr__(self, "anchor", self.name)
+        object.__setattr__(self, "needs", frozenset(self.needs) | catalog_needs(self.name))
+
+
+def catalog_needs(metric: str) -> frozenset:
+    """The points a metric of the catalog scores: {codes, test_codes}, {codes}, or {test_points}
+    (it draws its own); nothing for a name outside the catalog."""
+    if metric in catalog.METRICS_WITH_TEST:
+        return frozenset({CODES, TEST_CODES})
+    if metric in catalog.METRICS_ON_CODES:
+        return frozenset({CODES})
+    return frozenset({TEST_POINTS}) if metric in catalog.METRICS else frozenset()

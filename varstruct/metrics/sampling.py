@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 from ..progress import ProgressArg, progress_bar
-from .registry import TEST_POINTS, Scorer, ScoreContext, Variable
+from .registry import Scorer, ScoreContext, Variable
 
 CHUNK_IMAGES = 2048  # images rendered + encoded per call
 
@@ -153,9 +153,9 @@ def _score_factor_vae(ctx: ScoreContext) -> dict:
 SCORERS = (
     Scorer("beta_vae", {"beta_vae_train_accuracy": Variable((), "BetaVAE score (train accuracy)"),
                         "beta_vae_eval_accuracy": Variable((), "BetaVAE score (evaluation accuracy)")},
-           _score_beta_vae, frozenset({TEST_POINTS})),
+           _score_beta_vae),
     Scorer("factor_vae", {"factor_vae_train_accuracy": Variable((), "FactorVAE score (train accuracy)"),
                           "factor_vae_eval_accuracy": Variable((), "FactorVAE score (evaluation accuracy)"),
                           "factor_vae_num_active_dims": Variable((), "FactorVAE active codes")},
-           _score_factor_vae, frozenset({TEST_POINTS})),
+           _score_factor_vae),
 )

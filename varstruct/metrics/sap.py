@@ -12,7 +12,7 @@ import numpy as np
 from sklearn import svm
 
 from ._parallel import thread_map
-from .registry import CODES, TEST_CODES, Scorer, ScoreContext, Variable
+from .registry import Scorer, ScoreContext, Variable
 from .utils import check_train_test
 
 
@@ -74,4 +74,4 @@ def _score(ctx: ScoreContext) -> dict:
 
 SCORERS = (Scorer("sap", {"sap": Variable((), "separated attribute predictability"),
                           "sap_per_factor": Variable(("factor",), "SAP per factor")},
-                  _score, frozenset({CODES, TEST_CODES})),)
+                  _score),)

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.linalg
 
 from .utils import check_codes, discrete_mutual_info, histogram_discretize
-from .registry import CODES, Scorer, Variable
+from .registry import Scorer, Variable
 
 
 def gaussian_total_correlation(cov) -> float:
@@ -57,4 +57,4 @@ SCORERS = (Scorer(
      "gaussian_wasserstein_correlation": Variable((), "Gaussian Wasserstein correlation", None),
      "gaussian_wasserstein_correlation_norm": Variable((), "normalised Gaussian Wasserstein correlation"),
      "mutual_info_score": Variable((), "mean pairwise mutual information of the codes", "nat")},
-    lambda ctx: unsupervised_scores(ctx.codes), frozenset({CODES})),)
+    lambda ctx: unsupervised_scores(ctx.codes)),)

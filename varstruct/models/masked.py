@@ -21,9 +21,9 @@ import math
 import torch
 from torch import nn
 
+from ..catalog import MASK_MODES
 from .layers import Linear, SameConv2d, SameConvTranspose2d
 
-MASK_MODES = ("continuous", "ste", "hard_concrete")
 SPARSITY_THRESHOLD = 1e-3
 _HC_BETA, _HC_GAMMA, _HC_ZETA = 2.0 / 3.0, -0.1, 1.1
 _INIT_LOGIT = 3.0

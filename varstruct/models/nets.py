@@ -28,11 +28,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .. import catalog
 from .layers import Linear, SameConv2d, SameConvTranspose2d
 from .masked import MaskedConv2d, MaskedConvTranspose2d, MaskedLinear, mask_penalty, sparsity
 
-ARCHS = ("conv", "mlp")
-DEFAULT_HIDDEN = (256, 256)
+ARCHS, DEFAULT_HIDDEN = catalog.ARCHS, catalog.DEFAULT_HIDDEN
 
 
 class _Factory:
@@ -177,17 +177,13 @@ class VAE(nn.Module):
         return sparsity(self)
 
 
-def default_arch(image_shape) -> str:
-    """``conv`` for 64x64 images, ``mlp`` otherwise."""
-    return "conv" if tuple(image_shape[:2]) == (64, 64) else "mlp"
+default_arch = catalog.default_arch
 
 
 def build_model(config: dict) -> VAE:
     """The untrained network a config describes (fields image_shape, latent_dim, arch, hidden,
     mask, method; float64 weights when precision is fp64, else float32)."""
-    from .methods import is_deterministic
-
     model = VAE(config["image_shape"], config["latent_dim"], config.get("arch") or default_arch(config["image_shape"]),
                 hidden=tuple(config.get("hidden") or DEFAULT_HIDDEN), mask=config.get("mask"),
-                deterministic=is_deterministic(config["method"]))
+                deterministic=catalog.method(config["method"]).deterministic)
     return model.double() if config.get("precision") == "fp64" else model

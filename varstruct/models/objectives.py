@@ -5,22 +5,9 @@ pixels of BCE with logits, mean over the batch, as disentanglement_lib) or, with
 ``recon="gaussian"``, the fixed-variance Gaussian loss of :func:`losses.gaussian_recon`.
 KL terms are Σ over latent dims, mean over the batch.
 
-=============  ============================================  ==================================
-method         loss                                          hyper-parameters (default)
-=============  ============================================  ==================================
-ae             recon(decode(mean))                           -
-beta_vae       recon + β·KL                                  beta (4)
-annealed_vae   recon + γ·|KL − C(t)|, C = min(C_max,         c_max (25), gamma (1000),
-               C_max·t / iteration_threshold)                iteration_threshold (100000)
-beta_tcvae     recon + KL + (β − 1)·TC (minibatch estimate)  beta (6)
-factor_vae     recon + KL + γ·E[D₀(z) − D₁(z)]; D trained    gamma (30)
-               to tell z from dim-permuted z
-dip_vae_i      recon + KL + λ_od Σ_{i≠j} C_ij² + λ_d Σ (C_ii−1)², C = Cov[mean]      lambda_od (10), lambda_d (10·λ_od)
-dip_vae_ii     same with C = Cov[mean] + E[diag σ²]          lambda_od (10), lambda_d (λ_od)
-ada_gvae       β-VAE on both images of a pair after adaptive  beta (1), k (1: changed factors
-               averaging of the shared dims                  per pair, or "random")
-ordered_ae     recon(decode(mean ⊙ keep_b)), b ~ Geom(p)     p (0.1)
-=============  ============================================  ==================================
+The methods, their hyper-parameters (defaults, bounds), which are deterministic and which train
+on pairs are listed once, in :data:`varstruct.catalog.METHODS` (docs/training.md renders it);
+the hyper-parameters are checked there (:func:`varstruct.catalog.check_hparams`), never here.
 
 Objectives compute losses; they never optimise (that is :mod:`varstruct.training.optim`).
 ``loss(model, batch, step) -> (loss, terms)``; ``compute(model, batch, step) -> Losses``:
@@ -41,23 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import catalog
+from ..validate import check_params
 from . import losses as L
-from .errors import ConfigError
 from .layers import Linear
-from .methods import DETERMINISTIC
 
-RECON = ("bernoulli", "gaussian")
-
-
-def _number(name, value, lo=0.0, lo_open=False, hi=None):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"hyper-parameter {name} must be a number, got {value!r}") from None
-    if not math.isfinite(v) or v < lo or (lo_open and v == lo) or (hi is not None and v > hi):
-        rng = f"{'>' if lo_open else '>='} {lo:g}" + (f" and <= {hi:g}" if hi is not None else "")
-        raise ConfigError(f"hyper-parameter {name} must be {rng}, got {value!r}")
-    return v
+RECON = catalog.RECONS
 
 
 @dataclass
@@ -72,31 +48,27 @@ class Losses:
 
 class Objective(nn.Module):
     name = ""
-    deterministic = False  # an autoencoder: no posterior variance, no sampling (set from methods.DETERMINISTIC)
-    pairs = False  # trained on pairs (x1, x2) of the dataset's weak-supervision sampler
+    # from the catalog (set for each subclass): an autoencoder without posterior variance or
+    # sampling; trained on pairs (x1, x2) of the dataset's weak-supervision sampler; the
+    # hyper-parameters' defaults
+    deterministic = False
+    pairs = False
     defaults: dict = {}
     terms: tuple = ("recon",)
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
-        cls.deterministic = cls.name in DETERMINISTIC
+        if cls.name:
+            m = catalog.method(cls.name)
+            cls.deterministic, cls.pairs, cls.defaults = m.deterministic, m.pairs, m.defaults()
 
     def __init__(self, latent_dim: int = 10, recon: str = "bernoulli", recon_var: float = 0.02, **hparams):
         super().__init__()
         self.amp = contextlib.nullcontext
-        unknown = sorted(set(hparams) - set(self.defaults))
-        if unknown:
-            allowed = ", ".join(self.defaults) or "none"
-            raise ConfigError(f"{self.name}: unknown hyper-parameter(s) {', '.join(unknown)} (allowed: {allowed})")
-        if recon not in RECON:
-            raise ConfigError(f"recon must be one of {', '.join(RECON)}, got {recon!r}")
-        self.latent_dim, self.recon = int(latent_dim), recon
-        self.recon_var = _number("recon_var", recon_var, lo_open=True)
-        self.hparams = self.check({**self.defaults, **hparams})
-
-    def check(self, hp: dict) -> dict:
-        """Validate and normalise the hyper-parameters (raise ConfigError)."""
-        return {k: _number(k, v) for k, v in hp.items()}
+        args = check_params({"latent_dim": latent_dim, "recon": recon, "recon_var": recon_var},
+                            catalog.OBJECTIVE_FIELDS)  # the config's own rules for these fields
+        self.latent_dim, self.recon, self.recon_var = args["latent_dim"], args["recon"], args["recon_var"]
+        self.hparams = catalog.check_hparams(self.name, hparams)
 
     def term_names(self, masked: bool = False) -> tuple:
         return ("loss",) + self.terms + (("mask_penalty",) if masked else ())
@@ -144,7 +116,7 @@ class AE(Objective):
 
 
 class BetaVAE(Objective):
-    name, defaults, terms = "beta_vae", {"beta": 4.0}, ("recon", "kl")
+    name, terms = "beta_vae", ("recon", "kl")
 
     def loss(self, model, x, step):
         mean, logvar, z, logits = self._vae_forward(model, x)
@@ -154,14 +126,6 @@ class BetaVAE(Objective):
 
 class AnnealedVAE(Objective):
     name, terms = "annealed_vae", ("recon", "kl", "capacity")
-    defaults = {"c_max": 25.0, "gamma": 1000.0, "iteration_threshold": 100000}
-
-    def check(self, hp):
-        out = super().check(hp)
-        if out["iteration_threshold"] < 1 or out["iteration_threshold"] != int(out["iteration_threshold"]):
-            raise ConfigError(f"hyper-parameter iteration_threshold must be an integer >= 1, got {hp['iteration_threshold']!r}")
-        out["iteration_threshold"] = int(out["iteration_threshold"])
-        return out
 
     def loss(self, model, x, step):
         hp = self.hparams
@@ -172,7 +136,7 @@ class AnnealedVAE(Objective):
 
 
 class BetaTCVAE(Objective):
-    name, defaults, terms = "beta_tcvae", {"beta": 6.0}, ("recon", "kl", "tc")
+    name, terms = "beta_tcvae", ("recon", "kl", "tc")
 
     def loss(self, model, x, step):
         mean, logvar, z, logits = self._vae_forward(model, x)
@@ -185,12 +149,6 @@ class DIPVAE(Objective):
     dip_type = "i"
     terms = ("recon", "kl", "dip")
 
-    def check(self, hp):
-        hp = dict(hp)
-        if hp.get("lambda_d") is None:
-            hp["lambda_d"] = (10.0 if self.dip_type == "i" else 1.0) * float(hp["lambda_od"])
-        return super().check(hp)
-
     def loss(self, model, x, step):
         mean, logvar, z, logits = self._vae_forward(model, x)
         recon, kl = self.reconstruction(logits, x), L.gaussian_kl(mean, logvar)
@@ -200,11 +158,11 @@ class DIPVAE(Objective):
 
 
 class DIPVAEI(DIPVAE):
-    name, dip_type, defaults = "dip_vae_i", "i", {"lambda_od": 10.0, "lambda_d": None}
+    name, dip_type = "dip_vae_i", "i"
 
 
 class DIPVAEII(DIPVAE):
-    name, dip_type, defaults = "dip_vae_ii", "ii", {"lambda_od": 10.0, "lambda_d": None}
+    name, dip_type = "dip_vae_ii", "ii"
 
 
 def discriminator(latent_dim: int) -> nn.Sequential:
@@ -224,7 +182,7 @@ class FactorVAE(Objective):
     (0.5, 0.9), as disentanglement_lib's study, where both optimisers use 1e-4); both updates
     use the same batch and D's gradients come from its own loss only."""
 
-    name, defaults, terms = "factor_vae", {"gamma": 30.0}, ("recon", "kl", "tc", "disc_loss")
+    name, terms = "factor_vae", ("recon", "kl", "tc", "disc_loss")
     DISC_BETAS = (0.5, 0.9)
 
     def __init__(self, latent_dim: int = 10, **kw):
@@ -264,32 +222,9 @@ class FactorVAE(Objective):
 
 
 class AdaGVAE(Objective):
-    name, pairs, terms = "ada_gvae", True, ("recon", "kl", "shared")
     # changeable: None (any factor may change) or the factor names that may (the longitudinal
     # mode of the pair sampler); recorded only when given, so older config.json files still match
-    defaults = {"beta": 1.0, "k": 1, "changeable": None}
-
-    def check(self, hp):
-        k = hp["k"]
-        if k != "random":
-            if isinstance(k, bool) or not isinstance(k, (int, float, str)):
-                raise ConfigError(f"hyper-parameter k must be an integer >= 1 or 'random', got {k!r}")
-            try:
-                kf = float(k)
-            except ValueError:
-                raise ConfigError(f"hyper-parameter k must be an integer >= 1 or 'random', got {k!r}") from None
-            if kf != int(kf) or kf < 1:
-                raise ConfigError(f"hyper-parameter k must be an integer >= 1 or 'random', got {k!r}")
-            k = int(kf)
-        out = {"beta": _number("beta", hp["beta"]), "k": k}
-        ch = hp["changeable"]
-        if ch is not None:
-            if (not isinstance(ch, (list, tuple)) or not ch
-                    or not all(isinstance(c, str) and c for c in ch) or len(set(ch)) != len(ch)):
-                raise ConfigError(f"hyper-parameter changeable must be a non-empty list of distinct factor names, "
-                                  f"got {ch!r}")
-            out["changeable"] = list(ch)
-        return out
+    name, terms = "ada_gvae", ("recon", "kl", "shared")
 
     def loss(self, model, batch, step):
         x1, x2 = batch
@@ -309,10 +244,6 @@ class OrderedAE(Objective):
     """Nested dropout (Rippel et al. 2014): keep code units 1..b, b ~ Geometric(p) truncated at L."""
 
     name, terms = "ordered_ae", ("recon", "kept")
-    defaults = {"p": 0.1}
-
-    def check(self, hp):
-        return {"p": _number("p", hp["p"], lo=0.0, lo_open=True, hi=1.0)}
 
     def loss(self, model, x, step):
         mean = model.encode(x)[0]
@@ -321,14 +252,14 @@ class OrderedAE(Objective):
         return recon, {"recon": recon, "kept": keep.sum(1).mean()}
 
 
-METHODS: dict[str, type[Objective]] = {c.name: c for c in (
-    AE, BetaVAE, AnnealedVAE, BetaTCVAE, FactorVAE, DIPVAEI, DIPVAEII, AdaGVAE, OrderedAE)}
+_CLASSES = {c.name: c for c in (AE, BetaVAE, AnnealedVAE, BetaTCVAE, FactorVAE, DIPVAEI, DIPVAEII, AdaGVAE, OrderedAE)}
+# the implementation of each catalog method, in catalog order (a method without one fails here)
+METHODS: dict[str, type[Objective]] = {name: _CLASSES[name] for name in catalog.METHODS}
 
 
 def objective_class(method: str) -> type[Objective]:
-    if method not in METHODS:
-        raise ConfigError(f"unknown method {method!r} (known: {', '.join(METHODS)})")
-    return METHODS[method]
+    """The objective class of a catalog method (ConfigError naming the known ones)."""
+    return METHODS[catalog.method(method).name]
 
 
 def make_objective(method: str, hparams: dict | None = None, latent_dim: int = 10,

@@ -32,8 +32,9 @@ except ModuleNotFoundError:  # Python 3.10
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import catalog
 from ..errors import ConfigError
-from ..validate import SEED_MAX, check_int, check_seed
+from ..validate import SEED_MAX, check_choice, check_choices, check_int, check_seed
 
 TOP_KEYS = {"name", "description", "seeds", "steps", "train", "datasets", "methods", "evaluate", "measure"}
 # [train] takes any TrainConfig field (checked by the sweep against TrainConfig) except these:
@@ -185,7 +186,7 @@ def _check_evaluate(ev: dict) -> dict:
 
 
 def _check_measure(me: dict) -> dict:
-    """[measure] with its numbers checked (``response`` is checked by :func:`check_runs`)."""
+    """[measure] with its values checked (response: one of the catalog's)."""
     me = dict(me)
     me["n_anchors"] = check_int("[measure] n_anchors", me["n_anchors"], 1, error=ConfigError)
     me["seed"] = check_seed("[measure] seed", me["seed"], error=ConfigError)
@@ -196,8 +197,8 @@ def _check_measure(me: dict) -> dict:
                                     error=ConfigError)
     if "batch_size" in me:
         me["batch_size"] = check_int("[measure] batch_size", me["batch_size"], 1, error=ConfigError)
-    if "response" in me and not isinstance(me["response"], str):
-        raise ConfigError(f"[measure] response must be a string, got {me['response']!r}")
+    if "response" in me:
+        check_choice("[measure] response", me["response"], catalog.RESPONSES, error=ConfigError)
     return me
 
 
@@ -293,11 +294,8 @@ def runs_from_dict(spec: dict, base: str | Path | None = None) -> list[Run]:
                                       "give them distinct parameters")
                 seen[rel] = cfg
                 runs.append(Run(rel=rel, train=cfg, evaluate=dict(evaluate), measure=dict(measure)))
-    if evaluate["metrics"] is not None:  # last: the metric table's module imports scikit-learn (seconds)
-        from ..metrics.evaluate import METRICS
-        from ..validate import check_choices
-
-        metrics = check_choices("[evaluate] metrics", evaluate["metrics"], METRICS, error=ConfigError)
+    if evaluate["metrics"] is not None:
+        metrics = check_choices("[evaluate] metrics", evaluate["metrics"], catalog.METRICS, error=ConfigError)
         for r in runs:
             r.evaluate["metrics"] = list(metrics)
     return runs

@@ -112,23 +112,30 @@ def check_out(out) -> Path:
 
 def check_runs(runs: list[Run]) -> None:
     """ConfigError (one line naming a run dir) unless every run's training config passes the
-    trainer's validation (:func:`varstruct.training.config.resolve`, once per distinct config
-    but the seed), its ``[measure]`` response is known, and no two runs train the identical
-    config. Imports torch; builds each distinct dataset (not its images)."""
-    from ..measures.model import RESPONSES
-    from ..training.config import TrainConfig, resolve
+    trainer's validation, its ``[measure]`` response is known, and no two runs train the
+    identical config. First every config goes through :meth:`TrainConfig.validate` (torch-free,
+    no file read: a typo answers at once), then the checks that need the dataset
+    (:func:`varstruct.training.config.resolve_record`, once per distinct config but the seed;
+    builds each distinct dataset, not its images; a dataset module may import torch)."""
+    from .. import catalog
+    from ..training.config import TrainConfig, resolve_record
     from ..validate import check_choice
 
-    records, seen = {}, {}
     for run in runs:
         if "response" in run.measure:
-            check_choice("[measure] response", run.measure["response"], RESPONSES, error=ConfigError)
+            check_choice("[measure] response", run.measure["response"], catalog.RESPONSES, error=ConfigError)
+        try:
+            TrainConfig.from_dict(run.train).validate()
+        except ConfigError as e:
+            raise ConfigError(f"run {run.rel}: {first_line(e)}") from None
+    records, seen = {}, {}
+    for run in runs:
         cfg = dict(run.train)
         seed = cfg.pop("seed", 0)
         key = json.dumps(cfg, sort_keys=True, default=str)
         if key not in records:
             try:
-                _, _, record = resolve(TrainConfig.from_dict({**cfg, "seed": seed}))
+                _, record = resolve_record(TrainConfig.from_dict({**cfg, "seed": seed}), resolve_auto=False)
             except (VarstructError, TypeError, KeyError, AttributeError) as e:
                 raise ConfigError(f"run {run.rel}: {first_line(e)}") from None
             record.pop("seed"), record.pop("version", None)

@@ -1,12 +1,22 @@
-"""The training configuration and its resolution into (dataset, objective, config.json dict)."""
+"""The training configuration: its one validation (:meth:`TrainConfig.validate`, torch-free) and its
+resolution into (dataset, objective, config.json dict).
+
+Validation is declarative (scikit-learn's ``_parameter_constraints`` is the model):
+``TrainConfig._parameter_constraints`` maps each field to the list of forms it accepts
+(:mod:`varstruct.validate`), the method's hyper-parameters come from :mod:`varstruct.catalog`,
+and one checker applies both. Every error is a :class:`ConfigError` whose ``param`` names the
+field (``"latent_dim"``, ``"hparams.beta"``, ``"mask.l1"``). The CLI, the sweep (before any
+work), the trainer and the readers of config.json (:func:`validate_record`) all go through it.
+"""
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import catalog
 from ..errors import ConfigError, RunDirError
-from ..validate import check_choice, check_float, check_int, check_seed
+from ..validate import SEED_MAX, Interval, ListOf, Options, Table, Text, check_params, check_value
 
 # Fields that do not change the trained weights (ignored when a resumed run is compared).
 NON_IDENTITY = ("checkpoint_every", "version")
@@ -15,6 +25,24 @@ IMPLIED = {"precision": "fp32"}
 # auto by default: bf16 kept recon, KL and MIG within fp32's seed-to-seed spread on the dSprites
 # β-VAE and on toy_blobs (benchmarks/bench_precision_quality.py; numbers in benchmarks/README.md).
 DEFAULT_PRECISION = "auto"
+# the entries of a mask table and their forms (None: mode continuous, l1 0)
+MASK_CONSTRAINTS = {"mode": [Options(catalog.MASK_MODES)], "l1": [Interval(float, 0.0)]}
+MASK_DEFAULTS = {"mode": "continuous", "l1": 0.0}
+# the derived fields a config.json holds besides TrainConfig's
+RECORD_ONLY = ("image_shape", "version")
+
+
+class _DatasetName(Options):
+    """A dataset the registry knows (read on first use: ``varstruct.data.registry`` is torch-free)."""
+
+    def __init__(self):
+        pass
+
+    @property
+    def values(self):
+        from ..data.registry import file_only_names, names
+
+        return tuple(names() + file_only_names())
 
 
 @dataclass
@@ -22,14 +50,15 @@ class TrainConfig:
     """Everything that defines a training run (Locatello et al. 2019 defaults).
 
     dataset / dataset_params / data_file: what ``varstruct.datasets.get`` builds.
-    method / hparams: the objective (:mod:`varstruct.models.objectives`); missing
-    hyper-parameters take the method's defaults. arch: "conv" (64x64 only) or "mlp"; None
-    picks conv for 64x64 images, else mlp. hidden: mlp layer sizes. recon: "bernoulli" or
-    "gaussian" (fixed variance recon_var). mask: None, or {"mode": continuous|ste|hard_concrete,
-    "l1": λ} to channel-mask every layer. precision: "fp32", "bf16" or "auto"
-    (:mod:`varstruct.training.precision`; config.json records the resolved fp32|bf16 and a
-    run resumes only with the same). log_every: steps per train_log.csv row (the mean of
-    the steps since the last row). checkpoint_every: steps between checkpoints. out: the model dir.
+    method / hparams: the objective (:mod:`varstruct.models.objectives`; names, defaults and
+    bounds in :data:`varstruct.catalog.METHODS`); missing hyper-parameters take the method's
+    defaults. arch: "conv" (64x64 only) or "mlp"; None picks conv for 64x64 images, else mlp.
+    hidden: mlp layer sizes. recon: "bernoulli" or "gaussian" (fixed variance recon_var). mask:
+    None, or {"mode": continuous|ste|hard_concrete, "l1": λ} to channel-mask every layer.
+    precision: "fp32", "bf16", "fp64" or "auto" (:mod:`varstruct.training.precision`;
+    config.json records the resolved fp32|bf16|fp64 and a run resumes only with the same).
+    log_every: steps per train_log.csv row (the mean of the steps since the last row).
+    checkpoint_every: steps between checkpoints. out: the model dir.
     """
 
     dataset: str
@@ -52,6 +81,29 @@ class TrainConfig:
     checkpoint_every: int = 500
     out: str | None = None
 
+    # field -> the forms it accepts (hparams: a table here, its entries by the catalog)
+    _parameter_constraints = {
+        "dataset": [_DatasetName()],
+        "method": [Options(catalog.METHODS)],
+        "hparams": [Table(), None],
+        "dataset_params": [Table(), None],
+        "data_file": [Text(path=True), None],
+        "seed": [Interval(int, 0, SEED_MAX - 1)],
+        "steps": [Interval(int, 1)],
+        "batch_size": [Interval(int, 2)],
+        "latent_dim": catalog.OBJECTIVE_FIELDS["latent_dim"],
+        "arch": [Options(catalog.ARCHS), None],
+        "hidden": [ListOf(Interval(int, 1)), None],
+        "lr": [Interval(float, 0.0, lo_open=True)],
+        "recon": catalog.OBJECTIVE_FIELDS["recon"],
+        "recon_var": catalog.OBJECTIVE_FIELDS["recon_var"],
+        "mask": [Table(), None],
+        "precision": [Options(catalog.PRECISIONS)],
+        "log_every": [Interval(int, 1)],
+        "checkpoint_every": [Interval(int, 1)],
+        "out": [Text(path=True), None],
+    }
+
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         if isinstance(d, TrainConfig):
@@ -59,80 +111,109 @@ class TrainConfig:
         if not isinstance(d, dict):
             raise ConfigError(f"config must be a dict or TrainConfig, got {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        ignored = {"image_shape", "version"}  # derived fields of a config.json
-        unknown = sorted(set(d) - names - ignored)
+        unknown = sorted(set(d) - names - set(RECORD_ONLY))
         if unknown:
-            raise ConfigError(f"unknown config field(s) {', '.join(unknown)}")
+            raise ConfigError(f"unknown config field(s) {', '.join(unknown)}", param=unknown[0])
         for req in ("dataset", "method"):
             if req not in d:
-                raise ConfigError(f"config needs a {req!r}")
+                raise ConfigError(f"config needs a {req!r}", param=req)
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    def validate(self) -> "TrainConfig":
+        """This config checked, with its values normalised (ints, floats, the method's
+        hyper-parameters completed with their defaults, mask as {"mode", "l1"} or None, data_file
+        and out as strings); torch-free, reads no file. ConfigError (with ``param``) on the first
+        problem, fields in declaration order, then the hyper-parameters."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out = check_params(values, self._parameter_constraints)
+        out["hparams"] = catalog.check_hparams(out["method"], out["hparams"])
+        out["dataset_params"] = dict(out["dataset_params"] or {})
+        mask = out["mask"]
+        out["mask"] = {**MASK_DEFAULTS, **check_params(mask, MASK_CONSTRAINTS, prefix="mask.")} if mask else None
+        return TrainConfig(**out)
 
-def _int(name, v, lo):
-    return check_int(name, v, lo, error=ConfigError)
+
+def validate_record(record: dict, where: str | None = None) -> dict:
+    """A config.json dict (a resolved config: TrainConfig's fields plus image_shape and version)
+    checked by :meth:`TrainConfig.validate`, plus its derived fields: precision resolved
+    (fp32|bf16|fp64; absent: fp32), image_shape [H, W, C] of integers >= 1, version a string.
+    Returns the normalised dict (the hyper-parameters completed). ``where`` (e.g. the file's
+    path) prefixes the message. Torch-free."""
+    try:
+        if not isinstance(record, dict):
+            raise ConfigError(f"a config must be a table (dict), got {type(record).__name__}")
+        cfg = TrainConfig.from_dict(record).validate()
+        out = {k: v for k, v in dataclasses.asdict(cfg).items() if k in record}
+        out["precision"] = check_value("precision", record.get("precision", IMPLIED["precision"]),
+                                       [Options(catalog.RESOLVED_PRECISIONS)])
+        if "image_shape" in record:
+            shape = check_value("image_shape", record["image_shape"], [ListOf(Interval(int, 1))])
+            if len(shape) != 3:
+                raise ConfigError(f"image_shape must be [height, width, channels], got {record['image_shape']!r}",
+                                  param="image_shape")
+            out["image_shape"] = shape
+        if "version" in record:
+            out["version"] = check_value("version", record["version"], [Text()])
+        return out
+    except ConfigError as e:
+        if where is None:
+            raise
+        raise ConfigError(f"{where}: {e}", param=e.param) from None
+
+
+def resolve_record(cfg: TrainConfig, resolve_auto: bool = True):
+    """Validate ``cfg`` (:meth:`TrainConfig.validate`) and the checks that need its dataset (conv
+    takes 64x64 images, the method's pairs can be sampled, the model and a batch fit in memory);
+    return (dataset, record) where record is the config.json dict. Imports no torch itself (a
+    dataset module may); ``resolve_auto=False`` leaves precision "auto" unresolved (resolving
+    it asks torch about the hardware)."""
+    from .. import __version__, data
+
+    cfg = TrainConfig.from_dict(cfg).validate()
+    m = catalog.method(cfg.method)
+    data_file = str(Path(cfg.data_file).expanduser().resolve()) if cfg.data_file else None
+    ds = data.get(cfg.dataset, data_file=data_file, **cfg.dataset_params)
+    shape = [int(v) for v in ds.image_shape]
+    arch = cfg.arch or catalog.default_arch(shape)
+    if arch == "conv" and shape[:2] != [64, 64]:
+        raise ConfigError(f"the conv architecture takes 64x64 images; {cfg.dataset} has {shape[0]}x{shape[1]} "
+                          f"(use arch mlp)", param="arch")
+    hidden = (cfg.hidden or list(catalog.DEFAULT_HIDDEN)) if arch == "mlp" else None
+    from ..resources import check_train_memory
+
+    check_train_memory({"image_shape": shape, "arch": arch, "hidden": hidden, "latent_dim": cfg.latent_dim,
+                        "batch_size": cfg.batch_size, "method": cfg.method})
+    if m.pairs:  # fail now, not at the first batch: e.g. k larger than the number of factors
+        try:
+            ds.sample_pairs(2, 0, k=cfg.hparams["k"], changeable=cfg.hparams.get("changeable"))
+        except (AttributeError, NotImplementedError):
+            raise ConfigError(f"{cfg.method} needs pairs, which {cfg.dataset} cannot sample", param="method") from None
+    precision = cfg.precision
+    if resolve_auto or precision != "auto":
+        from .precision import resolve_precision
+
+        precision = resolve_precision(precision)
+    record = {
+        "dataset": cfg.dataset, "dataset_params": cfg.dataset_params, "data_file": data_file,
+        "method": cfg.method, "hparams": cfg.hparams, "seed": cfg.seed, "steps": cfg.steps,
+        "batch_size": cfg.batch_size, "arch": arch, "hidden": hidden, "latent_dim": cfg.latent_dim,
+        "image_shape": shape, "lr": cfg.lr, "recon": cfg.recon, "recon_var": cfg.recon_var, "mask": cfg.mask,
+        "precision": precision, "log_every": cfg.log_every, "checkpoint_every": cfg.checkpoint_every,
+        "version": __version__,
+    }
+    return ds, record
 
 
 def resolve(cfg: TrainConfig):
     """Validate ``cfg``; return (dataset, objective, record) where record is the config.json dict."""
-    from .. import __version__, data
-    from ..models.nets import ARCHS, DEFAULT_HIDDEN, default_arch
-    from ..models.masked import MASK_MODES
-    from ..models.objectives import make_objective
-    from .precision import resolve_precision
-
-    seed = check_seed("seed", cfg.seed, error=ConfigError)
-    steps = _int("steps", cfg.steps, 1)
-    batch = _int("batch_size", cfg.batch_size, 2)
-    latents = _int("latent_dim", cfg.latent_dim, 1)
-    log_every = _int("log_every", cfg.log_every, 1)
-    ckpt = _int("checkpoint_every", cfg.checkpoint_every, 1)
-    lr = check_float("lr", cfg.lr, 0.0, lo_open=True, error=ConfigError)
-    prec = resolve_precision(cfg.precision)
-    if not isinstance(cfg.hparams, dict) or not isinstance(cfg.dataset_params or {}, dict):
-        raise ConfigError("hparams and dataset_params must be dicts")
-    from ..models.objectives import objective_class
-
-    pairs = objective_class(cfg.method).pairs
-    data_file = str(Path(cfg.data_file).expanduser().resolve()) if cfg.data_file else None
-    ds = data.get(cfg.dataset, data_file=data_file, **(cfg.dataset_params or {}))
-    shape = [int(v) for v in ds.image_shape]
-    arch = cfg.arch or default_arch(shape)
-    check_choice("arch", arch, ARCHS, error=ConfigError)
-    if arch == "conv" and shape[:2] != [64, 64]:
-        raise ConfigError(f"the conv architecture takes 64x64 images; {cfg.dataset} has {shape[0]}x{shape[1]} (use arch mlp)")
-    hidden = None
-    if arch == "mlp":
-        hidden = list(cfg.hidden) if cfg.hidden else list(DEFAULT_HIDDEN)
-        if not hidden:
-            raise ConfigError(f"hidden must be a list of positive integers, got {cfg.hidden!r}")
-        hidden = [check_int("hidden", h, 1, error=ConfigError) for h in hidden]
-    mask = None
-    if cfg.mask:
-        if not isinstance(cfg.mask, dict) or set(cfg.mask) - {"mode", "l1"}:
-            raise ConfigError(f"mask must be a dict with keys mode, l1; got {cfg.mask!r}")
-        mask = {"mode": check_choice("mask mode", cfg.mask.get("mode", "continuous"), MASK_MODES, error=ConfigError),
-                "l1": check_float("mask l1", cfg.mask.get("l1", 0.0), 0.0, error=ConfigError)}
-    from ..resources import check_train_memory
-
-    check_train_memory({"image_shape": shape, "arch": arch, "hidden": hidden, "latent_dim": latents,
-                        "batch_size": batch, "method": cfg.method}, pairs)
+    ds, record = resolve_record(cfg)
     import torch
 
-    with torch.random.fork_rng(devices=[]):  # validation only: leave the caller's RNG alone
-        objective = make_objective(cfg.method, cfg.hparams, latents, recon=cfg.recon, recon_var=cfg.recon_var)
-    if objective.pairs:  # fail now, not at the first batch: e.g. k larger than the number of factors
-        try:
-            ds.sample_pairs(2, 0, k=objective.hparams["k"], changeable=objective.hparams.get("changeable"))
-        except (AttributeError, NotImplementedError):
-            raise ConfigError(f"{cfg.method} needs pairs, which {cfg.dataset} cannot sample") from None
-    record = {
-        "dataset": cfg.dataset, "dataset_params": dict(cfg.dataset_params or {}), "data_file": data_file,
-        "method": cfg.method, "hparams": dict(objective.hparams), "seed": seed, "steps": steps,
-        "batch_size": batch, "arch": arch, "hidden": hidden, "latent_dim": latents, "image_shape": shape,
-        "lr": lr, "recon": cfg.recon, "recon_var": objective.recon_var, "mask": mask,
-        "precision": prec, "log_every": log_every, "checkpoint_every": ckpt, "version": __version__,
-    }
+    from ..models.objectives import make_objective
+
+    with torch.random.fork_rng(devices=[]):  # leave the caller's RNG alone
+        objective = make_objective(record["method"], record["hparams"], record["latent_dim"], recon=record["recon"],
+                                   recon_var=record["recon_var"])
     return ds, objective, record
 
 
@@ -149,7 +230,7 @@ def adopt_run_precision(cfg: TrainConfig, record: dict, run_dir) -> dict:
         recorded = rd.read_config().get("precision", IMPLIED["precision"])
     except (RunDirError, AttributeError):
         return record  # an unreadable config.json is reported where the run dir is checked
-    return {**record, "precision": recorded} if recorded in ("fp32", "bf16", "fp64") else record
+    return {**record, "precision": recorded} if recorded in catalog.RESOLVED_PRECISIONS else record
 
 
 def differences(a: dict, b: dict) -> list[str]:

@@ -15,11 +15,9 @@ import functools
 
 import torch
 
+from ..catalog import PRECISIONS, RESOLVED_PRECISIONS as RESOLVED  # noqa: F401
 from ..errors import ConfigError
 from ..validate import check_choice
-
-PRECISIONS = ("fp32", "bf16", "fp64", "auto")
-RESOLVED = ("fp32", "bf16", "fp64")
 
 
 def param_dtype(precision: str) -> torch.dtype:
