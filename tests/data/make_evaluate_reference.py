@@ -1,4 +1,4 @@
-"""Writes evaluate_reference.nc: ``varstruct.evaluate`` of a fixed encoder on a small toy_linear,
+"""Writes evaluate_reference_<case>.nc: ``varstruct.evaluate`` of a fixed encoder on a small toy_linear,
 recorded from the code before the score registry replaced evaluate's if/elif chain
 (tests/test_evaluate_reference.py checks that today's code gives the identical Dataset).
 
@@ -6,7 +6,8 @@ recorded from the code before the score registry replaced evaluate's if/elif cha
 
 The encoder (:class:`PixelEncoder`) uses element-wise float64 operations only (no reductions,
 no BLAS), and toy_linear's rendering adds exact zeros only, so the codes are the same on every
-machine. Cases (groups of the file): ``all`` (every metric, active_mig included) and
+machine. The files are written by ``varstruct.io.write_netcdf`` as the CLI writes scores.nc.
+Cases: ``all`` (every metric, active_mig included) and
 ``sampling`` (beta_vae and factor_vae only: no code is encoded, so no ``latent`` coordinate).
 """
 from pathlib import Path
@@ -14,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-OUT = Path(__file__).with_name("evaluate_reference.nc")
+DATA = Path(__file__).parent
 DATASET = {"sizes": [6, 5, 4], "side": 12}
 CASES = {
     "all": {"metrics": None, "seed": 3, "n_train": 300, "n_test": 150},
     "sampling": {"metrics": ["beta_vae", "factor_vae"], "seed": 4, "n_train": 120, "n_test": 60},
 }
-VOLATILE = ("created", "history", "source", "varstruct_version")  # when and by which version
+VOLATILE = ("created", "history", "source", "varstruct_version")  # when and by which version: not compared
 
 
 class PixelEncoder(torch.nn.Module):
@@ -53,16 +54,17 @@ def evaluate_case(name: str):
     return varstruct.evaluate(PixelEncoder(ds.block), ds, **CASES[name])
 
 
-def main():
-    import xarray as xr
+def path(case: str) -> Path:
+    return DATA / f"evaluate_reference_{case}.nc"
 
-    tmp = OUT.with_suffix(".tmp")
-    for i, name in enumerate(CASES):
+
+def main():
+    from varstruct.io import write_netcdf
+
+    for name in CASES:
         res = evaluate_case(name)
-        res.attrs = {k: v for k, v in res.attrs.items() if k not in VOLATILE}
-        res.to_netcdf(tmp, mode="w" if i == 0 else "a", group=name)
-    tmp.replace(OUT)
-    print(f"wrote {OUT}", {n: sorted(xr.open_dataset(OUT, group=n).data_vars) for n in CASES})
+        write_netcdf(res, path(name))
+        print(f"wrote {path(name)}: {len(res.data_vars)} variables")
 
 
 if __name__ == "__main__":
