@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from varstruct.io import atomic_path
+from varstruct.measures.rotation import MIN_KL, rotation_angle as measures_rotation_angle
 
 
 class Missing(Exception):
@@ -148,37 +149,17 @@ def script_main(module_name: str, argv=None) -> int:
     return 0
 
 
-def rotation_angle(study, min_kl: float = 0.05) -> np.ndarray:
-    """Rotation angle of the learned code, degrees in [0, 45], per model (see fig_h1's docstring).
-
-    With the two latents of largest ``latent_kl`` (l1, l2) and
-    M[j, l] = jacobian_response[j, l] / √latent_variance[l] (the mean over anchors of the encoder
-    mean's response to factor j's pixel direction, in units of the latent's spread): factor j's
-    response direction in the (l1, l2) plane has the angle φ_j = atan2(M[j, l2], M[j, l1]) ∈ [0°, 90°]
-    from l1's axis; its distance to the nearest latent axis is min(φ_j, 90° − φ_j); the rotation
-    angle is the mean of that over the factors where it is defined. NaN without the variables and
-    for a model with fewer than two latents of mean KL >= ``min_kl`` (the active-MIG threshold):
-    a collapsed code has no plane to be rotated in."""
+def rotation_angle(study, min_kl: float = MIN_KL) -> np.ndarray:
+    """Rotation angle of each model's learned code, degrees [model] in [0, 45]:
+    :func:`varstruct.measures.rotation.rotation_angle` (the definition) of the study's
+    ``jacobian_response`` (model, factor, latent), ``latent_variance`` and ``latent_kl``;
+    all NaN if the study lacks one of them."""
     n = study.sizes["model"]
     if not {"jacobian_response", "latent_variance", "latent_kl"} <= set(study.data_vars):
         return np.full(n, np.nan)
-    J = study["jacobian_response"].transpose("model", "factor", "latent").values.astype(float)
-    var = study["latent_variance"].transpose("model", "latent").values.astype(float)
-    kl = study["latent_kl"].transpose("model", "latent").values.astype(float)
-    out = np.full(n, np.nan)
-    for m in range(n):
-        k = np.where(np.isfinite(kl[m]), kl[m], -np.inf)
-        if (k >= min_kl).sum() < 2:
-            continue
-        l1, l2 = np.argsort(-k, kind="stable")[:2]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            M = J[m][:, [l1, l2]] / np.sqrt(var[m][[l1, l2]])
-        ok = np.isfinite(M).all(1) & (M.sum(1) > 0)
-        if not ok.any():
-            continue
-        phi = np.degrees(np.arctan2(M[ok, 1], M[ok, 0]))
-        out[m] = float(np.mean(np.minimum(phi, 90.0 - phi)))
-    return out
+    return measures_rotation_angle(study["jacobian_response"].transpose("model", "factor", "latent").values,
+                                   study["latent_variance"].transpose("model", "latent").values,
+                                   study["latent_kl"].transpose("model", "latent").values, min_kl)
 
 
 def toy_blobs_variance(study) -> dict:

@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 from varstruct import metrics as M  # noqa: E402
+from varstruct.resources import cpu_count  # noqa: E402
 
 SIZES = (3, 6, 40, 32, 32)
 
@@ -65,7 +66,7 @@ def main():
     c, f = dsprites_like(args.n_train, np.random.default_rng(0))
     ct, ft = dsprites_like(args.n_test, np.random.default_rng(1))
     print(f"{args.n_train} train / {args.n_test} test points, {c.shape[1]} codes, factor sizes {SIZES}; "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+          f"{cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     rows = [] if (args.skip_arrays or args.dci_only) else [("mig", lambda: M.mig(c, f)),
             ("sap", lambda: M.sap(c, f, ct, ft)),
             ("modularity_explicitness", lambda: M.modularity_explicitness(c, f, ct, ft)["modularity"]),

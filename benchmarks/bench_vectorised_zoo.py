@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from varstruct.resources import cpu_count  # noqa: E402  (the cores this process may use)
 
 WARMUP = 10
 
@@ -130,7 +131,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--models", default="2,4")
-    ap.add_argument("--cores", type=int, default=os.cpu_count())
+    ap.add_argument("--cores", type=int, default=cpu_count())
     ap.add_argument("--precision", default="auto")
     a = ap.parse_args(argv)
     from varstruct.training.precision import resolve_precision

@@ -5,7 +5,8 @@
 - :func:`encode_batches`: the one encoder-batching helper (metrics, measures): encoder mean and
   log-variance of numpy images, batched, without gradients, returned as float64 numpy.
 - :func:`mean_encoder`: ``images -> codes`` for the metrics, built on :func:`encode_batches`.
-- :func:`limit_threads`: torch and BLAS/OpenMP threads for the length of one library call, restored after.
+- :func:`limit_threads` (from :mod:`varstruct.threads`, the one thread limiter): torch and
+  BLAS/OpenMP threads for the length of one library call, restored after.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from .catalog import ENCODE_PRECISIONS as PRECISIONS
+from .threads import check_threads, limit_threads  # noqa: F401  (re-exported)
 
 
 def to_torch(images: np.ndarray, device=None, dtype=None) -> torch.Tensor:
@@ -98,38 +100,7 @@ def mean_encoder(model, batch_size: int = 512, precision: str = "fp32"):
     return encode
 
 
-@contextlib.contextmanager
 def torch_threads(n: int | None):
-    """Run with ``n`` torch intra-op threads (None: leave as is), then restore the old count."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
-
-
-def check_threads(threads):
-    """None (leave the process's setting) or an integer >= 1."""
-    if threads is None:
-        return None
-    from .validate import check_int
-
-    return check_int("threads", threads, 1)
-
-
-@contextlib.contextmanager
-def limit_threads(threads: int | None):
-    """For one library call: ``threads`` torch intra-op threads and at most ``threads`` BLAS /
-    OpenMP threads (threadpoolctl), both restored on exit. None changes nothing, so a process
-    that set its threads once (the CLI's ``--threads``) keeps them."""
-    threads = check_threads(threads)
-    if threads is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    with torch_threads(threads), threadpool_limits(limits=threads):
-        yield
+    """The one thread limiter, :func:`varstruct.threads.limit_threads` (kept under this name
+    for the training loop, which should call ``limit_threads`` directly)."""
+    return limit_threads(n)

@@ -16,10 +16,10 @@ from ..data.base import FactorDataset
 from . import grid
 from . import local_geometry as lg
 from . import variance_stats as vs
-from ..progress import progress_bars
+from ..progress import ProgressArg, progress_bar
 from ..errors import DatasetError
 from ..schema import call_string, describe, provenance
-from ..tensors import limit_threads
+from ..threads import limit_threads
 from ..validate import check_float, check_int, check_seed
 
 CHUNK_BYTES = 64 * 2 ** 20
@@ -80,7 +80,7 @@ def _chunk(per_anchor_bytes: float) -> int:
 
 
 def measure_dataset(ds: FactorDataset, n_anchors: int = 1000, seed: int = 0, freeze_nuisance: bool = True,
-                    delta: float = 0.1, n_pca_anchors: int = 200, progress: bool = False,
+                    delta: float = 0.1, n_pca_anchors: int = 200, progress: ProgressArg = False,
                     threads: int | None = None) -> xr.Dataset:
     """The dataset measures of docs/measures.md#dataset-measures for ``ds``.
 
@@ -89,6 +89,8 @@ def measure_dataset(ds: FactorDataset, n_anchors: int = 1000, seed: int = 0, fre
     anchors' factor indices), ``factor_type``, ``factor_size``; the provenance attrs of
     docs/results.md plus freeze_nuisance (0/1), delta, n_pca_anchors, image_shape.
     ``threads``: torch and BLAS threads for this call (None: the process's setting), restored after.
+    ``progress``: False, True (a bar) or a :class:`varstruct.progress.Progress` callback
+    (units: anchors x factors of traversals, then anchors, then local-PCA anchors).
     VarstructError for n_anchors < 1, a bad seed, δ ≤ 0, n_pca_anchors < 0 or threads < 1."""
     if not isinstance(ds, FactorDataset):
         raise DatasetError(f"ds must be a FactorDataset, got {type(ds).__name__}")
@@ -118,13 +120,12 @@ def _measure(ds, A, seed, freeze_nuisance, delta, P, progress) -> xr.Dataset:
         return None if nuisance is None else nuisance[sl]
 
     n_nbhd = 3 ** len(ordered)
-    totals = {"traversal variance": A * K, "factor directions": A}
-    if P and len(ordered):
-        totals["local PCA"] = P
-    with progress_bars(progress, totals) as advance:
+    total = A * K + A + (P if len(ordered) else 0)
+    with progress_bar(progress, total, "traversal variance", transient=False) as advance:
         # V: traversals of every factor at every anchor.
         V = grid.traversal_variance(ds, anchors, nuisance, rng, chunk=_chunk(4 * int(sizes.max()) * D * 8),
-                                    progress=lambda n: advance("traversal variance", n))
+                                    progress=advance)
+        advance(0, "factor directions")
 
         # Directions (central: d_j; forward: steps), streamed over chunks of anchors.
         step = np.full((A, K), np.nan)
@@ -143,7 +144,7 @@ def _measure(ds, A, seed, freeze_nuisance, delta, P, progress) -> xr.Dataset:
             f = grid.factor_directions(ds, anchors[sl], nz(sl), scheme="forward", rng=rng)
             step[sl] = (f ** 2).sum(axis=-1) / D
             del f
-            advance("factor directions", sl.stop - sl.start)
+            advance(sl.stop - sl.start)
         cat = np.array([t == "categorical" for t in types])
         consistency = lg.direction_consistency_from_sums(sum_d, np.where(cat, 0.0, sum_norm))
         step[:, cat] = np.nan
@@ -151,6 +152,7 @@ def _measure(ds, A, seed, freeze_nuisance, delta, P, progress) -> xr.Dataset:
         # Local PCA around the first P anchors.
         pca = np.full(P, np.nan)
         if P and len(ordered):
+            advance(0, "local PCA")
             c = _chunk(3 * n_nbhd * D * 8)
             for s in range(0, P, c):
                 sl = slice(s, min(s + c, P))
@@ -158,7 +160,7 @@ def _measure(ds, A, seed, freeze_nuisance, delta, P, progress) -> xr.Dataset:
                 X = grid.render_at(ds, idx, nz(sl), rng).reshape(len(idx), n_nbhd, D)
                 d = grid.factor_directions(ds, anchors[sl], nz(sl), scheme="central", rng=rng)[:, ordered]
                 pca[sl] = lg.local_pca_alignment(X, keep, d)
-                advance("local PCA", sl.stop - sl.start)
+                advance(sl.stop - sl.start)
 
     G = vs.global_variance(V)
     oi = vs.order_inversion(V)

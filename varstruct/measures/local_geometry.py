@@ -12,7 +12,8 @@ import itertools
 
 import numpy as np
 import scipy.linalg
-from threadpoolctl import threadpool_limits
+
+from ..threads import limit_threads
 
 # Principal directions whose eigenvalue is below this fraction of the largest are numerically
 # zero (the neighbourhood spans fewer than K_o directions) and are not used.
@@ -116,7 +117,7 @@ def local_pca_alignment(X, keep, d) -> np.ndarray:
     columns only (:func:`distinct_columns`), and X_c d̂ sums d̂ within each group; only the
     top K_o eigenpairs are computed (LAPACK ``evr``)."""
     # Small per-anchor matrices: one BLAS thread is faster than several contending ones.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with limit_threads(1, blas_only=True):
         X = np.asarray(X)
         d = np.asarray(d, dtype=np.float64)
         keep = np.asarray(keep, dtype=bool)
@@ -182,7 +183,7 @@ def _alignment_one(x, keep, d) -> float:
 def local_pca_alignment_dense(X, keep, d) -> np.ndarray:
     """The same as :func:`local_pca_alignment`, computed densely (all D pixels, every
     eigenpair); the reference the fast path is tested against."""
-    with threadpool_limits(limits=1, user_api="blas"):
+    with limit_threads(1, blas_only=True):
         return _local_pca_alignment(X, keep, d)
 
 

@@ -40,9 +40,10 @@ from .. import catalog
 from . import encoding as enc
 from . import grid
 from ..errors import VarstructError
-from ..progress import progress_bar
+from ..progress import ProgressArg, progress_bar
 from ..schema import call_string, describe, provenance, to_json
-from ..tensors import encode_batches, images_to_model, limit_threads
+from ..tensors import encode_batches, images_to_model
+from ..threads import limit_threads
 from ..validate import check_choice, check_int, check_seed
 from .jacobian import decoder_cosines, encoder_jvp
 
@@ -155,7 +156,7 @@ def jacobian_response(model, ds, anchors, nuisance, n_latents: int, batch_size=2
 
 
 def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str = "traversal",
-                  n_variance: int = 10000, n_decoder: int = 1000, progress: bool = False,
+                  n_variance: int = 10000, n_decoder: int = 1000, progress: ProgressArg = False,
                   batch_size: int = 256, anchors: np.ndarray | None = None, threads: int | None = None) -> xr.Dataset:
     """Every model measure of docs/measures.md#model-measures for ``model`` on dataset ``ds`` -> xr.Dataset.
 
@@ -168,7 +169,8 @@ def measure_model(model, ds, n_anchors: int = 200, seed: int = 0, response: str 
     ``anchors`` (int [A, K]) overrides the seeded anchor draw. ``batch_size`` bounds images per
     encoder call and (image, direction) pairs per Jacobian call (256 suits one or two CPU threads;
     larger batches pay off with more threads or a GPU). ``threads``: torch and BLAS threads for
-    this call (None: the process's setting), restored after. Raises VarstructError for bad input.
+    this call (None: the process's setting), restored after. ``progress``: False, True (a bar) or a
+    :class:`varstruct.progress.Progress` callback. Raises VarstructError for bad input.
     The result carries the provenance attrs of docs/results.md plus response, n_variance,
     n_decoder, deterministic (0/1), model_config (JSON) and the rules used.
     """

@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit
 
 from ._gbt_kernels import RAND_R_MAX, _pairwise_sum
-from ._gbt_tree import MAX_DEPTH, MEMO_STATES, MEMO_TIES, _fit_tree
+from ._gbt_tree import MAX_DEPTH, MEMO_STATES, MEMO_TIES, RootMemo, Scratch, Sorted, Tree, _fit_tree
 
 N_NODES = 2 ** (MAX_DEPTH + 1) - 1       # at most 15 nodes in a depth-3 tree
 _JIT = dict(cache=True, nogil=True)
@@ -66,12 +66,13 @@ def _stage(XT, sidx0, sval0, has_dup, G, Y, seeds, factor, lr, raw, left, right,
     idx = np.empty(N, dtype=np.int64)
     a = np.empty(N)
     b = np.empty(N)
+    srt = Sorted(sidx, sval, sy)
+    w = Scratch(samples, fvals, yvals, mark, tied, tmp_i, tmp_f, tmp_y, stack)
+    memo = RootMemo(tp_off, tp_pos, trans, st_feat, st_off, sig, st_count)
     for t in trees:
         g = G[t]
-        n_nodes[t] = _fit_tree(XT, sidx0, sval0, has_dup, g, seeds[t], samples, fvals, yvals,
-                               sidx, sval, sy, mark, tmp_i, tmp_f, tmp_y, stack, tied, tp_off,
-                               tp_pos, trans, st_feat, st_off, sig, st_count, left[t], right[t], feature[t], threshold[t],
-                               impurity[t], n_node[t], leaf_of[t])
+        tree = Tree(left[t], right[t], feature[t], threshold[t], impurity[t], n_node[t], leaf_of[t])
+        n_nodes[t] = _fit_tree(XT, sidx0, sval0, has_dup, g, seeds[t], srt, w, memo, tree)
         # samples of each leaf in increasing index order (np.nonzero(terminal_regions == leaf))
         lf = leaf_of[t]
         cnt[:] = 0

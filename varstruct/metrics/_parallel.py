@@ -2,16 +2,16 @@
 release the GIL in their heavy loops, so threads use several cores without copying data)."""
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
+from ..resources import cpu_count
 from ..validate import check_int
 
 
 def n_workers(n_jobs: int | None, n_tasks: int) -> int:
-    """None or -1: every core; otherwise n_jobs (>= 1); never more than the number of tasks."""
+    """None or -1: every core this process may use (:func:`varstruct.resources.cpu_count`); otherwise n_jobs (>= 1); never more than the number of tasks."""
     if n_jobs is None or (not isinstance(n_jobs, bool) and n_jobs == -1):
-        n = os.cpu_count() or 1
+        n = cpu_count()
     else:
         n = check_int("n_jobs (>= 1, -1 or None)", n_jobs, lo=1)
     return max(1, min(n, n_tasks))

@@ -17,6 +17,7 @@ from ..validate import check_choice
 from ._gbt import GradientBoosting, n_trees_per_stage, tree_seeds
 from ._parallel import n_workers, thread_map
 from .utils import check_train_test
+from .registry import Scorer, ScoreContext, Variable
 
 BACKENDS = ("fast", "sklearn")
 # scikit-learn versions on which the fast backend reproduces the recorded reference outputs
@@ -167,3 +168,26 @@ def dci(codes_train, factors_train, codes_test, factors_test, backend: str = "fa
             "informativeness_train_per_factor": acc_train,
             "informativeness_test_per_factor": acc_test,
             "importance_matrix": imp}
+
+
+# ---- the score registry (varstruct.metrics.registry) ----------------------------------------
+_VARIABLES = {
+    "dci_disentanglement": Variable((), "DCI disentanglement"),
+    "dci_completeness": Variable((), "DCI completeness"),
+    "dci_informativeness_train": Variable((), "DCI informativeness (train accuracy)"),
+    "dci_informativeness_test": Variable((), "DCI informativeness (test accuracy)"),
+    "dci_disentanglement_per_code": Variable(("latent",), "DCI disentanglement per code"),
+    "dci_completeness_per_factor": Variable(("factor",), "DCI completeness per factor"),
+    "dci_informativeness_train_per_factor": Variable(("factor",), "DCI train accuracy per factor"),
+    "dci_informativeness_test_per_factor": Variable(("factor",), "DCI test accuracy per factor"),
+    "dci_importance": Variable(("latent", "factor"), "DCI importance of each code for each factor"),
+}
+
+
+def _score(ctx: ScoreContext) -> dict:
+    r = dci(ctx.codes, ctx.factors, ctx.codes_test, ctx.factors_test, n_jobs=ctx.n_jobs)
+    r["importance"] = r.pop("importance_matrix")
+    return {k: r[k[4:]] for k in _VARIABLES}
+
+
+SCORERS = (Scorer("dci", _VARIABLES, _score),)

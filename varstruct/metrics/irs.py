@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .utils import check_inputs, histogram_discretize
+from .registry import Scorer, ScoreContext, Variable
 
 
 def irs_details(codes, factors, diff_quantile: float = 0.99, n_bins: int = 20) -> dict:
@@ -52,3 +53,15 @@ def irs_details(codes, factors, diff_quantile: float = 0.99, n_bins: int = 20) -
 def irs(codes, factors, diff_quantile: float = 0.99, n_bins: int = 20) -> float:
     """The IRS score of :func:`irs_details`."""
     return irs_details(codes, factors, diff_quantile, n_bins)["irs"]
+
+
+# ---- the score registry (varstruct.metrics.registry) ----------------------------------------
+def _score(ctx: ScoreContext) -> dict:
+    r = irs_details(ctx.codes, ctx.factors)
+    return {"irs": r["irs"], "irs_num_active_dims": r["num_active_dims"], "irs_per_code": r["per_code"]}
+
+
+SCORERS = (Scorer("irs", {"irs": Variable((), "interventional robustness score"),
+                          "irs_num_active_dims": Variable((), "IRS active codes"),
+                          "irs_per_code": Variable(("latent",), "IRS per code")},
+                  _score),)

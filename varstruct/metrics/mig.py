@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .utils import check_inputs, discrete_entropy, discrete_mutual_info, histogram_discretize
+from .registry import KL, Scorer, ScoreContext, Variable
 
 
 def mig_per_factor(codes, factors, n_bins: int = 20, active=None) -> np.ndarray:
@@ -72,3 +73,26 @@ def active_mig_per_factor(codes, factors, kl, threshold: float = 0.05, n_bins: i
 def active_mig(codes, factors, kl, threshold: float = 0.05, n_bins: int = 20) -> float:
     """Active-latent MIG: mean over factors of :func:`active_mig_per_factor`."""
     return float(np.mean(active_mig_per_factor(codes, factors, kl, threshold, n_bins)))
+
+
+# ---- the score registry (varstruct.metrics.registry) ----------------------------------------
+def _score_mig(ctx: ScoreContext) -> dict:
+    per = mig_per_factor(ctx.codes, ctx.factors)
+    return {"mig": float(np.mean(per)), "mig_per_factor": per}
+
+
+def _score_active_mig(ctx: ScoreContext) -> dict:
+    per = active_mig_per_factor(ctx.codes, ctx.factors, ctx.kl, ctx.active_threshold)
+    return {"active_mig": float(np.mean(per)), "active_mig_per_factor": per, "latent_kl": ctx.kl}
+
+
+SCORERS = (
+    Scorer("mig", {"mig": Variable((), "mutual information gap"),
+                   "mig_per_factor": Variable(("factor",), "mutual information gap per factor")},
+           _score_mig),
+    Scorer("active_mig",
+           {"active_mig": Variable((), "mutual information gap over the active latents"),
+            "active_mig_per_factor": Variable(("factor",), "active-latent MIG per factor"),
+            "latent_kl": Variable(("latent",), "mean KL of each latent's posterior to the prior", "nat")},
+           _score_active_mig, frozenset({KL})),
+)

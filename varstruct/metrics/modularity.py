@@ -16,6 +16,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 from ._parallel import thread_map
 from .utils import check_train_test, discrete_mutual_info, histogram_discretize
+from .registry import Scorer, ScoreContext, Variable
 
 
 def modularity_per_code(mutual_information: np.ndarray) -> np.ndarray:
@@ -80,3 +81,21 @@ def modularity_explicitness(codes_train, factors_train, codes_test, factors_test
             "modularity_per_code": per_code,
             "explicitness_train_per_factor": roc[:, 0],
             "explicitness_test_per_factor": roc[:, 1]}
+
+
+# ---- the score registry (varstruct.metrics.registry) ----------------------------------------
+_VARIABLES = {
+    "modularity": Variable((), "modularity"),
+    "explicitness_train": Variable((), "explicitness (train AUC)"),
+    "explicitness_test": Variable((), "explicitness (test AUC)"),
+    "modularity_per_code": Variable(("latent",), "modularity per code"),
+    "explicitness_test_per_factor": Variable(("factor",), "explicitness (test AUC) per factor"),
+}
+
+
+def _score(ctx: ScoreContext) -> dict:
+    r = modularity_explicitness(ctx.codes, ctx.factors, ctx.codes_test, ctx.factors_test, n_jobs=ctx.n_jobs)
+    return {k: r[k] for k in _VARIABLES}
+
+
+SCORERS = (Scorer("modularity_explicitness", _VARIABLES, _score),)

@@ -15,7 +15,8 @@ import warnings
 
 import numpy as np
 
-from ..progress import progress_bar
+from ..progress import ProgressArg, progress_bar
+from .registry import Scorer, ScoreContext, Variable
 
 CHUNK_IMAGES = 2048  # images rendered + encoded per call
 
@@ -60,7 +61,7 @@ def _beta_vae_points(ds, encode, rng, batch_size, n_points, advance):
 
 
 def beta_vae_score(ds, encode, seed: int = 0, batch_size: int = 64, n_train: int = 10000,
-                   n_eval: int = 5000, progress: bool = False) -> dict:
+                   n_eval: int = 5000, progress: ProgressArg = False) -> dict:
     """BetaVAE score: a training point picks a factor y uniformly, draws ``batch_size`` pairs of
     factor vectors that share factor y (everything else independent and uniform) and has the
     feature mean_b |z(x1_b) - z(x2_b)| [L]; ``LogisticRegression(random_state=seed)``
@@ -104,7 +105,7 @@ def _factor_vae_votes(ds, encode, rng, batch_size, n_points, global_var, active,
 
 def factor_vae_score(ds, encode, seed: int = 0, batch_size: int = 64, n_train: int = 10000,
                      n_eval: int = 5000, n_variance: int = 10000, prune_threshold: float = 0.05,
-                     progress: bool = False) -> dict:
+                     progress: ProgressArg = False) -> dict:
     """FactorVAE score: global code variances (ddof=1) from ``n_variance`` points; codes whose
     std is below ``prune_threshold`` are dropped (none active: both accuracies 0). A point picks
     a factor y, draws ``batch_size`` factor vectors sharing y's value and votes for the active
@@ -135,3 +136,26 @@ def factor_vae_score(ds, encode, seed: int = 0, batch_size: int = 64, n_train: i
     return {"train_accuracy": float(train_votes[classifier, cols].sum() / train_votes.sum()),
             "eval_accuracy": float(eval_votes[classifier, cols].sum() / eval_votes.sum()),
             "num_active_dims": int(active.sum())}
+
+
+# ---- the score registry (varstruct.metrics.registry) ----------------------------------------
+def _score_beta_vae(ctx: ScoreContext) -> dict:
+    r = beta_vae_score(ctx.ds, ctx.encode, seed=ctx.seed, n_train=ctx.n_train, n_eval=ctx.n_test)
+    return {"beta_vae_train_accuracy": r["train_accuracy"], "beta_vae_eval_accuracy": r["eval_accuracy"]}
+
+
+def _score_factor_vae(ctx: ScoreContext) -> dict:
+    r = factor_vae_score(ctx.ds, ctx.encode, seed=ctx.seed, n_train=ctx.n_train, n_eval=ctx.n_test,
+                         n_variance=ctx.n_train)
+    return {f"factor_vae_{k}": r[k] for k in ("train_accuracy", "eval_accuracy", "num_active_dims")}
+
+
+SCORERS = (
+    Scorer("beta_vae", {"beta_vae_train_accuracy": Variable((), "BetaVAE score (train accuracy)"),
+                        "beta_vae_eval_accuracy": Variable((), "BetaVAE score (evaluation accuracy)")},
+           _score_beta_vae),
+    Scorer("factor_vae", {"factor_vae_train_accuracy": Variable((), "FactorVAE score (train accuracy)"),
+                          "factor_vae_eval_accuracy": Variable((), "FactorVAE score (evaluation accuracy)"),
+                          "factor_vae_num_active_dims": Variable((), "FactorVAE active codes")},
+           _score_factor_vae),
+)

@@ -12,6 +12,7 @@ import numpy as np
 from sklearn import svm
 
 from ._parallel import thread_map
+from .registry import Scorer, ScoreContext, Variable
 from .utils import check_train_test
 
 
@@ -63,3 +64,14 @@ def sap(codes_train, factors_train, codes_test, factors_test,
     L >= 2; factors int [N, K])."""
     return float(np.mean(sap_per_factor(codes_train, factors_train, codes_test, factors_test,
                                         continuous_factors, n_jobs)))
+
+
+# ---- the score registry (varstruct.metrics.registry) ----------------------------------------
+def _score(ctx: ScoreContext) -> dict:
+    per = sap_per_factor(ctx.codes, ctx.factors, ctx.codes_test, ctx.factors_test, n_jobs=ctx.n_jobs)
+    return {"sap": float(np.mean(per)), "sap_per_factor": per}
+
+
+SCORERS = (Scorer("sap", {"sap": Variable((), "separated attribute predictability"),
+                          "sap_per_factor": Variable(("factor",), "SAP per factor")},
+                  _score),)

@@ -10,6 +10,7 @@ import numpy as np
 import scipy.linalg
 
 from .utils import check_codes, discrete_mutual_info, histogram_discretize
+from .registry import Scorer, Variable
 
 
 def gaussian_total_correlation(cov) -> float:
@@ -47,3 +48,13 @@ def unsupervised_scores(codes, n_bins: int = 20) -> dict:
             "gaussian_wasserstein_correlation": wc,
             "gaussian_wasserstein_correlation_norm": float(wc_norm),
             "mutual_info_score": float(np.sum(mi) / (L ** 2 - L))}
+
+
+# ---- the score registry (varstruct.metrics.registry) ----------------------------------------
+SCORERS = (Scorer(
+    "unsupervised",
+    {"gaussian_total_correlation": Variable((), "Gaussian total correlation", "nat"),
+     "gaussian_wasserstein_correlation": Variable((), "Gaussian Wasserstein correlation", None),
+     "gaussian_wasserstein_correlation_norm": Variable((), "normalised Gaussian Wasserstein correlation"),
+     "mutual_info_score": Variable((), "mean pairwise mutual information of the codes", "nat")},
+    lambda ctx: unsupervised_scores(ctx.codes)),)

@@ -113,16 +113,11 @@ def _results_match(rd: RunDir, run: dict) -> bool:
 
 
 def _limits(threads: int):
-    stack = contextlib.ExitStack()
-    from ..tensors import torch_threads
+    import torch  # noqa: F401  (imported first, so that its pool is limited too)
 
-    stack.enter_context(torch_threads(threads))
-    try:
-        from threadpoolctl import threadpool_limits
-        stack.enter_context(threadpool_limits(threads))
-    except ImportError:  # pragma: no cover - scikit-learn brings threadpoolctl
-        pass
-    return stack
+    from ..threads import limit_threads
+
+    return limit_threads(threads)
 
 
 def _no_dask_in_job():
