@@ -136,17 +136,6 @@ def _prepare_dir(rd: RunDir, record: dict, resume: bool, overwrite: bool) -> str
                       f"or --overwrite to replace it)")
 
 
-def _progress(enabled: bool, total: int, start: int):
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    p = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                 TimeRemainingColumn(), TextColumn("{task.fields[terms]}"))
-    p.add_task("train", total=total, completed=start, terms="")
-    return p
-
-
 def _write_log(path: Path, columns, rows) -> None:
     lines = [",".join(columns)]
     for r in rows:
@@ -173,8 +162,9 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
     config: a :class:`TrainConfig` or a dict of its fields (``out`` may be given here).
     resume: finish an interrupted run from its checkpoint (same final weights as an
     uninterrupted run); a finished run is left as it is. overwrite: replace the run files
-    of an existing dir. An existing non-empty dir is refused otherwise. progress: show a
-    rich progress bar. stop_after: checkpoint and return after this many steps (simulates
+    of an existing dir. An existing non-empty dir is refused otherwise. progress: True (a rich bar,
+    :func:`varstruct.progress.progress_bar`), False, or a :class:`varstruct.progress.Progress`
+    callback (one unit per step, the loss terms as its text at each log row). stop_after: checkpoint and return after this many steps (simulates
     an interruption). threads: torch CPU threads while training (restored after; bit-identity
     holds for a fixed thread count; 1 is fastest on a busy or small machine). prefetch: render
     the next batch in a background thread during each step (same batches either way).
@@ -242,7 +232,9 @@ def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threa
             save_checkpoint(rd.checkpoint_path, model=model, objective=objective, optimizers=opts.by_prefix(),
                             step=done, seconds=seconds, columns=columns, rows=rows, acc=acc, n=n)
 
-        with _progress(progress, steps, start) as bar:
+        from ..progress import progress_bar
+
+        with progress_bar(progress, steps, "train", transient=False, completed=start) as advance:
             t0 = time.perf_counter()
             for t, batch, torch_seed in batch_stream(ds, objective, seed, B, start, steps, channels_last, prefetch):
                 # the CPU generator only: torch.manual_seed would also queue a lazy CUDA seed and
@@ -264,11 +256,10 @@ def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threa
                 if done % log_every == 0 or done == steps:
                     rows.append([done, *(a / n for a in acc), seconds])
                     acc, n = [0.0] * n_terms, 0
-                    if bar is not None:
-                        bar.update(0, completed=done, terms="  ".join(
-                            f"{c} {v:.4g}" for c, v in zip(columns[1:-1], rows[-1][1:-1])))
-                elif bar is not None:
-                    bar.update(0, completed=done)
+                    advance(1, "train  " + "  ".join(
+                        f"{c} {v:.4g}" for c, v in zip(columns[1:-1], rows[-1][1:-1])))
+                else:
+                    advance(1)
                 if stop_after is not None and done == stop_after and done < steps:
                     checkpoint(done)
                     return out
