@@ -234,7 +234,7 @@ def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threa
 
         from ..progress import progress_bar
 
-        with progress_bar(progress, steps, "train", transient=False, completed=start) as advance:
+        with progress_bar(progress, steps, "train", transient=True, completed=start) as advance:
             t0 = time.perf_counter()
             for t, batch, torch_seed in batch_stream(ds, objective, seed, B, start, steps, channels_last, prefetch):
                 # the CPU generator only: torch.manual_seed would also queue a lazy CUDA seed and
