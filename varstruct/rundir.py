@@ -443,6 +443,23 @@ class RunDir:
                         self.lock_path.unlink(missing_ok=True)
                         self.path.rmdir()
 
+    def busy(self) -> str | None:
+        """"process PID" when another process holds this dir's writer lock; None when it is free
+        or cannot be probed (a read-only dir)."""
+        from filelock import FileLock, Timeout
+
+        if not self.lock_path.is_file():
+            return None
+        fl = FileLock(str(self.lock_path), timeout=0, thread_local=False)
+        try:
+            fl.acquire()
+        except Timeout:
+            return f"process {self._holder()}"
+        except OSError:
+            return None
+        fl.release()
+        return None
+
     def _holder(self) -> str:
         try:
             pid = (self.path / self.LOCK_PID).read_text().strip()

@@ -277,18 +277,9 @@ def refuse_unfinished(rd) -> None:
             step = f" at step {rd.log_path.read_text().strip().splitlines()[-1].split(',')[0]}"
         raise RunDirError(f"{rd.path}: training diverged{step} (a non-finite loss in {rd.LOG}); it has no usable "
                           f"weights: train it again with a smaller --lr (--overwrite)")
-    if not rd.weights_path.exists() and rd.lock_path.is_file():
-        from filelock import FileLock, Timeout
-
-        fl = FileLock(str(rd.lock_path), timeout=0, thread_local=False)
-        try:
-            fl.acquire()
-        except Timeout:
-            raise RunDirLocked(f"{rd.path} is in use by a running trainer (process {rd._holder()}); "
-                               f"wait for it to finish") from None
-        except OSError:
-            return  # cannot probe (read-only dir): the state check below says what it can
-        fl.release()
+    holder = rd.busy() if not rd.weights_path.exists() else None
+    if holder:
+        raise RunDirLocked(f"{rd.path} is in use by a running trainer ({holder}); wait for it to finish")
 
 
 def writer_lock(rd, out: Path):

@@ -42,12 +42,9 @@ import numpy as np
 
 from ..validate import check_choice, check_float
 from .base import DatasetError, Factor, FactorDataset
+from .toys import _constant, default_spread, gaussian_blobs, largest_spread
 
 PROFILES = ("none", "noflip", "flip")
-
-
-def _constant(order: np.ndarray) -> bool:
-    return bool(np.all(order == 1) or np.all(order == -1))
 
 
 class ToyContext(FactorDataset):
@@ -66,12 +63,7 @@ class ToyContext(FactorDataset):
         check_choice("toy_context: profile", profile, PROFILES, error=DatasetError)
         self.levels = np.linspace(-0.5, 0.5, self.N_LEVELS)
         self.t = np.arange(self.N_LEVELS) / (self.N_LEVELS - 1)
-        yy, xx = np.mgrid[0:16, 0:16].astype(np.float64)
-        blobs = []
-        for cy, cx in self.CENTRES:
-            d2 = (yy - cy) ** 2 + (xx - cx) ** 2
-            blobs.append(np.where(d2 <= self.RADIUS ** 2, np.exp(-d2 / (2 * self.SIGMA ** 2)), 0.0).ravel())
-        self.blobs = np.stack(blobs)  # [3, D]
+        self.blobs = gaussian_blobs(self.CENTRES, self.SIGMA, self.RADIUS)  # [3, D]
         self.r, self.profile, self.amplitude = r, profile, amplitude
         if spread is None:
             spread = self._default_spread(profile)
@@ -115,28 +107,10 @@ class ToyContext(FactorDataset):
 
     def _max_noflip_spread(self) -> float:
         """Largest spread whose order never flips (ρ stays on one side of 1); 1 if none."""
-        def ok(s):
-            return _constant(np.sign(self._rho(s) ** 2 - 1.0))
-        if not ok(1.0):
-            return 1.0
-        lo, hi = 0.0, 1.0  # log spread
-        while ok(np.exp(hi)) and hi < 50:
-            lo, hi = hi, 2 * hi
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if ok(np.exp(mid)) else (lo, mid)
-        return float(np.exp(lo))
+        return largest_spread(lambda sp: _constant(np.sign(self._rho(sp) ** 2 - 1.0)))
 
     def _default_spread(self, profile: str) -> float:
-        if profile == "none":
-            return 1.0
-        if profile == "flip":
-            return 2.0 * max(self.r, 1.0 / self.r)
-        s_max = self._max_noflip_spread()
-        if not s_max > 1.0 + 1e-9:
-            raise DatasetError(f"toy_context: noflip at r={self.r} has no spread > 1 that keeps the local variance "
-                               "order (use r away from 1)")
-        return float(np.sqrt(s_max))
+        return default_spread("toy_context", self.r, profile, self._max_noflip_spread)
 
     def amplitudes(self, idx) -> np.ndarray:
         """(a_A, a_B, a_C) = (a, a·ρ(t_C), a_C) at each point, float64 [n, 3]."""

@@ -140,12 +140,7 @@ class ToyBlobs(FactorDataset):
         levels = np.linspace(-0.5, 0.5, self.N_LEVELS)
         self.levels = levels
         self.t = np.arange(self.N_LEVELS) / (self.N_LEVELS - 1)
-        yy, xx = np.mgrid[0:16, 0:16].astype(np.float64)
-        blobs = []
-        for cy, cx in self.CENTRES:
-            d2 = (yy - cy) ** 2 + (xx - cx) ** 2
-            blobs.append(np.where(d2 <= self.RADIUS ** 2, np.exp(-d2 / (2 * self.SIGMA ** 2)), 0.0).ravel())
-        self.blobs = np.stack(blobs)  # [2, D]
+        self.blobs = gaussian_blobs(self.CENTRES, self.SIGMA, self.RADIUS)  # [2, D]
         self.r, self.profile, self.amplitude = r, profile, amplitude
         if spread is None:
             spread = self._default_spread(r, profile)
@@ -192,27 +187,11 @@ class ToyBlobs(FactorDataset):
         return np.sign(V[..., 1] - V[..., 0])
 
     def _max_noflip_spread(self) -> float:
-        """Largest spread at which the order never flips (bisection; monotone in spread)."""
-        if not _constant(self._order(1.0)):
-            return 1.0
-        lo, hi = 0.0, 1.0  # log spread
-        while _constant(self._order(np.exp(hi))) and hi < 50:
-            lo, hi = hi, 2 * hi
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if _constant(self._order(np.exp(mid))) else (lo, mid)
-        return float(np.exp(lo))
+        """Largest spread at which the order never flips."""
+        return largest_spread(lambda sp: _constant(self._order(sp)))
 
     def _default_spread(self, r: float, profile: str) -> float:
-        if profile == "none":
-            return 1.0
-        if profile == "flip":
-            return 2.0 * max(r, 1.0 / r)
-        s_max = self._max_noflip_spread()
-        if not s_max > 1.0 + 1e-9:
-            raise DatasetError(f"toy_blobs: noflip at r={r} has no spread > 1 that keeps the local variance order "
-                               "(use r away from 1)")
-        return float(np.sqrt(s_max))
+        return default_spread("toy_blobs", r, profile, self._max_noflip_spread)
 
     def amplitudes(self, idx) -> np.ndarray:
         """Amplitudes (a_A, a_B) = (a, a·r·ρ(t_A)) at each point, float64 [B, 2]."""
@@ -251,6 +230,44 @@ class ToyBlobs(FactorDataset):
 
 
 PROFILES = ("none", "noflip", "flip")
+
+
+def largest_spread(keeps_order) -> float:
+    """The largest spread s >= 1 with ``keeps_order(s)`` true (true up to some s, false beyond),
+    by bisection on log s to 60 halvings; 1 where ``keeps_order(1)`` is false."""
+    if not keeps_order(1.0):
+        return 1.0
+    lo, hi = 0.0, 1.0  # log spread
+    while keeps_order(np.exp(hi)) and hi < 50:
+        lo, hi = hi, 2 * hi
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if keeps_order(np.exp(mid)) else (lo, mid)
+    return float(np.exp(lo))
+
+
+def default_spread(name: str, r: float, profile: str, max_noflip) -> float:
+    """A profile's default spread: none 1, flip 2·max(r, 1/r), noflip √s_max (``max_noflip()``)."""
+    if profile == "none":
+        return 1.0
+    if profile == "flip":
+        return 2.0 * max(r, 1.0 / r)
+    s_max = max_noflip()
+    if not s_max > 1.0 + 1e-9:
+        raise DatasetError(f"{name}: noflip at r={r} has no spread > 1 that keeps the local variance order "
+                           "(use r away from 1)")
+    return float(np.sqrt(s_max))
+
+
+def gaussian_blobs(centres, sigma: float, radius: float, side: int = 16) -> np.ndarray:
+    """[len(centres), side²] float64: exp(−d²/2σ²) around each (row, col) centre, 0 beyond
+    ``radius`` (pixel centres at integer coordinates)."""
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float64)
+    out = []
+    for cy, cx in centres:
+        d2 = (yy - cy) ** 2 + (xx - cx) ** 2
+        out.append(np.where(d2 <= radius ** 2, np.exp(-d2 / (2 * sigma ** 2)), 0.0).ravel())
+    return np.stack(out)
 
 
 def _constant(order: np.ndarray) -> bool:
