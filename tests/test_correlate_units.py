@@ -88,10 +88,11 @@ def test_p_values_are_uniform_on_unequal_clustered_null_studies():
 def test_a_planted_per_unit_effect_is_detected_at_the_documented_rate():
     """docs/studies.md#units-of-analysis: with 8 configurations x 20 seeds and y's configuration
     mean shifted by 2 SD of the configuration effect per SD of x (correlation ~0.89 between x
-    and the configuration means), the default analysis detects the effect (p < 0.05) in 88% of
-    studies (2,000 simulated, 0.87-0.90); checked here on 200 more."""
+    and the configuration means), the default analysis detects the effect (p < 0.05) in 89% of
+    studies (1,783 of 2,000 simulated with seeds [s, 9], s < 2000; CI 0.88-0.90); checked here on
+    200 of them against that rate."""
     ps = np.array([_p(clustered_study([s, 9], planted=2.0), seed=s) for s in range(1000, 1200)])
-    lo, hi = stats.binom.interval(0.99, 200, 0.88)
+    lo, hi = stats.binom.interval(0.99, 200, 0.89)
     assert lo <= int((ps < ALPHA).sum()) <= hi
 
 
