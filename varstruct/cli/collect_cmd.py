@@ -1,15 +1,12 @@
 """`varstruct collect DIR --out study.nc`: every finished run of a models dir as one netCDF."""
 from __future__ import annotations
 
-import contextlib
-import logging
-import sys
 from pathlib import Path
 
 import typer
 
 from . import common as c
-from .common import app, console
+from .common import app, console, warnings_to_stderr
 
 
 @app.command("collect")
@@ -36,18 +33,3 @@ def collect_cmd(
     console.print(f"collected {ds.sizes['model']} models from {models_dir} "
                   f"({', '.join(f'{n} {k} variables' for k, n in sources.items())})")
     console.print(f"wrote {out}")
-
-
-@contextlib.contextmanager
-def warnings_to_stderr():
-    """Warnings of collect as plain `warning: ...` lines on stderr while the block runs."""
-    log = logging.getLogger("varstruct.collect")
-    h = logging.StreamHandler(sys.stderr)
-    h.setFormatter(logging.Formatter("warning: %(message)s"))
-    log.addHandler(h)
-    prev, log.propagate = log.propagate, False
-    try:
-        yield
-    finally:
-        log.removeHandler(h)
-        log.propagate = prev

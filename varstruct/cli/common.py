@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import logging
+import sys
 import json
 import math
 import os
@@ -304,3 +306,18 @@ def start(threads: int | None) -> int:
     torch.set_num_threads(n)
     threadpool_limits(n)
     return n
+
+
+@contextlib.contextmanager
+def warnings_to_stderr():
+    """Warnings of collect (logger varstruct.collect) as plain `warning: ...` lines on stderr while the block runs."""
+    log = logging.getLogger("varstruct.collect")
+    h = logging.StreamHandler(sys.stderr)
+    h.setFormatter(logging.Formatter("warning: %(message)s"))
+    log.addHandler(h)
+    prev, log.propagate = log.propagate, False
+    try:
+        yield
+    finally:
+        log.removeHandler(h)
+        log.propagate = prev

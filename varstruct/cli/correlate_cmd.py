@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .common import app, console
+from .common import app, console, warnings_to_stderr
 
 
 @app.command("correlate")
@@ -38,7 +38,6 @@ def correlate_cmd(
     from ..study.correlate import LEVELS, METHODS, _load, correlate, to_table
     from ..study.units import LEVELS as UNIT_LEVELS
     from ..validate import check_choice, check_int
-    from .collect_cmd import warnings_to_stderr
 
     check_choice("--level", level, LEVELS, error=ConfigError)
     check_choice("--method", method, METHODS, error=ConfigError)
