@@ -77,6 +77,8 @@ FLAGS = {
     "arch": "--arch", "lr": "--lr", "recon": "--recon", "recon_var": "--recon-var", "mask": "--mask",
     "mask.mode": "--mask", "mask.l1": "--mask-l1", "precision": "--precision", "log_every": "--log-every",
     "checkpoint_every": "--checkpoint-every", "out": "--out", "hparams": "--hparam",
+    "until_converged": "--until-converged", "until_converged.min_steps": "--until-converged",
+    "until_converged.check_every": "--check-every",
     "hparams.p": "--nested-p",
 }
 FLAGS.update({f"hparams.{h.name}": "--" + h.name.replace("_", "-") for m in catalog.METHODS.values()

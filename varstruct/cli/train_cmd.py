@@ -67,7 +67,15 @@ def train_cmd(
                                               help="Fixed variance of the gaussian loss. [default: 0.02]"),
     lr: float = typer.Option(1e-4, "--lr", help="Adam learning rate."),
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Batch size (pairs for ada_gvae)."),
-    steps: int = typer.Option(10000, "--steps", "-n", help="Training steps."),
+    steps: int = typer.Option(10000, "--steps", "-n", help="Training steps (the budget with --until-converged)."),
+    until_converged: Optional[int] = typer.Option(
+        None, "--until-converged", metavar="MIN_STEPS", show_default=False,
+        help="Stop at the first --check-every step from MIN_STEPS on at which the convergence criterion "
+             "holds (reconstruction improved < 2% over the last quarter); --steps is then the most steps."),
+    check_every: Optional[int] = typer.Option(
+        None, "--check-every", show_default=False,
+        help="Steps between convergence checks (with --until-converged; a multiple of --log-every). "
+             "[default: --checkpoint-every]"),
     seed: int = c.seed_option("the weights, batches and sampling"),
     mask_mode: Optional[c.MaskMode] = typer.Option(None, "--mask", show_default=False,
                                                    help="Channel-mask every layer with this gate."),
@@ -103,13 +111,17 @@ def train_cmd(
         hparams[key] = _option_value(v)
     if mask_l1 is not None and mask_mode is None:
         raise ConfigError("--mask-l1 applies only with --mask (continuous, ste or hard_concrete)")
+    if check_every is not None and until_converged is None:
+        raise ConfigError("--check-every applies only with --until-converged")
     if recon_var is not None and c.value(recon) != "gaussian":
         raise ConfigError("--recon-var applies only with --recon gaussian")
     if threads is not None:
         check_int("--threads", threads, 1, 4096)
     params = c.parse_params(param)
     given = {"recon_var": recon_var, "precision": c.value(precision),
-             "mask": {"mode": c.value(mask_mode), "l1": 0.0 if mask_l1 is None else mask_l1} if mask_mode else None}
+             "mask": {"mode": c.value(mask_mode), "l1": 0.0 if mask_l1 is None else mask_l1} if mask_mode else None,
+             "until_converged": None if until_converged is None else
+             {"min_steps": until_converged, "check_every": checkpoint_every if check_every is None else check_every}}
     try:  # the library's one validation; its parameter names become this command's options
         cfg = TrainConfig(
             dataset=name, method=meth, hparams=hparams, dataset_params=params, seed=seed, steps=steps,
@@ -194,14 +206,16 @@ def _summary(run: Path) -> None:
     table.add_row("model dir", str(run))
     table.add_row("hyper-parameters", ", ".join(f"{k}={v}" for k, v in cfg["hparams"].items()) or "-")
     table.add_row("arch / latents", f"{cfg['arch']} / {cfg['latent_dim']}")
-    table.add_row("steps x batch", f"{cfg['steps']} x {cfg['batch_size']}")
+    trained = int(last[0]) if last else cfg["steps"]
+    budget = f" (of a budget of {cfg['steps']}: stopped when converged)" if trained < cfg["steps"] else ""
+    table.add_row("steps x batch", f"{trained} x {cfg['batch_size']}{budget}")
     if last:
         vals = dict(zip(header, last))
         secs = float(vals.pop("seconds"))
         vals.pop("step")
         for name, v in vals.items():
             table.add_row(f"final {name}", f"{float(v):.4g}")
-        table.add_row("training time", f"{secs:.1f} s ({cfg['steps'] * cfg['batch_size'] / max(secs, 1e-9):.0f} images/s)")
+        table.add_row("training time", f"{secs:.1f} s ({trained * cfg['batch_size'] / max(secs, 1e-9):.0f} images/s)")
     from ..training.convergence import TOLERANCE, run_convergence
 
     try:

@@ -225,12 +225,13 @@ def _read_run(rd, models_dir: Path, settings: tuple, dm_cache: dict, write_cache
 def _convergence(rd, cfg) -> dict:
     """The run's convergence verdict (:mod:`varstruct.training.convergence`) from its own
     train_log.csv; no verdict for a run without one (an imported model)."""
-    from ..training.convergence import log_convergence
+    from ..training.convergence import log_convergence, run_length
 
     try:
-        return log_convergence(rd.read_log(), int(cfg.get("steps") or 0) or None)
+        log = rd.read_log()
+        return log_convergence(log, run_length(cfg, log))
     except (ValueError, OSError):
-        return {"converged": None, "improvement": float("nan")}
+        return {"converged": None, "improvement": float("nan"), "steps": 0}
 
 
 def _config_coords(configs: list[dict]) -> dict:
@@ -312,7 +313,9 @@ def collect(models_dir, n_anchors: int = 1000, seed: int = 0, n_pca_anchors: int
                    {"long_name": "the run meets the convergence criterion (1), does not (0), no verdict (NaN)",
                     "criterion": CRITERION}),
         recon_improvement=("model", np.array([v["improvement"] for v in verdicts], dtype=float),
-                           {"long_name": "relative reconstruction improvement over the last 25% of steps"}))
+                           {"long_name": "relative reconstruction improvement over the last 25% of steps"}),
+        trained_steps=("model", np.array([float(v.get("steps") or np.nan) for v in verdicts]),
+                       {"long_name": "steps trained (an until_converged run's stopping step; NaN: no train log)"}))
     from ..schema import call_string, provenance
 
     out.attrs = {}

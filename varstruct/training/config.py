@@ -28,6 +28,9 @@ DEFAULT_PRECISION = "auto"
 # the entries of a mask table and their forms (None: mode continuous, l1 0)
 MASK_CONSTRAINTS = {"mode": [Options(catalog.MASK_MODES)], "l1": [Interval(float, 0.0)]}
 MASK_DEFAULTS = {"mode": "continuous", "l1": 0.0}
+# the entries of an until_converged table: judge the convergence criterion every check_every steps
+# from min_steps on (varstruct.training.convergence); stop at the first check that passes
+UNTIL_CONVERGED_CONSTRAINTS = {"min_steps": [Interval(int, 1)], "check_every": [Interval(int, 1)]}
 # the derived fields a config.json holds besides TrainConfig's
 RECORD_ONLY = ("image_shape", "version")
 
@@ -59,6 +62,12 @@ class TrainConfig:
     config.json records the resolved fp32|bf16|fp64 and a run resumes only with the same).
     log_every: steps per train_log.csv row (the mean of the steps since the last row).
     checkpoint_every: steps between checkpoints. out: the model dir.
+    until_converged: None (train ``steps`` steps), or {"min_steps": m, "check_every": c}: ``steps``
+    is then the budget, the most steps; at every multiple of c from m on, the convergence criterion
+    (:mod:`varstruct.training.convergence`) is judged on the log so far as if the run were that
+    long, and the run ends at the first check that passes (its train_log.csv then ends there). A
+    run stopped at step T is the run of ``steps`` = T without the option, bit for bit. c must be a
+    multiple of log_every, and m <= steps.
     """
 
     dataset: str
@@ -79,6 +88,7 @@ class TrainConfig:
     precision: str = DEFAULT_PRECISION
     log_every: int = 10
     checkpoint_every: int = 500
+    until_converged: dict | None = None
     out: str | None = None
 
     # field -> the forms it accepts (hparams: a table here, its entries by the catalog)
@@ -101,6 +111,7 @@ class TrainConfig:
         "precision": [Options(catalog.PRECISIONS)],
         "log_every": [Interval(int, 1)],
         "checkpoint_every": [Interval(int, 1)],
+        "until_converged": [Table(), None],
         "out": [Text(path=True), None],
     }
 
@@ -130,7 +141,26 @@ class TrainConfig:
         out["dataset_params"] = dict(out["dataset_params"] or {})
         mask = out["mask"]
         out["mask"] = {**MASK_DEFAULTS, **check_params(mask, MASK_CONSTRAINTS, prefix="mask.")} if mask else None
+        out["until_converged"] = _check_until_converged(out["until_converged"], out["steps"], out["log_every"])
         return TrainConfig(**out)
+
+
+def _check_until_converged(table: dict | None, steps: int, log_every: int) -> dict | None:
+    """The until_converged table normalised ({"min_steps", "check_every"}, both required), or None."""
+    if table is None:
+        return None
+    table = check_params(table, UNTIL_CONVERGED_CONSTRAINTS, prefix="until_converged.")
+    for k in UNTIL_CONVERGED_CONSTRAINTS:
+        if k not in table:
+            raise ConfigError(f"until_converged needs {k}", param=f"until_converged.{k}")
+    if table["min_steps"] > steps:
+        raise ConfigError(f"until_converged.min_steps ({table['min_steps']}) is more than steps ({steps}), "
+                          "the budget", param="until_converged.min_steps")
+    if table["check_every"] % log_every:
+        raise ConfigError(f"until_converged.check_every ({table['check_every']}) must be a multiple of log_every "
+                          f"({log_every}): the criterion is judged on whole log rows",
+                          param="until_converged.check_every")
+    return table
 
 
 def validate_record(record: dict, where: str | None = None) -> dict:
@@ -201,6 +231,8 @@ def resolve_record(cfg: TrainConfig, resolve_auto: bool = True):
         "precision": precision, "log_every": cfg.log_every, "checkpoint_every": cfg.checkpoint_every,
         "version": __version__,
     }
+    if cfg.until_converged is not None:  # absent otherwise: earlier config.json files stay identical
+        record["until_converged"] = cfg.until_converged
     return ds, record
 
 

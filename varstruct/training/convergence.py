@@ -72,6 +72,14 @@ def convergence(steps, recon, total_steps: int | None = None, tail: float = TAIL
     return out
 
 
+def run_length(record: dict, log) -> int | None:
+    """T, the length of a run to judge: its config's ``steps``, or, for an ``until_converged`` run
+    (``steps`` is then its budget), the last step in its train_log (pandas DataFrame); None if unknown."""
+    if record.get("until_converged") and len(log) and "step" in log.columns:
+        return int(log["step"].iloc[-1])
+    return int(record.get("steps") or 0) or None
+
+
 def log_convergence(log, total_steps: int | None = None) -> dict:
     """:func:`convergence` of a train_log table (a pandas DataFrame with ``step`` and ``recon``)."""
     if "recon" not in log.columns or "step" not in log.columns:
@@ -80,9 +88,10 @@ def log_convergence(log, total_steps: int | None = None) -> dict:
 
 
 def run_convergence(run_dir) -> dict:
-    """:func:`convergence` of a finished run dir, from its train_log.csv and config.json's steps."""
+    """:func:`convergence` of a finished run dir, from its train_log.csv and config.json
+    (T: :func:`run_length`)."""
     from ..rundir import RunDir
 
     rd = RunDir(run_dir)
-    cfg = rd.read_config()
-    return log_convergence(rd.read_log(), int(cfg.get("steps", 0)) or None)
+    log = rd.read_log()
+    return log_convergence(log, run_length(rd.read_config(), log))

@@ -155,6 +155,18 @@ def _diverged(rd: RunDir, columns, rows, vals) -> None:
                         step=step, run_dir=rd.path)
 
 
+def _converged_at(uc: dict, done: int, columns, rows) -> bool:
+    """Whether an until_converged run ends at step ``done``: a check step (a multiple of
+    check_every, >= min_steps) at which the criterion holds on the log rows so far, judged as for
+    a run of ``done`` steps."""
+    if done < uc["min_steps"] or done % uc["check_every"]:
+        return False
+    from .convergence import convergence
+
+    arr = np.asarray(rows, dtype=np.float64)
+    return bool(convergence(arr[:, 0], arr[:, columns.index("recon")], total_steps=done)["converged"])
+
+
 def train(config, *, out=None, resume: bool = False, overwrite: bool = False, progress: bool = False,
           stop_after: int | None = None, threads: int | None = None, prefetch: bool = True) -> Path:
     """Train the model a config describes and write its model dir; return the dir's Path.
@@ -205,6 +217,7 @@ def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threa
 
     seed, steps, B = record["seed"], record["steps"], record["batch_size"]
     log_every, ckpt_every = record["log_every"], record["checkpoint_every"]
+    uc = record.get("until_converged")
     retain_freed_memory()  # no page faults on the step's buffers (glibc)
     with _deterministic(threads):
         torch.manual_seed(seed)
@@ -260,6 +273,8 @@ def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threa
                         f"{c} {v:.4g}" for c, v in zip(columns[1:-1], rows[-1][1:-1])))
                 else:
                     advance(1)
+                if uc is not None and done < steps and _converged_at(uc, done, columns, rows):
+                    break  # the convergence criterion holds: the run ends here (a run of `done` steps)
                 if stop_after is not None and done == stop_after and done < steps:
                     checkpoint(done)
                     return out

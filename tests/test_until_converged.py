@@ -1,0 +1,96 @@
+"""Training until the convergence criterion holds (``until_converged``): where a run stops, that it
+is the run of that many steps bit for bit, its verdict, its validation."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import varstruct
+from varstruct.errors import ConfigError
+from varstruct.training.config import TrainConfig
+from varstruct.training.convergence import convergence, run_convergence
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TOY = {"dataset": "toy_linear", "method": "beta_vae", "hparams": {"beta": 1.0}, "arch": "mlp", "hidden": [32],
+       "latent_dim": 4, "recon": "gaussian", "batch_size": 16, "lr": 1e-3, "log_every": 5, "checkpoint_every": 50}
+UC = {"min_steps": 100, "check_every": 20}
+
+
+def _log(run):
+    return pd.read_csv(run / "train_log.csv")
+
+
+def _same_weights(a, b):
+    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory):
+    out = tmp_path_factory.mktemp("uc") / "run"
+    varstruct.train({**TOY, "steps": 2000, "until_converged": UC}, out=out)
+    return out
+
+
+def test_the_run_stops_at_the_first_check_step_where_the_criterion_holds(stopped):
+    log = _log(stopped)
+    T = int(log["step"].iloc[-1])
+    assert T < 2000 and T >= UC["min_steps"] and T % UC["check_every"] == 0
+    steps, recon = log["step"].to_numpy(), log["recon"].to_numpy()
+    # the definition, judged independently at every check step up to T: false before T, true at T
+    for t in range(UC["min_steps"], T + 1, UC["check_every"]):
+        v = convergence(steps[steps <= t], recon[steps <= t], total_steps=t)
+        assert v["converged"] is (t == T), t
+    assert run_convergence(stopped)["converged"] is True and run_convergence(stopped)["steps"] == T
+    cfg = varstruct.RunDir(stopped).read_config()
+    assert cfg["steps"] == 2000 and cfg["until_converged"] == UC  # the budget and the rule are recorded
+
+
+def test_a_stopped_run_is_the_run_of_that_many_steps(stopped, tmp_path):
+    T = int(_log(stopped)["step"].iloc[-1])
+    plain = varstruct.train({**TOY, "steps": T}, out=tmp_path / "plain")
+    assert _same_weights(stopped, plain)
+    a, b = _log(stopped), _log(plain)
+    assert np.array_equal(a.drop(columns="seconds").to_numpy(), b.drop(columns="seconds").to_numpy())
+    assert "until_converged" not in varstruct.RunDir(plain).read_config()  # plain configs stay as before
+
+
+def test_an_interrupted_until_converged_run_resumes_to_the_same_stop(stopped, tmp_path):
+    cfg = {**TOY, "steps": 2000, "until_converged": UC}
+    varstruct.train(cfg, out=tmp_path / "r", stop_after=60)
+    varstruct.train(cfg, out=tmp_path / "r", resume=True)
+    assert _same_weights(stopped, tmp_path / "r")
+
+
+def test_the_budget_ends_a_run_that_never_converges(tmp_path):
+    # min_steps = steps: the only check would be at the end, which is the budget anyway
+    out = varstruct.train({**TOY, "steps": 40, "until_converged": {"min_steps": 40, "check_every": 20}},
+                          out=tmp_path / "b")
+    assert int(_log(out)["step"].iloc[-1]) == 40
+
+
+@pytest.mark.parametrize("uc, param, match", [
+    ({"min_steps": 100}, "until_converged.check_every", "needs check_every"),
+    ({"min_steps": 100, "check_every": 20, "every": 3}, "until_converged.every", "unknown entry"),
+    ({"min_steps": 5000, "check_every": 20}, "until_converged.min_steps", "more than steps"),
+    ({"min_steps": 100, "check_every": 7}, "until_converged.check_every", "multiple of log_every"),
+    ({"min_steps": 0, "check_every": 20}, "until_converged.min_steps", None),
+    ("yes", "until_converged", None),
+])
+def test_bad_until_converged_tables_are_refused_before_any_work(uc, param, match, tmp_path):
+    with pytest.raises(ConfigError, match=match) as e:
+        TrainConfig.from_dict({**TOY, "steps": 2000, "until_converged": uc}).validate()
+    assert e.value.param == param
+    with pytest.raises(ConfigError):
+        varstruct.train({**TOY, "steps": 2000, "until_converged": uc}, out=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_sweep_spec_passes_the_table_through(tmp_path):
+    from varstruct.study.spec import runs_from_dict
+
+    runs = runs_from_dict({"steps": 2000, "train": {"until_converged": UC}, "datasets": [{"name": "toy_blobs"}],
+                           "methods": [{"name": "beta_vae"}]})
+    assert runs[0].train["until_converged"] == UC and runs[0].rel == "toy_blobs/beta_vae/seed0"
