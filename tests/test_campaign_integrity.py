@@ -179,7 +179,7 @@ def _foreign():
 
 
 @pytest.mark.parametrize("field,value,match", [("latent_dim", "three", "latent_dim must be an integer >= 1"),
-                                               ("steps", -5, "steps must be an integer >= 1"),
+                                               ("steps", -5, "steps must be an integer >= 0"),
                                                ("lr", "nan", "lr must be a finite number > 0"),
                                                ("hparams", [1], "hparams must be a table (dict)")])
 def test_row13_bad_config_values_are_refused(models, caplog, capsys, field, value, match):

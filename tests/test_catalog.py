@@ -60,7 +60,7 @@ def test_the_name_tables():
     assert set(catalog.METRICS_WITH_TEST) <= set(catalog.METRICS_ON_CODES) < set(catalog.METRICS)
     assert catalog.PRECISIONS == ("fp32", "bf16", "fp64", "auto")
     assert set(catalog.RESOLVED_PRECISIONS) == set(catalog.PRECISIONS) - {"auto"}
-    assert catalog.ARCHS == ("conv", "mlp") and catalog.RECONS == ("bernoulli", "gaussian")
+    assert catalog.ARCHS == ("conv", "mlp", "linear") and catalog.RECONS == ("bernoulli", "gaussian")
     assert catalog.MASK_MODES == ("continuous", "ste", "hard_concrete")
     assert catalog.RESPONSES == ("traversal", "jacobian")
     assert catalog.default_arch([64, 64, 1]) == "conv" and catalog.default_arch([32, 32, 3]) == "mlp"
@@ -152,7 +152,7 @@ def test_validate_normalises():
 
 @pytest.mark.parametrize("field,value", [
     ("seed", True), ("seed", "3"), ("seed", -1), ("seed", 2 ** 63), ("seed", 1.5), ("seed", math.nan),
-    ("steps", 0), ("steps", -5), ("steps", True), ("steps", "10"), ("steps", math.inf), ("steps", 2.5),
+    ("steps", -1), ("steps", -5), ("steps", True), ("steps", "10"), ("steps", math.inf), ("steps", 2.5),
     ("batch_size", 1), ("batch_size", "32"), ("batch_size", None),
     ("latent_dim", 0), ("latent_dim", False), ("latent_dim", "three"),
     ("lr", 0), ("lr", -1e-3), ("lr", math.nan), ("lr", math.inf), ("lr", "1e-3"), ("lr", True),
@@ -298,7 +298,7 @@ def test_cli_leaves_other_errors_alone():
     (["-m", "annealed_vae", "--iteration-threshold", "0"], "--iteration-threshold must be an integer >= 1"),
     (["-m", "ae", "--latents", "0"], "--latents must be an integer >= 1"),
     (["-m", "ae", "--batch-size", "1"], "--batch-size must be an integer >= 2"),
-    (["-m", "ae", "--steps", "0"], "--steps must be an integer >= 1"),
+    (["-m", "ae", "--steps", "-1"], "--steps must be an integer >= 0"),
     (["-m", "ae", "--recon", "gaussian", "--recon-var", "0"], "--recon-var must be a finite number > 0"),
     (["-m", "ae", "--mask", "ste", "--mask-l1", "nan"], "--mask-l1 must be a finite number >= 0"),
     (["-m", "ada_gvae", "--hparam", "changeable=[]"], "--hparam changeable must be a non-empty list"),

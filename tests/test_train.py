@@ -169,7 +169,7 @@ def test_output_dir_rules(tmp_path):
 
 
 @pytest.mark.parametrize("bad,match", [
-    ({"latent_dim": 0}, "latent_dim"), ({"steps": 0}, "steps"), ({"batch_size": 1}, "batch_size"),
+    ({"latent_dim": 0}, "latent_dim"), ({"steps": -1}, "steps"), ({"batch_size": 1}, "batch_size"),
     ({"lr": -1.0}, "lr"), ({"arch": "conv"}, "64x64"), ({"recon": "laplace"}, "recon"),
     ({"mask": {"mode": "magic"}}, "mask"), ({"dataset_params": {"nope": 1}}, "unknown parameter"),
     ({"bogus": 1}, "unknown config field"),

@@ -37,8 +37,11 @@ PRECISIONS = ("fp32", "bf16", "fp64", "auto")
 RESOLVED_PRECISIONS = ("fp32", "bf16", "fp64")
 #: the arithmetic of encoding for the metrics and measures (varstruct/tensors.py)
 ENCODE_PRECISIONS = ("fp32", "bf16")
-#: network architectures (varstruct/models/nets.py): conv takes 64x64 images only
-ARCHS = ("conv", "mlp")
+#: network architectures (varstruct/models/nets.py): conv takes 64x64 images only; linear is one
+#: affine map each way (the fitted baselines' architecture, also trainable)
+ARCHS = ("conv", "mlp", "linear")
+#: fitted (closed-form) baselines (varstruct/models/baselines.py): config field ``baseline``
+BASELINES = ("pca", "fastica", "oracle")
 #: hidden layer sizes of the mlp architecture when none are given
 DEFAULT_HIDDEN = (256, 256)
 

@@ -64,6 +64,7 @@ Method = _enum("Method", METHODS)
 Arch = _enum("Arch", catalog.ARCHS)
 Recon = _enum("Recon", catalog.RECONS)
 MaskMode = _enum("MaskMode", catalog.MASK_MODES)
+Baseline = _enum("Baseline", catalog.BASELINES)
 Response = _enum("Response", catalog.RESPONSES)
 
 
@@ -79,6 +80,7 @@ FLAGS = {
     "checkpoint_every": "--checkpoint-every", "out": "--out", "hparams": "--hparam",
     "until_converged": "--until-converged", "until_converged.min_steps": "--until-converged",
     "until_converged.check_every": "--check-every",
+    "baseline": "--baseline", "baseline.kind": "--baseline", "baseline.n_fit": "--n-fit",
     "hparams.p": "--nested-p",
 }
 FLAGS.update({f"hparams.{h.name}": "--" + h.name.replace("_", "-") for m in catalog.METHODS.values()

@@ -81,6 +81,11 @@ def train_cmd(
                                                    help="Channel-mask every layer with this gate."),
     mask_l1: Optional[float] = typer.Option(None, "--mask-l1", show_default=False,
                                             help="Mask sparsity penalty λ (with --mask). [default: 0]"),
+    baseline: Optional[c.Baseline] = typer.Option(
+        None, "--baseline", show_default=False,
+        help="Fit this baseline instead of training (needs -m ae, --steps 0, --recon gaussian; arch linear)."),
+    n_fit: Optional[int] = typer.Option(None, "--n-fit", show_default=False,
+                                        help="Images the baseline is fitted on (with --baseline). [default: 10000]"),
     checkpoint_every: int = typer.Option(500, "--checkpoint-every", help="Steps between checkpoints."),
     log_every: int = typer.Option(10, "--log-every", help="Steps per train_log.csv row."),
     precision: Optional[c.Precision] = typer.Option(None, "--precision", show_default=False,
@@ -111,6 +116,8 @@ def train_cmd(
         hparams[key] = _option_value(v)
     if mask_l1 is not None and mask_mode is None:
         raise ConfigError("--mask-l1 applies only with --mask (continuous, ste or hard_concrete)")
+    if n_fit is not None and baseline is None:
+        raise ConfigError("--n-fit applies only with --baseline")
     if check_every is not None and until_converged is None:
         raise ConfigError("--check-every applies only with --until-converged")
     if recon_var is not None and c.value(recon) != "gaussian":
@@ -120,6 +127,8 @@ def train_cmd(
     params = c.parse_params(param)
     given = {"recon_var": recon_var, "precision": c.value(precision),
              "mask": {"mode": c.value(mask_mode), "l1": 0.0 if mask_l1 is None else mask_l1} if mask_mode else None,
+             "baseline": None if baseline is None else
+             {"kind": c.value(baseline), **({} if n_fit is None else {"n_fit": n_fit})},
              "until_converged": None if until_converged is None else
              {"min_steps": until_converged, "check_every": checkpoint_every if check_every is None else check_every}}
     try:  # the library's one validation; its parameter names become this command's options
@@ -215,7 +224,10 @@ def _summary(run: Path) -> None:
         vals.pop("step")
         for name, v in vals.items():
             table.add_row(f"final {name}", f"{float(v):.4g}")
-        table.add_row("training time", f"{secs:.1f} s ({trained * cfg['batch_size'] / max(secs, 1e-9):.0f} images/s)")
+        if cfg.get("baseline"):
+            table.add_row("fitted", f"{cfg['baseline']['kind']} on {cfg['baseline']['n_fit']} images in {secs:.1f} s")
+        else:
+            table.add_row("training time", f"{secs:.1f} s ({trained * cfg['batch_size'] / max(secs, 1e-9):.0f} images/s)")
     from ..training.convergence import TOLERANCE, run_convergence
 
     try:

@@ -162,3 +162,8 @@ class ToyContext(FactorDataset):
         coef = self.amplitudes(idx) * self.levels[idx]
         x = 0.5 + coef @ self.blobs
         return x.astype(np.float32).reshape((-1,) + self.image_shape)
+
+    def oracle_directions(self) -> np.ndarray:
+        """[3, D]: the blobs g_A, g_B, g_C whose brightness A, B and C set (the oracle baseline's
+        readout; B's blob is also scaled by ρ(C))."""
+        return self.blobs.copy()

@@ -61,6 +61,10 @@ class ToyLinear(FactorDataset):
         x = 0.5 + self.coefficients(idx) @ self.basis
         return x.astype(np.float32).reshape((-1,) + self.image_shape)
 
+    def oracle_directions(self) -> np.ndarray:
+        """[K, D]: b_j, the image factor j's coefficient scales (the oracle baseline's readout)."""
+        return self.basis.copy()
+
     def closed_form_variance(self) -> np.ndarray:
         n = self.factor_sizes.astype(np.float64)
         return self.amplitudes ** 2 * (n + 1) / (12 * (n - 1) * self.n_pixels)
@@ -227,6 +231,10 @@ class ToyBlobs(FactorDataset):
         coef = self.amplitudes(idx) * self.levels[idx]
         x = 0.5 + coef @ self.blobs
         return x.astype(np.float32).reshape((-1,) + self.image_shape)
+
+    def oracle_directions(self) -> np.ndarray:
+        """[2, D]: the blobs g_A, g_B whose brightness A and B set (the oracle baseline's readout)."""
+        return self.blobs.copy()
 
 
 PROFILES = ("none", "noflip", "flip")

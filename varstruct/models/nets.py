@@ -17,6 +17,10 @@ a fixed permutation of the dense layer's units, the same family of functions.)
 ``mlp`` (any HxWxC, meant for small toy images): flatten D -> hidden ReLU layers -> 2 heads of
 L; decoder L -> hidden (reversed) ReLU layers -> D logits.
 
+``linear`` (any HxWxC): flatten D -> dense 2L (mean, log-variance); decoder L -> dense D. The
+architecture of the fitted baselines (:mod:`varstruct.models.baselines`: PCA, FastICA, the oracle
+readout), trainable like the others.
+
 With ``mask`` = {"mode": ..., "l1": λ} every conv/linear layer is channel-masked
 (:mod:`varstruct.models.masked`). The ReLUs work in place (the same values and gradients,
 ~10-20% faster training steps on CPU): nothing may hold on to a layer's pre-activation output.
@@ -127,6 +131,33 @@ class MLPDecoder(nn.Module):
         return self.net(z)
 
 
+class LinearEncoder(nn.Module):
+    """x [B, C, H, W] -> (mean [B, L], logvar [B, L]): one affine map of the flattened image."""
+
+    def __init__(self, image_shape, latent_dim: int, f: _Factory):
+        super().__init__()
+        H, W, C = image_shape
+        self.latent_dim = latent_dim
+        self.head = f.linear(H * W * C, 2 * latent_dim)
+
+    def forward(self, x):
+        h = self.head(x.flatten(1))
+        return h[:, :self.latent_dim], h[:, self.latent_dim:]
+
+
+class LinearDecoder(nn.Module):
+    """z [B, L] -> [B, C, H, W]: one affine map."""
+
+    def __init__(self, image_shape, latent_dim: int, f: _Factory):
+        super().__init__()
+        H, W, C = image_shape
+        self.shape = (C, H, W)
+        self.head = f.linear(latent_dim, H * W * C)
+
+    def forward(self, z):
+        return self.head(z).view(-1, *self.shape)
+
+
 class VAE(nn.Module):
     """Gaussian encoder + Bernoulli-logit decoder.
 
@@ -147,6 +178,9 @@ class VAE(nn.Module):
         f = _Factory(mask)
         if arch == "conv":
             self.encoder, self.decoder = ConvEncoder(C, latent_dim, f), ConvDecoder(C, latent_dim, f)
+        elif arch == "linear":
+            self.encoder = LinearEncoder((H, W, C), latent_dim, f)
+            self.decoder = LinearDecoder((H, W, C), latent_dim, f)
         else:
             self.encoder = MLPEncoder((H, W, C), latent_dim, hidden, f)
             self.decoder = MLPDecoder((H, W, C), latent_dim, hidden, f)

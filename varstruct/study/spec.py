@@ -250,7 +250,7 @@ def runs_from_dict(spec: dict, base: str | Path | None = None) -> list[Run]:
     steps = spec["steps"]
     steps_list = steps if isinstance(steps, list) else [steps]
     for s in steps_list:
-        check_int("steps", s, 1, error=ConfigError)
+        check_int("steps", s, 0, error=ConfigError)
     train = dict(spec.get("train", {}))
     reserved = sorted(RESERVED_TRAIN_KEYS & set(train))
     if reserved:

@@ -30,6 +30,9 @@ MASK_CONSTRAINTS = {"mode": [Options(catalog.MASK_MODES)], "l1": [Interval(float
 MASK_DEFAULTS = {"mode": "continuous", "l1": 0.0}
 # the entries of an until_converged table: judge the convergence criterion every check_every steps
 # from min_steps on (varstruct.training.convergence); stop at the first check that passes
+# the entries of a baseline table (varstruct.models.baselines): the kind and the fit sample's size
+BASELINE_CONSTRAINTS = {"kind": [Options(catalog.BASELINES)], "n_fit": [Interval(int, 2)]}
+BASELINE_DEFAULTS = {"n_fit": 10000}
 UNTIL_CONVERGED_CONSTRAINTS = {"min_steps": [Interval(int, 1)], "check_every": [Interval(int, 1)]}
 # the derived fields a config.json holds besides TrainConfig's
 RECORD_ONLY = ("image_shape", "version")
@@ -68,6 +71,10 @@ class TrainConfig:
     long, and the run ends at the first check that passes (its train_log.csv then ends there). A
     run stopped at step T is the run of ``steps`` = T without the option, bit for bit. c must be a
     multiple of log_every, and m <= steps.
+    baseline: None, or {"kind": pca|fastica|oracle, "n_fit": N (default 10000)}: a fitted
+    baseline (:mod:`varstruct.models.baselines`) instead of a trained model; it needs method "ae",
+    arch "linear" (or None), recon "gaussian" and steps 0 (nothing is trained). steps = 0 without a
+    baseline keeps the seeded initial weights: the untrained-network baseline.
     """
 
     dataset: str
@@ -89,6 +96,7 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 500
     until_converged: dict | None = None
+    baseline: dict | None = None
     out: str | None = None
 
     # field -> the forms it accepts (hparams: a table here, its entries by the catalog)
@@ -99,7 +107,7 @@ class TrainConfig:
         "dataset_params": [Table(), None],
         "data_file": [Text(path=True), None],
         "seed": [Interval(int, 0, SEED_MAX - 1)],
-        "steps": [Interval(int, 1)],
+        "steps": [Interval(int, 0)],
         "batch_size": [Interval(int, 2)],
         "latent_dim": catalog.OBJECTIVE_FIELDS["latent_dim"],
         "arch": [Options(catalog.ARCHS), None],
@@ -112,6 +120,7 @@ class TrainConfig:
         "log_every": [Interval(int, 1)],
         "checkpoint_every": [Interval(int, 1)],
         "until_converged": [Table(), None],
+        "baseline": [Table(), None],
         "out": [Text(path=True), None],
     }
 
@@ -142,7 +151,29 @@ class TrainConfig:
         mask = out["mask"]
         out["mask"] = {**MASK_DEFAULTS, **check_params(mask, MASK_CONSTRAINTS, prefix="mask.")} if mask else None
         out["until_converged"] = _check_until_converged(out["until_converged"], out["steps"], out["log_every"])
+        out["baseline"] = _check_baseline(out)
         return TrainConfig(**out)
+
+
+def _check_baseline(values: dict) -> dict | None:
+    """The baseline table normalised ({"kind", "n_fit"}), or None; a baseline's fields checked
+    (method ae, arch linear, recon gaussian, steps 0; arch None becomes linear in ``values``)."""
+    table = values["baseline"]
+    if table is None:
+        return None
+    table = {**BASELINE_DEFAULTS, **check_params(table, BASELINE_CONSTRAINTS, prefix="baseline.")}
+    if "kind" not in table:
+        raise ConfigError(f"baseline needs kind (one of {', '.join(catalog.BASELINES)})", param="baseline.kind")
+    need = {"method": "ae", "arch": "linear", "recon": "gaussian", "steps": 0}
+    if values["arch"] is None:
+        values["arch"] = "linear"
+    for k, v in need.items():
+        if values[k] != v:
+            raise ConfigError(f"the {table['kind']} baseline is fitted, not trained: it needs {k} = {v!r}, "
+                              f"got {values[k]!r}", param=k)
+    if values["mask"] is not None or values["until_converged"] is not None:
+        raise ConfigError("a baseline takes no mask and no until_converged", param="baseline")
+    return table
 
 
 def _check_until_converged(table: dict | None, steps: int, log_every: int) -> dict | None:
@@ -233,6 +264,15 @@ def resolve_record(cfg: TrainConfig, resolve_auto: bool = True):
     }
     if cfg.until_converged is not None:  # absent otherwise: earlier config.json files stay identical
         record["until_converged"] = cfg.until_converged
+    if cfg.baseline is not None:
+        if cfg.baseline["kind"] == "oracle":  # one code per readout direction: checked before any work
+            from ..models.baselines import oracle_directions
+
+            k = len(oracle_directions(ds))
+            if cfg.latent_dim != k:
+                raise ConfigError(f"the oracle of {cfg.dataset} has one code per readout direction ({k}); "
+                                  f"latent_dim is {cfg.latent_dim}", param="latent_dim")
+        record["baseline"] = cfg.baseline
     return ds, record
 
 

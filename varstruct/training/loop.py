@@ -202,6 +202,8 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
         if state == "fresh":
             rd.write_config(record)
         try:
+            if record.get("baseline"):
+                return _fit_baseline(rd, ds, record)
             return _train(rd, ds, objective, record, state, progress, stop_after, threads, prefetch, stop)
         except (TrainingInterrupted, DivergedError):
             raise
@@ -209,6 +211,19 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
             if state == "fresh" and not rd.has_checkpoint:
                 rd.config_path.unlink(missing_ok=True)  # leave no config-only dir behind
             raise
+
+
+def _fit_baseline(rd: RunDir, ds, record) -> Path:
+    """A fitted baseline's run dir (:mod:`varstruct.models.baselines`): its weights, and a
+    train_log.csv of one row at step 0 (recon: the fit sample's mean squared error per image)."""
+    from ..models.baselines import fit, state_dict
+
+    t0 = time.perf_counter()
+    b = record["baseline"]
+    maps = fit(b["kind"], ds, record["latent_dim"], b["n_fit"], record["seed"])
+    rd.write_weights(state_dict(maps, record["latent_dim"]))
+    _write_log(rd.log_path, ["step", "recon", "seconds"], [[0, maps["recon"], time.perf_counter() - t0]])
+    return rd.path
 
 
 def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threads, prefetch, stop) -> Path:
