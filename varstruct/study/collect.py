@@ -234,6 +234,14 @@ def _convergence(rd, cfg) -> dict:
         return {"converged": None, "improvement": float("nan"), "steps": 0}
 
 
+def baseline_kind(cfg: dict) -> str:
+    """What a run is as a baseline: the fitted kind (pca, fastica, oracle), "untrained" for a run
+    of 0 steps, "" for a trained model."""
+    if cfg.get("baseline"):
+        return str(cfg["baseline"]["kind"])
+    return "untrained" if cfg.get("steps") == 0 else ""
+
+
 def _config_coords(configs: list[dict]) -> dict:
     cols: dict[str, list] = {}
     n = len(configs)
@@ -242,6 +250,7 @@ def _config_coords(configs: list[dict]) -> dict:
         items += [(f"data_{k}", v) for k, v in sorted((cfg.get("dataset_params") or {}).items())]
         items += [(f"hp_{k}", v) for k, v in sorted((cfg.get("hparams") or {}).items())]
         items.append(("dataset_config", dataset_key(cfg)))
+        items.append(("baseline", baseline_kind(cfg)))
         for k, v in items:
             cols.setdefault(k, [None] * n)[i] = v
     coords = {}
