@@ -42,7 +42,11 @@ def _present(study, names, dims):
 
 
 def family(study, name):
-    return study.isel(model=np.flatnonzero(np.isin(study["dataset"].values, FAMILIES[name])))
+    """The trained models of a family (baselines, ``baseline`` != "", are not part of a correlation)."""
+    keep = np.isin(study["dataset"].values, FAMILIES[name])
+    if "baseline" in study.coords:
+        keep &= np.asarray(study["baseline"].values).astype(str) == ""
+    return study.isel(model=np.flatnonzero(keep))
 
 
 def _rows(corr, n=10, unit=None):
