@@ -122,6 +122,10 @@ def test_baselines_are_swept_evaluated_measured_and_collected(tmp_path, capsys):
     assert mig[oracle] > 0.8  # toy_blobs none r = 2: each code reads one blob
     assert "encoding_purity_mean" in s  # the model measures were computed on it
     assert main(["evaluate", str(models / oracle), "--metrics", "mig", "--overwrite"]) == 0
+    from varstruct.study.correlate import correlate
+
+    with pytest.raises(ConfigError, match="2 baseline"):  # baselines are never points of a correlation
+        correlate(s)
 
 
 @pytest.mark.parametrize("change, param", [

@@ -256,7 +256,9 @@ def correlate(collected, x=None, y=None, level: str = "model", by: str | None = 
     by: a coordinate on ``model``; the analysis is repeated within each of its values (dim ``group``).
     within: None, or "dataset_config" / "training_config": the within-unit analysis (level model).
     Returns an xr.Dataset with dims (x, y) [+ group] holding :data:`RESULT_VARIABLES`; attrs: level,
-    unit, within, method, n_permutations, n_resamples, seed, by, confidence_level, n_tests.
+    unit, within, method, n_permutations, n_resamples, seed, by, confidence_level, n_tests,
+    n_baselines_excluded (models with a ``baseline`` coordinate other than "": untrained or fitted
+    baselines, left out of every analysis).
     """
     check_choice("level", level, LEVELS, error=ConfigError)
     check_choice("method", method, METHODS, error=ConfigError)
@@ -268,8 +270,14 @@ def correlate(collected, x=None, y=None, level: str = "model", by: str | None = 
     n_resamples = check_int("n_resamples", n_resamples, 2, error=ConfigError)
     seed = check_seed("seed", seed, error=ConfigError)
     ds = _load(collected)
+    n_baselines = 0
+    if "baseline" in ds.coords and "model" in ds.dims:  # untrained / fitted baselines are not models of the study
+        is_baseline = np.asarray(ds["baseline"].values).astype(str) != ""
+        n_baselines = int(is_baseline.sum())
+        ds = ds.isel(model=np.flatnonzero(~is_baseline))
     if "model" not in ds.dims or ds.sizes["model"] == 0:
-        raise ConfigError("the collected study has no models")
+        raise ConfigError("the collected study has no models" +
+                          (f" (its {n_baselines} baseline(s) are not correlated)" if n_baselines else ""))
     xs, ys = _check_names(ds, x, level, "x"), _check_names(ds, y, level, "y")
     if by is not None:
         if by not in ds.coords or ds[by].dims != ("model",):
@@ -330,7 +338,7 @@ def correlate(collected, x=None, y=None, level: str = "model", by: str | None = 
         f"models; deviations from the means of their {U.DESCRIPTION[within]}, x permuted within units"
     out.attrs = {**out.attrs, "level": level, "unit": unit_text, "within": within or "", "method": method,
                  "n_permutations": n_permutations, "n_resamples": n_resamples, "seed": seed, "by": by or "",
-                 "confidence_level": 0.95, "n_tests": int(tested.sum()), "selection_alpha": SELECTION_ALPHA,
+                 "confidence_level": 0.95, "n_tests": int(tested.sum()), "n_baselines_excluded": n_baselines, "selection_alpha": SELECTION_ALPHA,
                  "p_value": ("two-sided permutation test, x permuted within units" if within else
                              "two-sided permutation test over units (scipy.stats.permutation_test)"),
                  "ci": ("percentile bootstrap over whole units" if within else
