@@ -500,3 +500,17 @@ def test_real_full_disk(full_disk, capsys):
                             "--threads", "1"], match="No space left on device")
     one_line_error(capsys, TRAIN + ["-o", str(full_disk / "r")], match="No space left on device")
     assert files(full_disk) == ["filler"]  # no temp file, no config-only dir
+
+
+def test_more_threads_than_cores_is_warned(run, capsys, monkeypatch):
+    """Campaign: `--threads 1000` on 2 cores ran 8x slower with no word; now one warning line."""
+    from varstruct import resources as res
+
+    monkeypatch.setattr(res, "cpu_count", lambda: 2)
+    assert main(["evaluate", str(run), "--metrics", "mig", "--train-points", "50", "--test-points", "20",
+                 "--threads", "3", "--out", str(run.parent / "s3.nc")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: --threads 3 is more than the 2 CPU cores" in err
+    assert main(["evaluate", str(run), "--metrics", "mig", "--train-points", "50", "--test-points", "20",
+                 "--threads", "2", "--out", str(run.parent / "s2.nc")]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -304,6 +304,9 @@ def start(threads: int | None) -> int:
     from ..validate import check_int
 
     n = cpu_count() if threads is None else check_int("--threads", threads, 1, 4096)
+    if n > cpu_count():
+        print(f"warning: --threads {n} is more than the {cpu_count()} CPU cores: the work will run slower, "
+              "not faster", file=sys.stderr)
     import torch
     from threadpoolctl import threadpool_limits
 
