@@ -34,7 +34,7 @@ def test_oracle_reads_each_toy_linear_factor_back_exactly(tmp_path):
     """toy_linear: x = ½ + Σ a_j u_j(c_j) b_j with orthonormal b_j, so ⟨x − ½, b_j⟩ = a_j u_j(c_j):
     the oracle's code j is an affine function of c_j alone, u_j standardised on the fit sample."""
     ds = data.get("toy_linear", **LIN)
-    run = varstruct.train(_baseline("oracle"), out=tmp_path / "o")
+    run = varstruct.train(_baseline("oracle"), out=tmp_path / "o", threads=1)
     idx = np.stack(np.meshgrid(*[np.arange(10)] * 3, indexing="ij"), -1).reshape(-1, 3)
     z, logvar, _ = _codes(run, ds, idx)
     assert np.all(logvar == 0)
@@ -56,7 +56,7 @@ def test_pca_of_toy_linear_finds_the_factor_blocks_in_amplitude_order(tmp_path):
     principal directions of the sample are V^T B with V the eigenvectors of the 3x3 sample
     covariance of C, its eigenvalues the variances (close to ±b_j in amplitude order 2 > 1.5 > 1)."""
     ds = data.get("toy_linear", **LIN)
-    maps = fit("pca", ds, 3, 3000, 0)
+    maps = fit("pca", ds, 3, 3000, 0, threads=1)
     X = fit_sample(ds, 3000, 0)
     lam, V = np.linalg.eigh(np.cov((X @ ds.basis.T).T))
     lam, V = lam[::-1], V[:, ::-1]
@@ -71,8 +71,8 @@ def test_pca_of_toy_linear_finds_the_factor_blocks_in_amplitude_order(tmp_path):
 
 def test_fastica_codes_are_unit_variance_and_invert_on_full_rank_data(tmp_path):
     ds = data.get("toy_linear", **LIN)
-    maps = fit("fastica", ds, 3, 3000, 0)
-    X = fit_sample(ds, 3000, 0)
+    maps = fit("fastica", ds, 3, 1000, 0, threads=1)
+    X = fit_sample(ds, 1000, 0)
     Z = X @ maps["enc_w"].T + maps["enc_b"]
     assert np.allclose(Z.var(0), 1, atol=1e-6) and np.allclose(Z.mean(0), 0, atol=1e-8)
     assert maps["recon"] < 1e-10
@@ -84,8 +84,8 @@ def test_fastica_codes_are_unit_variance_and_invert_on_full_rank_data(tmp_path):
 
 
 def test_fitted_baselines_are_seeded(tmp_path):
-    a = varstruct.train(_baseline("fastica", seed=3), out=tmp_path / "a")
-    b = varstruct.train(_baseline("fastica", seed=3), out=tmp_path / "b")
+    a = varstruct.train(_baseline("fastica", seed=3, n_fit=1000), out=tmp_path / "a", threads=1)
+    b = varstruct.train(_baseline("fastica", seed=3, n_fit=1000), out=tmp_path / "b", threads=1)
     wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 

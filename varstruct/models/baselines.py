@@ -41,15 +41,22 @@ def fit_sample(ds, n: int, seed: int) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2)).reshape(n, -1)
 
 
-def fit(kind: str, ds, latent_dim: int, n_fit: int, seed: int) -> dict:
-    """The affine maps of baseline ``kind`` on dataset ``ds``.
+def fit(kind: str, ds, latent_dim: int, n_fit: int, seed: int, threads: int | None = None) -> dict:
+    """The affine maps of baseline ``kind`` on dataset ``ds`` (BLAS limited to ``threads`` while
+    fitting; None: the process's setting).
 
     Returns {"enc_w": [L, D], "enc_b": [L], "dec_w": [D, L], "dec_b": [D], "recon": mean squared
     reconstruction error per image on the fit sample (Σ over pixels)}, all float64.
     """
+    from ..threads import limit_threads
+
+    with limit_threads(threads, blas_only=True):
+        return _fit(kind, ds, int(latent_dim), n_fit, seed)
+
+
+def _fit(kind: str, ds, L: int, n_fit: int, seed: int) -> dict:
     X = fit_sample(ds, n_fit, seed)
     mu = X.mean(axis=0)
-    L = int(latent_dim)
     if kind == "pca":
         from sklearn.decomposition import PCA
 

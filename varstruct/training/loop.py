@@ -203,7 +203,7 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
             rd.write_config(record)
         try:
             if record.get("baseline"):
-                return _fit_baseline(rd, ds, record)
+                return _fit_baseline(rd, ds, record, threads)
             return _train(rd, ds, objective, record, state, progress, stop_after, threads, prefetch, stop)
         except (TrainingInterrupted, DivergedError):
             raise
@@ -213,14 +213,14 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
             raise
 
 
-def _fit_baseline(rd: RunDir, ds, record) -> Path:
+def _fit_baseline(rd: RunDir, ds, record, threads: int | None) -> Path:
     """A fitted baseline's run dir (:mod:`varstruct.models.baselines`): its weights, and a
     train_log.csv of one row at step 0 (recon: the fit sample's mean squared error per image)."""
     from ..models.baselines import fit, state_dict
 
     t0 = time.perf_counter()
     b = record["baseline"]
-    maps = fit(b["kind"], ds, record["latent_dim"], b["n_fit"], record["seed"])
+    maps = fit(b["kind"], ds, record["latent_dim"], b["n_fit"], record["seed"], threads=threads)
     rd.write_weights(state_dict(maps, record["latent_dim"]))
     _write_log(rd.log_path, ["step", "recon", "seconds"], [[0, maps["recon"], time.perf_counter() - t0]])
     return rd.path
