@@ -293,29 +293,93 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
-def test_row10_workers_die_with_a_killed_sweep(tmp_path):
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _kill_and_wait(proc, kids: set[int], seconds: float) -> list[int]:
+    """``kill -9`` the sweep; the processes of ``kids`` still alive ``seconds`` later (killed
+    then, so that a failing test leaves none behind)."""
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + seconds
+    while time.time() < deadline and any(_alive(k) for k in kids):
+        time.sleep(0.05)
+    left = [k for k in kids if _alive(k)]
+    for k in left:
+        os.kill(k, signal.SIGKILL)
+    return left
+
+
+def _sweep(tmp_path, scheduler: str):
     spec = _spec(tmp_path, TINY.format(steps=100000).replace("seeds = [0, 1]", "seeds = 4"))
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "varstruct", "sweep", str(spec), "--out", str(out),
-                             "--workers", "2"], cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                             "--workers", "2", "--scheduler", scheduler], cwd=ROOT, env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+@pytest.mark.parametrize("scheduler", ["local", "dask"])
+def test_row10_workers_die_with_a_killed_sweep(tmp_path, scheduler):
+    """Once two jobs train: fork server, workers and resource tracker all end within seconds of
+    a ``kill -9`` of the sweep (dask: the LocalCluster's worker processes; its nannies live in
+    the sweep process)."""
+    if scheduler == "dask":
+        pytest.importorskip("distributed")
+    proc, out = _sweep(tmp_path, scheduler)
     try:
         deadline = time.time() + 120
         while time.time() < deadline and len(list(out.rglob("config.json"))) < 2:
             time.sleep(0.05)
         kids = _children(proc.pid)
         assert len(kids) >= 3, kids  # fork server + 2 workers (+ the resource tracker)
+        assert any("multiprocessing.forkserver import main" in _cmdline(k) for k in kids)
     finally:
-        proc.kill()
-        proc.wait()
-    deadline = time.time() + 10
-    while time.time() < deadline and any(_alive(k) for k in kids):
-        time.sleep(0.1)
-    left = [k for k in kids if _alive(k)]
-    for k in left:  # do not leave them behind if the test fails
-        os.kill(k, signal.SIGKILL)
+        left = _kill_and_wait(proc, _children(proc.pid) if proc.poll() is None else set(), 10)
+    assert not left, [_cmdline(k) for k in left]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_row10_a_fork_server_still_importing_dies_with_the_sweep(tmp_path):
+    """Killed while its fork server imports torch and the trainer (seconds), the sweep takes the
+    server with it at once (PR_SET_PDEATHSIG), not once the imports are done."""
+    proc, out = _sweep(tmp_path, "local")
+    server = None
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and server is None and proc.poll() is None:
+            server = next((k for k in _children(proc.pid) if "multiprocessing.forkserver import main" in _cmdline(k)),
+                          None)
+            time.sleep(0.01)
+        assert server is not None
+    finally:
+        left = _kill_and_wait(proc, {server} if server else set(), 2)
     assert not left
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forkserver, PR_SET_PDEATHSIG")
+def test_row10_a_fork_server_started_from_a_thread_outlives_the_thread():
+    """PR_SET_PDEATHSIG fires when the forking *thread* ends: a server started from another thread
+    than the main one must not get it (it would die with that thread, and its workers with it)."""
+    code = """
+import os, threading, time
+from multiprocessing import forkserver
+from varstruct.study.executors import DIE_WITH_ENV, _start_forkserver, _worker_context
+_worker_context()
+t = threading.Thread(target=lambda: (_start_forkserver(), time.sleep(3)))  # ends after the server's start-up
+t.start(); t.join()
+pid = forkserver._forkserver._forkserver_pid
+time.sleep(1)
+print(os.waitpid(pid, os.WNOHANG)[0] == 0, DIE_WITH_ENV in os.environ)
+"""
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "False"], r.stdout + r.stderr
 
 
 # -- row 11 and --threads ---------------------------------------------------------------------------

@@ -6,9 +6,19 @@
 - :func:`dask_executor`: ``Client.get_executor()`` of a fresh dask LocalCluster
   (:func:`local_cluster`) or of an existing scheduler at ``tcp://HOST:PORT``.
 
-:func:`parse_scheduler` checks a scheduler string before anything is created. Workers die with
-the sweep process (:func:`worker_init`: ``PR_SET_PDEATHSIG`` and a watchdog thread), so a
-``kill -9`` of the sweep leaves no trainer behind.
+:func:`parse_scheduler` checks a scheduler string before anything is created.
+
+Every process a sweep starts dies with it, so a ``kill -9`` of the sweep leaves no trainer (nor
+a fork server holding torch) behind:
+
+- the fork server: ``PR_SET_PDEATHSIG`` (Linux; :func:`_start_forkserver`), also while it is
+  still importing torch; and, as everywhere, multiprocessing's own exit once the last process
+  holding its "alive" pipe is gone (the sweep and every process forked from the server);
+- pool workers: ``PR_SET_PDEATHSIG`` (their parent is the fork server) and a watchdog thread on
+  the sweep's PID (:func:`worker_init`);
+- dask LocalCluster workers: distributed's own watchdog thread, which exits a worker process at
+  once when the pipe its nanny (an object in the sweep process) holds open closes. Their
+  parent is the fork server, so its death-signal ends them too.
 """
 from __future__ import annotations
 
@@ -87,18 +97,40 @@ class InProcessExecutor(Executor):
 
 # -- local process pool ----------------------------------------------------------------------------
 
+def die_with_parent(parent_pid: int | None = None) -> bool:
+    """Ask the kernel to SIGKILL this process when its parent dies (``PR_SET_PDEATHSIG``; Linux
+    only: False elsewhere or when the call fails). The "parent" is the *thread* that forked this
+    process: call it only in a child whose parent forked it from a thread that lives as long as
+    that process. With ``parent_pid``, a parent already gone before the call (this process
+    re-parented) exits this one at once."""
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        if ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0:  # PR_SET_PDEATHSIG
+            return False
+    except Exception:  # noqa: BLE001 - no libc prctl: the watchdogs still work
+        return False
+    if parent_pid is not None and os.getppid() != parent_pid:  # pragma: no cover - a race with the parent's death
+        os._exit(1)
+    return True
+
+
 def worker_init(parent_pid: int) -> None:  # pragma: no cover - runs in the pool's workers
     """Pool worker set-up: the default Ctrl-C handler (the fork server ignores SIGINT), and
     death with the sweep process ``parent_pid``: ``PR_SET_PDEATHSIG`` (Linux) fires when the
-    fork server dies, and a daemon thread exits the worker within :data:`WATCHDOG_SECONDS` once
-    ``parent_pid`` is gone."""
+    fork server (single-threaded, this worker's parent) dies, and a daemon thread exits the
+    worker within :data:`WATCHDOG_SECONDS` once ``parent_pid`` is gone (any platform; also a
+    worker of the "spawn" context, whose parent is a pool thread of the sweep)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:
+        die_with_parent()  # forked by the fork server, not by some thread of the sweep ("spawn")
     threading.Thread(target=_watch, args=(parent_pid,), name="varstruct-watchdog", daemon=True).start()
 
 
@@ -134,11 +166,41 @@ def _worker_context():
     return ctx
 
 
+#: set in the environment of a fork server started from this process's main thread: this
+#: process's PID, for :mod:`._quiet_preload` to call :func:`die_with_parent` (and removed there)
+DIE_WITH_ENV = "VARSTRUCT_FORKSERVER_DIE_WITH"
+
+
+def _start_forkserver() -> None:
+    """Start the fork server of :func:`_worker_context` now (nothing if it runs already).
+
+    Started from the main thread, which lives as long as this process, the server gets
+    ``PR_SET_PDEATHSIG`` (:data:`DIE_WITH_ENV`): it is killed with this process, even while
+    still importing :data:`PRELOAD` (seconds), and it no longer waits for every process forked
+    from it to exit first. From another thread (whose end would fire the signal) it does not;
+    multiprocessing's own rule then ends it: once this process and every process forked from
+    it (which die with this process: :func:`worker_init`) are gone."""
+    from multiprocessing import forkserver
+
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        os.environ[DIE_WITH_ENV] = str(os.getpid())
+    try:
+        forkserver.ensure_running()
+    finally:
+        if main:
+            os.environ.pop(DIE_WITH_ENV, None)
+
+
 def local_pool(workers: int) -> Executor:
-    """A process pool of ``workers`` workers that die with this process."""
+    """A process pool of ``workers`` workers that die with this process (as does the fork
+    server they are forked from)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(), initializer=worker_init,
+    ctx = _worker_context()
+    if ctx.get_start_method() == "forkserver":
+        _start_forkserver()
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=worker_init,
                                initargs=(os.getpid(),))
 
 
@@ -169,9 +231,7 @@ def local_cluster(workers: int, threads: int = 1):
     cfg = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in env.items()}
     cfg["distributed.worker.profile.enabled"] = False
     if _worker_context().get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()  # with our preload, before dask would set its own
+        _start_forkserver()  # with our preload, before dask would set its own
         cfg["distributed.worker.multiprocessing-method"] = "forkserver"
     saved = dict(os.environ)
     try:
