@@ -171,3 +171,41 @@ def test_run_dir_modules_do_not_import_torch():
             "assert not heavy, heavy")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT.parent)
     assert r.returncode == 0, r.stderr
+
+
+# docs/README.md "Layers": the folders (or top-level modules) each may import, besides its own
+LAYERS = {
+    "errors": set(),
+    "validate": {"errors"}, "progress": {"errors"}, "ncread": {"errors"},
+    "catalog": {"errors", "validate"}, "threads": {"errors", "validate"},
+}
+_LOW = {"errors", "validate", "progress", "ncread", "catalog", "threads", "resources", "tensors", "schema", "io",
+        "varstruct"}
+LAYERS.update({m: _LOW - {m} for m in ("resources", "tensors", "schema", "io")})
+LAYERS.update({
+    "runs": {"errors", "io"},
+    "data": {"errors", "validate"},
+    "models": _LOW | {"runs", "data"},
+    "measures": _LOW | {"data"}, "metrics": _LOW | {"data"},
+})
+LAYERS["training"] = _LOW | {"runs", "data", "models", "measures", "metrics"}
+LAYERS["importers"] = LAYERS["training"] | {"training"}
+LAYERS["study"] = LAYERS["importers"]
+LAYERS["plots"] = LAYERS["study"] | {"study", "importers"}
+LAYERS["cli"] = LAYERS["plots"] | {"plots"}
+LAYERS["__main__"] = {"cli"}
+
+
+def _folder(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "varstruct"
+
+
+def test_layers_as_documented():
+    bad = []
+    for m, deps in import_graph(lazy=True).items():
+        f = _folder(m)
+        allowed = LAYERS.get(f, set()) | {f, "varstruct"}
+        bad += [f"{m} -> {d}" for d in sorted(deps) if _folder(d) not in allowed]
+    assert not bad, "imports against the layers of docs/README.md: " + "; ".join(bad)
+    assert set(LAYERS) | {"varstruct"} >= {_folder(m) for m in import_graph()}, "a folder without a layer"
