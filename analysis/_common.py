@@ -96,25 +96,31 @@ class Zoo:
             raise Missing(f"no run with {what} in {self.path}")
         return s.isel(model=np.flatnonzero(keep))
 
+    def run(self, model: str):
+        """The :class:`varstruct.runs.layout.RunDir` of a model (a path relative to the zoo): the one
+        reader of a run's files."""
+        from varstruct.runs.layout import RunDir
+
+        return RunDir(self.path / model)
+
     def config(self, model: str) -> dict:
-        return json.loads((self.path / model / "config.json").read_text())
+        """The run's config (``RunDir.read_config``)."""
+        return self.run(model).read_config()
 
     def measures(self, model: str):
         """The run's measures.nc (per anchor)."""
-        from varstruct.io import read_netcdf
-
-        p = self.path / model / "measures.nc"
-        if not p.is_file():
-            raise Missing(f"{p} is missing")
-        return read_netcdf(p)
+        rd = self.run(model)
+        if not rd.has_measures:
+            raise Missing(f"{rd.measures_path} is missing")
+        return rd.read_measures()
 
     def load_model(self, model: str):
-        from varstruct.rundir import RunDir
+        from varstruct.models.load import load_model
 
-        rd = RunDir(self.path / model)
-        if not (self.path / model / "model.safetensors").is_file():
-            raise Missing(f"no weights in {self.path / model}")
-        return rd.load_model()
+        rd = self.run(model)
+        if not rd.weights_path.is_file():
+            raise Missing(f"no weights in {rd.path}")
+        return load_model(rd)
 
 
 def values(study, name: str) -> np.ndarray:

@@ -5,7 +5,7 @@ each model's reconstruction difference and how much each latent moves between th
 Data: the zoo's group ``longitudinal`` (dSprites; an Ada-GVAE with k = 1 trained on pairs whose
 changeable factors are posX, posY and scale, the ``changeable`` hyper-parameter, shape and
 orientation always shared; a β-VAE on the same images without pairs), loaded with their weights
-(``RunDir.load_model``). Pairs: drawn with ``ds.sample_pairs(k=1, changeable=...)`` (seed 0) with
+(``varstruct.load_model``). Pairs: drawn with ``ds.sample_pairs(k=1, changeable=...)`` (seed 0) with
 the Ada-GVAE's changeable factors (posX, posY, scale if its config names none). Traversals
 (``varstruct.plots.latent_traversals``): the encoder mean of one image (seed 0) with one latent
 set to 7 values in [−2.5, 2.5], the 6 latents of largest mean KL (``latent_kl``), decoded.
@@ -74,7 +74,7 @@ def make(zoo, out) -> dict:
           for k, n in (("Ada-GVAE", ada_name), ("β-VAE", beta_name))}
     cfg = zoo.config(ada_name)
     changeable = (cfg.get("hparams") or {}).get("changeable") or DEFAULT_CHANGEABLE
-    from varstruct.rundir import dataset_from_config
+    from varstruct.models.load import dataset_from_config
 
     ds = dataset_from_config(cfg)
     rng = np.random.default_rng(0)

@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from varstruct.io import atomic_path  # noqa: E402
-from varstruct.rundir import RunDir  # noqa: E402
+from varstruct.models.load import dataset_from_config, load_model  # noqa: E402
+from varstruct.runs.layout import RunDir  # noqa: E402
 from varstruct.tensors import to_numpy, to_torch  # noqa: E402
 
 
@@ -48,8 +49,8 @@ def main():
     p.add_argument("--out", default="reconstructions.png")
     a = p.parse_args()
     rd = RunDir(a.run)
-    model = rd.load_model()
-    ds = rd.dataset(model.config)
+    model = load_model(rd)
+    ds = dataset_from_config(model.config)
     _, images = ds.sample(a.n, a.seed)
     fig = plot_reconstructions(model, images)
     out = Path(a.out)

@@ -44,7 +44,7 @@ def _config(seed, steps, precision):
 
 def _pool_worker(args):
     seed, steps, precision, out = args
-    from varstruct.rundir import RunDir
+    from varstruct.runs.layout import RunDir
     from varstruct.training.loop import train
 
     train(_config(seed, steps, precision), out=out, threads=1, progress=False)

@@ -80,8 +80,9 @@ def score_at(run: Path, record: dict, step: int, n_train: int, n_test: int, thre
 
     from varstruct.metrics.evaluate import evaluate
     from varstruct.models.nets import build_model
-    from varstruct.models.store import read_weights
-    from varstruct.rundir import RunDir
+    from varstruct.runs.weights import read_weights
+    from varstruct.models.load import dataset_from_config
+    from varstruct.runs.layout import RunDir
 
     rd = RunDir(run)
     with torch.random.fork_rng(devices=[]):
@@ -104,7 +105,7 @@ def score_at(run: Path, record: dict, step: int, n_train: int, n_test: int, thre
     model.eval()
     losses = log_window(rows, columns, step)
     conv = _convergence(rows, columns, step)
-    ds = rd.dataset(record)
+    ds = dataset_from_config(record)
     sc = evaluate(model, ds, metrics=["mig", "active_mig", "dci"], seed=0, n_train=n_train, n_test=n_test,
                   threads=threads)
     return {"recon": losses["recon"], "kl": losses["kl"], "mig": float(sc["mig"]),
@@ -132,8 +133,8 @@ def backfill(table_rows: list[dict], out: str) -> list[dict]:
 
     from safetensors import safe_open
 
-    from varstruct.models.store import read_weights
-    from varstruct.rundir import RunDir
+    from varstruct.runs.weights import read_weights
+    from varstruct.runs.layout import RunDir
 
     for row in table_rows:
         if row.get("converged") not in (None, ""):
@@ -212,15 +213,15 @@ def main(argv=None) -> int:
 
 
 def _checkpoint_step(run: Path) -> int | None:
-    from varstruct.models.store import read_weights
-    from varstruct.rundir import RunDir
+    from varstruct.runs.weights import read_weights
+    from varstruct.runs.layout import RunDir
 
     rd = RunDir(run)
     return int(read_weights(rd.checkpoint_path)["meta.step"]) if rd.has_checkpoint else None
 
 
 def _record(run: Path) -> dict:
-    from varstruct.rundir import RunDir
+    from varstruct.runs.layout import RunDir
     return RunDir(run).read_config()
 
 

@@ -20,7 +20,8 @@ import pytest
 import varstruct
 from varstruct.cli import main
 from varstruct.errors import DivergedError, ResultFileError, RunDirError
-from varstruct.rundir import RunDir, log_diverged
+from varstruct.models.load import load_dataset, load_model
+from varstruct.runs.layout import RunDir, log_diverged
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -47,7 +48,7 @@ def study(tmp_path_factory):
     for name, r in R.items():
         out = varstruct.train({**RUN, "dataset_params": {"r": r, "profile": "none"}}, out=root / name, threads=1)
         rd = RunDir(out)
-        model, ds = rd.load_model(), rd.dataset()
+        model, ds = load_model(rd), load_dataset(rd)
         rd.write_scores(varstruct.evaluate(model, ds, metrics=["mig"], n_train=100, n_test=50, seed=0))
         rd.write_measures(varstruct.measure_model(model, ds, n_anchors=4, n_variance=50, n_decoder=20, seed=0))
     return root
@@ -331,7 +332,7 @@ def test_row15_untrustworthy_manifest_is_an_error(models, tmp_path, capsys, dama
     elif damage == "unreadable bytes":
         manifest.write_bytes(b"path,weights_sha256\n\xff\xfe\x00r2\n")
     with pytest.raises(RunDirError, match=match) as e:
-        RunDir(models / "r2").load_model()
+        load_model(RunDir(models / "r2"))
     assert "\n" not in str(e.value)
     one_line_error(capsys, ["evaluate", models / "r2", "-o", tmp_path / "s.nc", "-m", "mig",
                             "--train-points", "50", "--test-points", "20"], match=match)
@@ -342,11 +343,11 @@ def test_row15_sidecar_that_is_a_link_or_garbage_is_an_error(models):
     side = models / "r2" / "model.safetensors.sha256"
     side.symlink_to("/etc/hostname")
     with pytest.raises(RunDirError, match="sha256 file is a symbolic link"):
-        RunDir(models / "r2").load_model()
+        load_model(RunDir(models / "r2"))
     side.unlink()
     side.write_text("zz  model.safetensors\n")
     with pytest.raises(RunDirError, match="malformed sha256"):
-        RunDir(models / "r2").load_model()
+        load_model(RunDir(models / "r2"))
 
 
 # ---- row 16: a diverging training ------------------------------------------------------------------
@@ -409,7 +410,7 @@ def test_row17_missing_parents_are_refused_everywhere(study, tmp_path, capsys):
 def test_evaluate_on_a_run_still_training_says_in_use(tmp_path, capsys):
     out = tmp_path / "busy"
     varstruct.train(RUN, out=out, threads=1, stop_after=3)  # an interrupted run, as a trainer leaves it
-    code = ("import sys, time; from varstruct.rundir import RunDir\n"
+    code = ("import sys, time; from varstruct.runs.layout import RunDir\n"
             "with RunDir(sys.argv[1]).lock():\n    print('locked', flush=True); time.sleep(60)\n")
     p = subprocess.Popen([sys.executable, "-c", code, str(out)], env=ENV, stdout=subprocess.PIPE, text=True)
     try:

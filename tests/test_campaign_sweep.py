@@ -87,7 +87,7 @@ def finished(tmp_path_factory):
 def test_row2_changed_steps_never_downgrades_a_finished_study(finished, tmp_path):
     import shutil
 
-    from varstruct.rundir import RunDir, RunState
+    from varstruct.runs.layout import RunDir, RunState
 
     spec, src = finished
     out = tmp_path / "models"

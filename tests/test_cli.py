@@ -17,7 +17,7 @@ import varstruct.errors
 import varstruct.io
 from varstruct import resources
 from varstruct.cli import main
-from varstruct.rundir import RunDir
+from varstruct.runs.layout import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -276,7 +276,7 @@ def test_comma_list_parameters(tmp_path):
 def _hold_lock(path: Path):
     script = textwrap.dedent(f"""
         import sys
-        from varstruct.rundir import RunDir
+        from varstruct.runs.layout import RunDir
         with RunDir({str(path)!r}).lock():
             print("locked", flush=True)
             sys.stdin.readline()

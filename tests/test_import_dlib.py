@@ -24,7 +24,8 @@ from varstruct.importers import crc32c as C
 from varstruct.importers import dlib as D
 from varstruct.importers import tfbundle as T
 from varstruct.importers.ginfile import GinError, parse_gin
-from varstruct.rundir import RunDir
+from varstruct.models.load import load_model
+from varstruct.runs.layout import RunDir
 
 DATA = Path(__file__).parent / "data"
 FIX = DATA / "dlib"
@@ -134,7 +135,7 @@ def test_bundle_reader_refuses_corruption():
 @pytest.mark.parametrize("stem", sorted(CASES))
 def test_imported_model_reproduces_tensorflow(imported, stem):
     c = CASES[stem]
-    model = _run(imported, stem).load_model()
+    model = load_model(_run(imported, stem))
     images, latents = MAKER.fixed_inputs(c["case"], model.image_shape[2])
     assert MAKER.inputs_sha256(images, latents) == c["inputs_sha256"]  # the inputs TF saw
     out = np.load(FIX / "dlib_outputs.npz")
@@ -177,7 +178,7 @@ def test_reference_scores_are_dlibs(imported):
 
 
 def _codes(imported, stem):
-    model = _run(imported, stem).load_model()
+    model = load_model(_run(imported, stem))
     factors, images = MAKER.render_points("dsprites" if CASES[stem]["dataset"] == "dsprites_full" else
                                           CASES[stem]["dataset"])
     with torch.no_grad():

@@ -122,18 +122,19 @@ def test_cli_evaluate_errors(tmp_path, capsys):
 
 def test_cli_evaluate_with_known_encoder(tmp_path, capsys, monkeypatch, ds):
     """The command's flow (load, dataset from config, evaluate, scores.nc, table) on a model dir
-    whose model is a known encoder (``RunDir.load_model`` patched); real models: test_pipeline."""
+    whose model is a known encoder (``varstruct.models.load.load_model`` patched); real models: test_pipeline."""
     import torch
 
     from varstruct.cli import main
     from varstruct.io import read_netcdf
-    from varstruct.rundir import REQUIRED_KEYS, RunDir
+    from varstruct.models import load as load_mod
+    from varstruct.runs.layout import REQUIRED_KEYS, RunDir
 
-    def load_model(self):
+    def load_model(run_dir):
         model = CoefficientEncoder(ds)
-        model.config = self.read_config()
+        model.config = RunDir(run_dir).read_config()
         return model
-    monkeypatch.setattr(RunDir, "load_model", load_model)
+    monkeypatch.setattr(load_mod, "load_model", load_model)
     rd = RunDir(tmp_path)
     rd.write_config({**{k: None for k in REQUIRED_KEYS}, "dataset": "toy_linear", "dataset_params": ds.params,
                      "method": "beta_vae", "hparams": {}, "seed": 0, "steps": 1, "batch_size": 2, "latent_dim": 3,

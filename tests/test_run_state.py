@@ -4,7 +4,7 @@ import shutil
 import pytest
 
 import varstruct
-from varstruct.rundir import RunDir, RunState, log_diverged
+from varstruct.runs.layout import RunDir, RunState, log_diverged
 
 TOY = {"dataset": "toy_linear", "method": "beta_vae", "hparams": {"beta": 1.0}, "arch": "mlp", "hidden": [16],
        "latent_dim": 3, "recon": "gaussian", "steps": 4, "batch_size": 8, "log_every": 2, "checkpoint_every": 2}
@@ -73,7 +73,7 @@ def test_progress_states(tmp_path, trained):
 
 
 def test_hash_mismatch_is_broken(tmp_path, trained):
-    from varstruct.models.store import write_sha256
+    from varstruct.runs.weights import write_sha256
 
     d = _copy(trained, tmp_path / "h")
     write_sha256(d.weights_path)
@@ -117,7 +117,7 @@ def test_progress_imports_no_torch(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys; from varstruct.rundir import RunDir; "
+    code = ("import sys; from varstruct.runs.layout import RunDir; "
             f"RunDir({str(tmp_path)!r}).progress(); print('torch' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.stdout.strip() == "False", r.stderr

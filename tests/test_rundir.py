@@ -11,7 +11,8 @@ import pytest
 
 import varstruct
 from varstruct.errors import OutputError, RunDirError, RunDirLocked
-from varstruct.rundir import RunDir
+from varstruct.models.load import load_dataset, load_model
+from varstruct.runs.layout import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
 TOY = {"dataset": "toy_linear", "method": "beta_vae", "hparams": {"beta": 1.0}, "arch": "mlp", "hidden": [16],
@@ -67,9 +68,9 @@ def test_read_write_roundtrip(tmp_path, trained):
     assert cfg["dataset"] == "toy_linear" and cfg["latent_dim"] == 3
     log = trained.read_log()
     assert list(log["step"]) == [2, 4] and "loss" in log
-    ds = trained.dataset()
+    ds = load_dataset(trained)
     assert ds.name == "toy_linear"
-    model = trained.load_model()
+    model = load_model(trained)
     assert not model.training and model.config == cfg
     d = RunDir(tmp_path / "x")
     d.path.mkdir()
@@ -91,7 +92,8 @@ def test_read_write_roundtrip(tmp_path, trained):
 
 def test_read_errors_are_one_line(tmp_path):
     d = RunDir(tmp_path)
-    for f in (d.read_config, d.read_log, d.read_scores, d.read_measures, d.load_model):
+    for f in (d.read_config, d.read_log, d.read_scores, d.read_measures, lambda: load_model(d),
+              lambda: load_dataset(d)):
         with pytest.raises(RunDirError) as e:
             f()
         assert "\n" not in str(e.value)
@@ -99,7 +101,7 @@ def test_read_errors_are_one_line(tmp_path):
     with pytest.raises(RunDirError, match="not a readable netCDF"):
         d.read_scores()
     with pytest.raises(RunDirError, match="no such model dir"):
-        RunDir(tmp_path / "missing").load_model()
+        load_model(RunDir(tmp_path / "missing"))
 
 
 def test_swapped_weights_name_the_mismatch(tmp_path, trained):
@@ -109,7 +111,7 @@ def test_swapped_weights_name_the_mismatch(tmp_path, trained):
     d.write_config(trained.read_config())
     d.weights_path.write_bytes(RunDir(other).weights_path.read_bytes())
     with pytest.raises(RunDirError, match="do not match the config") as e:
-        d.load_model()
+        load_model(d)
     assert "size mismatch" in str(e.value) and "\n" not in str(e.value)
 
 
@@ -135,7 +137,7 @@ def test_lock_between_two_processes(tmp_path):
     rd = RunDir(tmp_path / "run")
     script = textwrap.dedent(f"""
         import sys, time
-        from varstruct.rundir import RunDir
+        from varstruct.runs.layout import RunDir
         with RunDir({str(rd.path)!r}).lock():
             print("locked", flush=True)
             sys.stdin.readline()
@@ -158,7 +160,7 @@ def test_lock_between_two_processes(tmp_path):
 def test_lock_released_when_holder_is_killed(tmp_path):
     rd = RunDir(tmp_path / "run")
     rd.path.mkdir()
-    script = f"from varstruct.rundir import RunDir\nwith RunDir({str(rd.path)!r}).lock():\n" \
+    script = f"from varstruct.runs.layout import RunDir\nwith RunDir({str(rd.path)!r}).lock():\n" \
              f"    print('locked', flush=True)\n    import time; time.sleep(60)\n"
     p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=REPO,
                          env={**os.environ, "PYTHONPATH": str(REPO)})

@@ -137,7 +137,7 @@ def test_spec_file_errors(tmp_path):
 # -- sweep -------------------------------------------------------------------------------------------
 
 def test_sweep_writes_the_run_dir_contract(swept):
-    from varstruct.rundir import RunDir
+    from varstruct.runs.layout import RunDir
 
     runs = sorted(p.parent for p in swept.rglob("config.json"))
     assert len(runs) == 4
@@ -186,7 +186,7 @@ def test_killed_sweep_resumes_to_identical_results(swept, spec_file, tmp_path):
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait()
-    from varstruct.rundir import RunDir
+    from varstruct.runs.layout import RunDir
 
     states = [RunDir(p.parent).state for p in out.rglob("config.json")]
     assert "interrupted" in states, states
@@ -420,7 +420,7 @@ def test_plots_draw_on_axes_without_global_state(swept):
 
     import varstruct
     from varstruct import plots
-    from varstruct.rundir import RunDir
+    from varstruct.runs.layout import RunDir
     from varstruct.study.correlate import correlate
 
     ds = _synthetic(n=12)
@@ -430,11 +430,13 @@ def test_plots_draw_on_axes_without_global_state(swept):
     assert ax.images and ax.get_title()
     ax = plots.plot_scatter(ds, "gap", "mig", corr=corr)
     assert ax.collections and ax.lines and "r=" in ax.get_title()
+    from varstruct.models.load import load_dataset, load_model
+
     rd = RunDir(next(swept.rglob("config.json")).parent)
-    dm = varstruct.measure_dataset(rd.dataset(), n_anchors=20, n_pca_anchors=2)
+    dm = varstruct.measure_dataset(load_dataset(rd), n_anchors=20, n_pca_anchors=2)
     ax = plots.plot_variance_structure(dm)
     assert ax.get_xticklabels()[0].get_text() == "A"
-    t = plots.latent_traversals(rd.load_model(), rd.dataset(), n_values=5)
+    t = plots.latent_traversals(load_model(rd), load_dataset(rd), n_values=5)
     assert t.dims == ("latent", "value", "y", "x", "channel") and t.shape[:2] == (3, 5)
     assert float(t.min()) >= 0 and float(t.max()) <= 1
     fig, given = plt.subplots()

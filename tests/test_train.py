@@ -10,9 +10,9 @@ from safetensors.torch import load_file
 
 import varstruct
 from varstruct.cli import main
-from varstruct.models import ConfigError, ModelDirError, load_model
+from varstruct.models import ConfigError, ModelDirError, load_dataset, load_model
 from varstruct.errors import OutputError, VarstructError
-from varstruct.rundir import RunDir
+from varstruct.runs.layout import RunDir
 from varstruct.tensors import to_numpy, to_torch
 from varstruct.training import loop
 
@@ -51,7 +51,7 @@ def test_short_run_on_toy_linear_lowers_the_loss_and_reconstructs(tmp_path):
     assert loss[-1] < 0.6 * loss[0]
     model = load_model(run)
     assert not model.training and model.config["method"] == "beta_vae"
-    ds = RunDir(run).dataset()
+    ds = load_dataset(run)
     _, x = ds.sample(400, 7)
     with torch.no_grad():
         rec = to_numpy(torch.sigmoid(model(to_torch(x))))

@@ -9,8 +9,8 @@ import torch
 
 import varstruct
 from varstruct.errors import RunDirError
-from varstruct.models.store import file_sha256, read_weights, write_sha256
-from varstruct.rundir import RunDir
+from varstruct.runs.weights import file_sha256, read_weights, write_sha256
+from varstruct.runs.layout import RunDir
 from varstruct.study.manifest import SCORES, main, pack_half, weights_dtype
 
 TOY = {"dataset": "toy_linear", "method": "beta_vae", "hparams": {"beta": 1.0}, "arch": "mlp", "hidden": [16],
@@ -58,7 +58,7 @@ def test_half_weights_load_as_float32_with_half_rounding(zoo, tmp_path):
 
 
 def test_half_refuses_overflow(tmp_path):
-    from varstruct.models.store import write_weights
+    from varstruct.runs.weights import write_weights
 
     p = write_weights(tmp_path / "w.safetensors", {"a": torch.tensor([1.0, 1e6])})
     assert pack_half(p, "float16") == "float32" and weights_dtype(p) == "float32"

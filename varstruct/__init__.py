@@ -15,7 +15,7 @@ __all__ = ["datasets", "data", "measure_dataset", "measure_model", "evaluate", "
 
 _LAZY = {"train": "varstruct.training", "TrainConfig": "varstruct.training", "load_model": "varstruct.models",
          "measure_model": "varstruct.measures.model", "evaluate": "varstruct.metrics.evaluate",
-         "measure_dataset": "varstruct.measures.dataset", "RunDir": "varstruct.rundir",
+         "measure_dataset": "varstruct.measures.dataset", "RunDir": "varstruct.runs.layout",
          "collect": "varstruct.study.collect", "correlate": "varstruct.study.correlate"}
 _MODULES = {"datasets": "varstruct.data", "data": "varstruct.data"}  # varstruct.datasets.get(name, **params)
 

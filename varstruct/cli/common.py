@@ -251,7 +251,8 @@ def check_output_file(path: Path, overwrite: bool, option: str = "--out") -> Pat
 def open_trained_run(run_dir: Path, out: Path | None, default: str, overwrite: bool, threads: int | None):
     """(RunDir, config, output path, dataset) of a trained run whose result goes to ``out``
     (default: the run dir's file ``default``, e.g. "scores_path"), checked before any work."""
-    from ..rundir import RunDir
+    from ..models.load import check_model_size, dataset_from_config
+    from ..runs.layout import RunDir
     from ..validate import check_int
 
     if threads is not None:
@@ -263,9 +264,9 @@ def open_trained_run(run_dir: Path, out: Path | None, default: str, overwrite: b
     rd.require("trained")
     cfg = rd.read_config()
     validate_record(cfg, rd.config_path)  # the trainer's rules: bad values are refused, not used
-    rd.check_model_size(cfg)
+    check_model_size(rd, cfg)
     out_path = check_output_file(getattr(rd, default) if out is None else Path(out), overwrite)
-    return rd, cfg, out_path, rd.dataset(cfg)
+    return rd, cfg, out_path, dataset_from_config(cfg)
 
 
 def refuse_unfinished(rd) -> None:
@@ -273,7 +274,7 @@ def refuse_unfinished(rd) -> None:
     diverged run (its train_log.csv ends with a non-finite loss; also an old one that saved its
     NaN weights) and a run still training (a live trainer holds its lock)."""
     from ..errors import RunDirError, RunDirLocked
-    from ..rundir import log_diverged
+    from ..runs.layout import log_diverged
 
     if not rd.config_path.is_file():
         return

@@ -41,9 +41,10 @@ def evaluate_cmd(
     with c.writer_lock(rd, out_path):
         c.start(threads)
         from ..io import write_netcdf
+        from ..models.load import load_model
         from ..metrics.evaluate import evaluate
 
-        model = rd.load_model()
+        model = load_model(rd)
         try:
             scores = evaluate(model, ds, metrics=list(names), seed=seed, n_train=n_train, n_test=n_test,
                               progress=True)

@@ -44,9 +44,10 @@ def measure_model_cmd(
     with c.writer_lock(rd, out_path):
         c.start(threads)
         from ..io import write_netcdf
+        from ..models.load import load_model
         from ..measures.model import measure_model
 
-        model = rd.load_model()
+        model = load_model(rd)
         try:
             m = measure_model(model, ds, n_anchors=A, seed=seed, response=c.value(response), progress=True)
         except ValueError as e:

@@ -76,7 +76,7 @@ def _flags(msg: str) -> str:
 def _list(plan) -> None:
     from rich.table import Table
 
-    from ..rundir import RunDir
+    from ..runs.layout import RunDir
 
     table = Table(title=f"{len(plan.runs)} runs -> {plan.out}")
     rel_width = max((len(r.rel) for r in plan.runs), default=7)

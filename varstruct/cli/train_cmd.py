@@ -179,7 +179,7 @@ def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
     """The run dir's state allows the request (the trainer re-checks under the lock)."""
     from ..errors import RunDirError
     from ..io import probe_folder
-    from ..rundir import RunDir
+    from ..runs.layout import RunDir
 
     rd = RunDir(out)
     rd.check_writable()
@@ -202,7 +202,7 @@ def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
 def _summary(run: Path) -> None:
     from rich.table import Table
 
-    from ..rundir import RunDir
+    from ..runs.layout import RunDir
 
     rd = RunDir(run)
     cfg = rd.read_config()

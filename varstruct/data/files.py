@@ -1,7 +1,8 @@
 """Real data files: the dSprites ``.npz`` layout and the ``3dshapes.h5`` layout (MPI3D,
 SmallNORB and Cars3D: :mod:`varstruct.data.standard`).
 
-``load_file(name, path)`` (called by ``varstruct.datasets.get(name, data_file=path)``) returns a
+``varstruct.datasets.get(name, data_file=path)`` (:func:`varstruct.data.registry.load_file`) calls
+the loader its :class:`~varstruct.data.registry.DatasetSpec` names, which returns a
 :class:`FactorDataset` whose ``render(idx)`` returns the stored images of the factor indices
 idx [B, K]. Both layouts store the full factor grid in C order: image n has the factor indices
 ``np.unravel_index(n, sizes)``; the loaders check this against the stored labels.
@@ -22,13 +23,14 @@ label values. Any problem with a file raises :class:`DatasetError` naming the pr
 """
 from __future__ import annotations
 
-import os
 import zipfile
 
 import numpy as np
 
-from .base import DatasetError, Factor, FactorDataset, drop_unit_factors
+from ._arrays import ArrayFactorDataset, npy_header
+from .base import DatasetError, Factor, drop_unit_factors
 from .dsprites import ColorDSprites, NoisyDSprites
+from .registry import load_file
 
 SIZE = 64
 DSPRITES_COLUMNS = (("color", "categorical"), ("shape", "categorical"), ("scale", "ordinal"),
@@ -36,31 +38,6 @@ DSPRITES_COLUMNS = (("color", "categorical"), ("shape", "categorical"), ("scale"
 SHAPES3D_COLUMNS = (("floor_hue", "circular"), ("wall_hue", "circular"), ("object_hue", "circular"),
                     ("scale", "ordinal"), ("shape", "categorical"), ("orientation", "ordinal"))
 _CHUNK = 4096  # images per read when streaming dSprites images out of the archive
-
-
-class ArrayFactorDataset(FactorDataset):
-    """Images of a real file: ``render(idx)`` = ``source(ravel_multi_index(idx, sizes))``.
-
-    source: flat image indices int64 [B] -> float32 [B, H, W, C] in [0, 1]. ``params`` records
-    the ``data_file`` (absolute path). Pickles by path (reloads the file), so process pools stay cheap."""
-
-    def __init__(self, name: str, factors, image_shape, source, path: str):
-        self.name = name
-        self.factors = tuple(factors)
-        self.image_shape = tuple(int(s) for s in image_shape)
-        self._source = source
-        self.params = {"data_file": str(path)}
-
-    def flat_index(self, idx) -> np.ndarray:
-        """C-order row of each factor vector, int64 [B]."""
-        idx = self.validate_indices(idx)
-        return np.ravel_multi_index(tuple(idx.T), tuple(self.factor_sizes)).astype(np.int64)
-
-    def _render(self, idx, nuisance):
-        return self._source(self.flat_index(idx))
-
-    def __reduce__(self):
-        return (load_file, (self.name, self.params["data_file"]))
 
 
 class _FileSprites:
@@ -88,26 +65,14 @@ class FileNoisyDSprites(_FileSprites, NoisyDSprites):
     """noisy_dsprites on the sprites of a dSprites .npz."""
 
 
-def load_file(name: str, path, **params) -> FactorDataset:
-    """The dataset ``name`` with its images read from ``path`` (see the module docstring and
-    :mod:`varstruct.data.standard` for mpi3d, smallnorb and cars3d)."""
-    from . import standard
+def load_color_dsprites(path: str) -> FileColorDSprites:
+    """color_dsprites on the sprites of a dSprites .npz."""
+    return FileColorDSprites(load_dsprites_npz(path))
 
-    loaders = {"dsprites": load_dsprites_npz, "color_dsprites": lambda p: FileColorDSprites(load_dsprites_npz(p)),
-               "noisy_dsprites": lambda p: FileNoisyDSprites(load_dsprites_npz(p)), "shapes3d": load_shapes3d_h5,
-               "mpi3d": standard.load_mpi3d, "smallnorb": standard.load_smallnorb, "cars3d": standard.load_cars3d}
-    if name not in loaders:
-        raise DatasetError(f"{name}: no data-file layout for this dataset (data files are for dsprites, "
-                           "color_dsprites, noisy_dsprites (.npz), shapes3d (.h5), mpi3d (.npz), "
-                           "smallnorb (*-dat.mat) and cars3d (folder of .mat))")
-    if params:
-        raise DatasetError(f"{name} from a data file takes no parameters (got {', '.join(params)})")
-    path = os.path.abspath(os.fspath(path))
-    if not os.path.exists(path):
-        raise DatasetError(f"data file {path}: not found")
-    if not os.path.isfile(path) and not (name == "cars3d" and os.path.isdir(path)):
-        raise DatasetError(f"data file {path}: not a file")
-    return loaders[name](path)
+
+def load_noisy_dsprites(path: str) -> FileNoisyDSprites:
+    """noisy_dsprites on the sprites of a dSprites .npz."""
+    return FileNoisyDSprites(load_dsprites_npz(path))
 
 
 # ---- shared checks ---------------------------------------------------------------------------
@@ -136,22 +101,10 @@ def _grid_factors(classes: np.ndarray, values: np.ndarray, columns, path: str, w
 
 
 # ---- dSprites .npz ---------------------------------------------------------------------------
-def _npy_header(f, path: str, key: str):
-    try:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            return np.lib.format.read_array_header_1_0(f)
-        if version == (2, 0):
-            return np.lib.format.read_array_header_2_0(f)
-    except ValueError as e:
-        raise DatasetError(f"data file {path}: {key} is not a readable .npy array ({e})") from None
-    raise DatasetError(f"data file {path}: {key} has unsupported .npy version {version}")
-
-
 def _stream_bits(zf: zipfile.ZipFile, path: str, n_rows: int) -> np.ndarray:
     """imgs.npy streamed out of the archive as packed bits uint8 [N, 64*64/8]; checks 0/1 values."""
     with zf.open("imgs.npy") as f:
-        shape, fortran, dtype = _npy_header(f, path, "imgs")
+        shape, fortran, dtype = npy_header(f, path, "imgs")
         if len(shape) != 3 or tuple(shape[1:]) != (SIZE, SIZE):
             raise DatasetError(f"data file {path}: imgs has shape {tuple(shape)}, expected [N, {SIZE}, {SIZE}]")
         if shape[0] != n_rows:

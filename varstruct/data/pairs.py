@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import DatasetError
+from ..errors import DatasetError
 
 
 def _changeable_indices(ds, changeable) -> np.ndarray:

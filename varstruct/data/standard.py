@@ -33,7 +33,7 @@ import zipfile
 import numpy as np
 
 from .base import DatasetError, Factor, FactorDataset
-from .files import ArrayFactorDataset, _npy_header
+from ._arrays import ArrayFactorDataset, npy_header
 
 SIZE = 64
 
@@ -93,7 +93,7 @@ def _npz_member(path: str, key: str):
             raise DatasetError(f"data file {path}: no array {key!r} (holds {', '.join(sorted(zf.namelist()))})")
         info = zf.getinfo(f"{key}.npy")
         with zf.open(info) as f:
-            shape, fortran, dtype = _npy_header(f, path, key)
+            shape, fortran, dtype = npy_header(f, path, key)
             header_len = f.tell() if info.compress_type == zipfile.ZIP_STORED else None
     if dtype.hasobject:
         raise DatasetError(f"data file {path}: {key} holds Python objects (never unpickled)")

@@ -408,7 +408,7 @@ def run_dir_name(model_num: int | None, source: Path) -> str:
 def import_model(path, out, data_files: dict | None = None) -> Result:
     """Import one model zip / folder into ``out/<run dir>``; ImportError_ (one line) if it is
     malformed, hostile or unsupported, or its run dir holds another model."""
-    from ..rundir import RunDir
+    from ..runs.layout import RunDir
 
     path, out = Path(path), Path(out)
     src = open_source(path)
@@ -467,7 +467,8 @@ def _write_run(final: Path, cfg: dict, state: dict, scores: dict, record: dict) 
     import torch
 
     from ..io import write_json, write_netcdf
-    from ..rundir import RunDir
+    from ..models.load import load_model
+    from ..runs.layout import RunDir
 
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -481,7 +482,7 @@ def _write_run(final: Path, cfg: dict, state: dict, scores: dict, record: dict) 
             write_netcdf(scores_dataset(scores, cfg["dataset"], record["source"]), tmp / REFERENCE_FILE)
         write_json(tmp / IMPORT_FILE, {**record, "imported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
         rd.write_status(STATUS)
-        rd.load_model()  # the weights fit varstruct's network (strict state-dict load)
+        load_model(rd)  # the weights fit varstruct's network (strict state-dict load)
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,6 +1,6 @@
 """Networks, channel-masked layers, objectives, hyper-parameter grids and model dirs.
 
-Public API: ``load_model(dir)`` (= ``varstruct.RunDir(dir).load_model()``), ``ModelDirError``,
+Public API: ``load_model(dir)`` and ``load_dataset(dir)`` (:mod:`.load`), ``ModelDirError``,
 ``build_model(config)``, ``VAE``, ``make_objective(method, hparams, ...)``, ``METHODS``,
 ``grid(method)``. Submodules import torch lazily (``ModelDirError``/``ConfigError`` do not).
 """
@@ -11,7 +11,7 @@ import importlib
 from .errors import ConfigError, ModelDirError
 
 _LAZY = {
-    "load_model": "store",
+    "load_model": "load", "load_dataset": "load",
     "build_model": "nets", "default_arch": "nets", "VAE": "nets", "ARCHS": "nets",
     "make_objective": "objectives", "objective_class": "objectives", "METHODS": "objectives",
     "grid": "grids", "grid_names": "grids",

@@ -23,7 +23,7 @@ with one warning line naming the file and the problem (logger ``varstruct.collec
 weights or no scores.nc (unfinished, not evaluated), a diverged or failed run, a config.json
 with a bad field (:func:`varstruct.training.config.validate_record`), weights whose sha256 differs
 from the one recorded (sidecar or manifest; a manifest that is unreadable, malformed, a link,
-or that does not list the run is a problem too: :func:`varstruct.models.store.expected_sha256`),
+or that does not list the run is a problem too: :func:`varstruct.runs.weights.expected_sha256`),
 a scores.nc / measures.nc that is not a varstruct result of the run's dataset
 (:func:`varstruct.schema.check_result`). Symbolic links to folders under ``models_dir`` are not
 followed: each is reported with one warning line.
@@ -51,7 +51,7 @@ log = logging.getLogger("varstruct.collect")
 def find_runs(models_dir: Path, links: list | None = None) -> list[Path]:
     """Every dir under models_dir holding a run (config.json, status.json or a checkpoint), sorted.
     Symbolic links to folders are not followed; when ``links`` is a list, they are appended to it."""
-    from ..rundir import RunDir
+    from ..runs.layout import RunDir
 
     found = []
     for root, dirs, files in os.walk(models_dir):
@@ -99,7 +99,7 @@ def dataset_measures(models_dir: Path, config: dict, n_anchors: int, seed: int, 
     out (:func:`cache_problem`), else computed and (with ``write_cache``) cached."""
     from ..io import read_netcdf, write_netcdf
     from ..measures.dataset import measure_dataset
-    from ..rundir import dataset_from_config
+    from ..models.load import dataset_from_config
 
     opts = {"key": dataset_key(config), "n_anchors": n_anchors, "seed": seed, "n_pca_anchors": n_pca_anchors}
     digest = hashlib.sha256(json.dumps(opts, sort_keys=True).encode()).hexdigest()[:16]
@@ -176,7 +176,7 @@ def _cache_writable(models_dir: Path) -> bool:
 def _skip_reason(rd) -> str | None:
     """Why a run dir is not collected (None: it is), from its :meth:`RunDir.progress` (and, for a
     run with weights, its log: an old run that saved the weights of a diverged training)."""
-    from ..rundir import RunState, log_diverged
+    from ..runs.layout import RunState, log_diverged
 
     state = rd.progress()
     if state in (RunState.SCORED, RunState.MEASURED):
@@ -190,7 +190,7 @@ def _skip_reason(rd) -> str | None:
     if state is RunState.BROKEN:
         try:
             rd.require("trained")
-            from ..models.store import verify_sha256
+            from ..runs.weights import verify_sha256
 
             verify_sha256(rd.weights_path)
             return "broken"
@@ -203,7 +203,7 @@ def _skip_reason(rd) -> str | None:
 def _read_run(rd, models_dir: Path, settings: tuple, dm_cache: dict, write_cache: bool):
     """(config, scores, model measures, dataset-measure key) of a finished run whose files check
     out; a VarstructError / OSError (one line) otherwise."""
-    from ..models.store import verify_sha256
+    from ..runs.weights import verify_sha256
     from ..schema import check_result
     from ..training.config import validate_record
 
@@ -269,7 +269,7 @@ def _config_coords(configs: list[dict]) -> dict:
 def collect(models_dir, n_anchors: int = 1000, seed: int = 0, n_pca_anchors: int = 200) -> xr.Dataset:
     """One Dataset of every finished run under ``models_dir`` (see the module docstring).
     n_anchors, seed, n_pca_anchors: the dataset-measure settings (:func:`varstruct.measure_dataset`)."""
-    from ..rundir import RunDir
+    from ..runs.layout import RunDir
     from ..validate import check_int, check_seed
 
     models_dir = Path(models_dir)

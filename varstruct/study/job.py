@@ -1,6 +1,6 @@
 """One sweep job: train, evaluate and measure one run of a study in its own run dir.
 
-What a job does follows from the dir's :class:`varstruct.rundir.RunState` (:meth:`RunDir.progress`)
+What a job does follows from the dir's :class:`varstruct.runs.layout.RunState` (:meth:`RunDir.progress`)
 and from whether the dir holds the spec's run (:func:`differences`) and results made with the
 spec's settings (:func:`settings_match`); :func:`plan` turns the two into one action:
 
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from ..errors import ConfigError, RunDirError, RunDirLocked, VarstructError, first_line
-from ..rundir import RunDir, RunState
+from ..runs.layout import RunDir, RunState
 
 # spec key -> attr of the stored Dataset that records it
 SCORE_ATTRS = {"metrics": "metrics", "seed": "seed", "n_train": "points_train", "n_test": "points_test"}
@@ -81,7 +81,7 @@ def plan_dir(rd: RunDir, run: dict) -> tuple[RunState, str, str | None]:
         except RunDirError as e:
             why = first_line(e)
         if rd.weights_path.is_file() and rd.config_path.is_file():
-            from ..models.store import verify_sha256
+            from ..runs.weights import verify_sha256
 
             try:
                 verify_sha256(rd.weights_path)
@@ -186,12 +186,14 @@ def _run_job(run: dict, path: Path, threads: int) -> str:
     elif action == "resume":  # from the checkpoint, or from step 0 without one (the same weights)
         train(run["train"], out=path, resume=True, threads=threads)
 
-    from .. import evaluate, measure_model
+    from ..measures.model import measure_model
+    from ..metrics.evaluate import evaluate
+    from ..models.load import dataset_from_config, load_model
 
     ev, me = dict(run["evaluate"]), dict(run["measure"])
     with rd.lock(), _limits(threads):
-        model = rd.load_model()
-        ds = rd.dataset(model.config)
+        model = load_model(rd)
+        ds = dataset_from_config(model.config)
         if not (rd.has_scores and _matches(rd.read_scores, ev, SCORE_ATTRS)):
             rd.write_scores(evaluate(model, ds, n_jobs=1, threads=threads, **ev))
         if not (rd.has_measures and _matches(rd.read_measures, me, MEASURE_ATTRS)):

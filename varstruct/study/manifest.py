@@ -3,12 +3,13 @@
 ``python -m varstruct.study.manifest ROOT [--half float16|bfloat16]``
 
 - ``--half``: rewrite every run's ``model.safetensors`` with its float32 tensors stored as
-  float16 (or bfloat16); loading upcasts them to float32 (:meth:`varstruct.rundir.RunDir.load_model`).
+  float16 (or bfloat16); loading upcasts them to float32 (:func:`varstruct.models.load.load_model`).
   A tensor outside float16's finite range keeps the file in float32. Idempotent.
 - ``ROOT/manifest.csv``: one row per run dir under ROOT (as :func:`varstruct.collect` finds them):
   its path relative to ROOT, the config fields, the main global scores, the weights' dtype, size
   and sha256. Loading a run listed there checks the weights against that sha256
-  (:func:`varstruct.models.store.verify_sha256`).
+  (:func:`varstruct.runs.weights.verify_sha256`, which reads the manifest: the file name and the
+  ``path`` and ``weights_sha256`` columns are its contract, :data:`varstruct.runs.weights.MANIFEST`).
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def pack_half(weights_path, dtype: str = "float16") -> str:
     ("float32" when a tensor would overflow float16, left unchanged)."""
     import torch
 
-    from ..models.store import read_weights, write_weights
+    from ..runs.weights import read_weights, write_weights
 
     if dtype not in HALF:
         raise ConfigError(f"--half must be one of {', '.join(HALF)}, got {dtype!r}")
@@ -52,12 +53,9 @@ def pack_half(weights_path, dtype: str = "float16") -> str:
 
 def weights_dtype(weights_path) -> str:
     """The float dtype(s) of a safetensors file, from its header ("" without float tensors)."""
-    from ..rundir import _read_safetensors_header
+    from ..runs.weights import float_dtypes
 
-    names = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
-    header = _read_safetensors_header(Path(weights_path))
-    found = sorted({names[v["dtype"]] for k, v in header.items() if k != "__metadata__" and v["dtype"] in names})
-    return "+".join(found)
+    return float_dtypes(weights_path)
 
 
 def _cell(v) -> str:
@@ -70,8 +68,8 @@ def _cell(v) -> str:
 
 def manifest_rows(root) -> list[dict]:
     """One dict per run dir under ``root`` (sorted by path)."""
-    from ..models.store import file_sha256
-    from ..rundir import RunDir
+    from ..runs.weights import file_sha256
+    from ..runs.layout import RunDir
     from .collect import find_runs
 
     root = Path(root)
@@ -103,6 +101,7 @@ def manifest_rows(root) -> list[dict]:
 def write_manifest(root) -> Path:
     """Write ``root/manifest.csv`` (atomically) and return its path."""
     from ..io import write_text
+    from ..runs.weights import MANIFEST
 
     rows = manifest_rows(root)
     if not rows:
@@ -111,11 +110,11 @@ def write_manifest(root) -> Path:
     w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
-    return write_text(Path(root) / "manifest.csv", buf.getvalue())
+    return write_text(Path(root) / MANIFEST, buf.getvalue())
 
 
 def main(argv=None) -> int:
-    from ..rundir import RunDir
+    from ..runs.layout import RunDir
     from .collect import find_runs
 
     ap = argparse.ArgumentParser(prog="python -m varstruct.study.manifest", description=__doc__.split("\n\n")[0])

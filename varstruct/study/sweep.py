@@ -6,7 +6,7 @@ workers (more than the cores: capped, with a warning), the models dir, every run
 config (the trainer's own validation, once per distinct config), its ``[evaluate]`` and
 ``[measure]`` settings, that no two runs train the identical config, and that no run dir holds
 a different run (e.g. after ``steps`` changed: refused up front, nothing is touched). It plans
-each run from its dir's :class:`~varstruct.rundir.RunState` (:func:`varstruct.study.job.plan`).
+each run from its dir's :class:`~varstruct.runs.layout.RunState` (:func:`varstruct.study.job.plan`).
 :func:`execute` runs the planned jobs (:func:`varstruct.study.job.run_job`) on an executor
 (:mod:`varstruct.study.executors`) and reports each finished job through a progress callback
 ``advance(n=1, text=None)`` (the one of :func:`varstruct.progress.progress_bar`).
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import ConfigError, OutputError, VarstructError, first_line
-from ..rundir import RunDir, RunState
+from ..runs.layout import RunDir, RunState
 from ..validate import check_int
 from .executors import (PRELOAD, DaskInfo, InProcessExecutor, Scheduler, dask_executor,  # noqa: F401
                         local_cluster, local_pool, parse_scheduler)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..models.errors import ModelDirError
-from ..models.store import read_weights, write_weights
+from ..runs.weights import read_weights, write_weights
 
 FORMAT = "varstruct-checkpoint-1"
 

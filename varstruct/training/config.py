@@ -293,7 +293,7 @@ def adopt_run_precision(cfg: TrainConfig, record: dict, run_dir) -> dict:
     """``record`` with the precision of the run in ``run_dir`` when ``cfg`` asks for "auto" (auto
     means: the run's own choice, so resuming with the default never trips over it; an explicit
     fp32/bf16 that differs from the run's is still refused)."""
-    from ..rundir import RunDir
+    from ..runs.layout import RunDir
 
     rd = RunDir(run_dir)
     if cfg.precision != "auto" or not rd.config_path.is_file():

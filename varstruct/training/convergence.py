@@ -90,7 +90,7 @@ def log_convergence(log, total_steps: int | None = None) -> dict:
 def run_convergence(run_dir) -> dict:
     """:func:`convergence` of a finished run dir, from its train_log.csv and config.json
     (T: :func:`run_length`)."""
-    from ..rundir import RunDir
+    from ..runs.layout import RunDir
 
     rd = RunDir(run_dir)
     log = rd.read_log()

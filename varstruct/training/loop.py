@@ -28,7 +28,7 @@ import torch
 
 from .. import io
 from ..errors import ConfigError, DivergedError, RunDirError
-from ..rundir import RunDir, log_diverged
+from ..runs.layout import RunDir, log_diverged
 from ..tensors import to_torch, torch_threads
 from ..validate import check_int
 from . import precision

@@ -1,19 +1,79 @@
-"""Safetensors weights files, read and written (the model-dir layout lives in :mod:`varstruct.rundir`).
+"""Safetensors weights files: header parsing, reading, atomic writing, and their sha256.
 
-Only safetensors is ever read: nothing is unpickled or executed.
+The run-dir layout (which file is which) lives in :mod:`varstruct.runs.layout`; loading a model
+from the weights in :mod:`varstruct.models.load`. Only safetensors is ever read: nothing is
+unpickled or executed.
+
+A weights file's sha256 is *recorded* in one of two places (:func:`expected_sha256`): a
+``<name>.sha256`` sidecar beside it (``sha256sum`` format), or the ``weights_sha256`` column of
+its run's row in the nearest ``manifest.csv`` above the run dir (written by
+:mod:`varstruct.study.manifest`; :data:`MANIFEST` and :data:`MANIFEST_COLUMNS` are its contract).
+
+Importing this module does not import torch: :func:`header` and the hashes are torch-free, and
+:func:`read_weights` / :func:`write_weights` import torch's safetensors binding on first use.
 """
 from __future__ import annotations
 
+import json
 import os
+import struct
 from pathlib import Path
-
-import torch
 
 from ..errors import RunDirError, first_line
 
+MANIFEST = "manifest.csv"
+#: the manifest columns a run's weights are checked with (the manifest has more)
+MANIFEST_COLUMNS = ("path", "weights_sha256")
+SHA_SUFFIX = ".sha256"
+#: safetensors dtype codes of the float tensors -> their names
+FLOAT_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
+_MAX_HEADER = 100_000_000
 
-def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A safetensors file as a dict of tensors; RunDirError if missing or corrupt."""
+
+def header(path: str | os.PathLike) -> dict:
+    """The JSON header of a safetensors file: ``{name: {"dtype", "shape", "data_offsets"}, ...}``
+    plus an optional ``"__metadata__"``, after checking that the file is long enough for it and
+    for every tensor it lists. RunDirError ("corrupt weights file") for a file shorter than the
+    8-byte length prefix, a header length beyond the file (or over 100 MB), a header that is not
+    JSON, or tensor data past the end of the file. Reads the header only."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ValueError("shorter than a safetensors header")
+            (n,) = struct.unpack("<Q", head)
+            if n > min(size - 8, _MAX_HEADER):
+                raise ValueError("header length beyond the file")
+            hdr = json.loads(f.read(n))
+        ends = [v["data_offsets"][1] for k, v in hdr.items() if k != "__metadata__"]
+        if 8 + n + max(ends, default=0) > size:
+            raise ValueError("truncated")
+        return hdr
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, UnicodeDecodeError) as e:
+        raise RunDirError(f"{path}: corrupt weights file ({first_line(e)})") from None
+
+
+def header_ok(path: str | os.PathLike) -> bool:
+    """True iff :func:`header` reads the file without an error."""
+    try:
+        header(path)
+        return True
+    except RunDirError:
+        return False
+
+
+def float_dtypes(path: str | os.PathLike) -> str:
+    """The float dtype(s) of a safetensors file from its header, sorted and joined with "+"
+    (e.g. "float16", "float16+float32"); "" without float tensors."""
+    hdr = header(path)
+    found = {FLOAT_DTYPES[v["dtype"]] for k, v in hdr.items() if k != "__metadata__" and v["dtype"] in FLOAT_DTYPES}
+    return "+".join(sorted(found))
+
+
+def read_weights(path: str | os.PathLike) -> dict:
+    """A safetensors file as a dict of torch tensors; RunDirError if missing or corrupt."""
     from safetensors.torch import load_file
 
     path = Path(path)
@@ -24,16 +84,6 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except Exception as e:  # safetensors raises its own error types for corrupt files
         raise RunDirError(f"{path}: corrupt weights file ({first_line(e)})") from None
-
-
-HALF_DTYPES = (torch.float16, torch.bfloat16)
-MANIFEST = "manifest.csv"
-SHA_SUFFIX = ".sha256"
-
-
-def upcast_half(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Every float16 / bfloat16 tensor as float32 (half-precision weights files load as float32)."""
-    return {k: v.float() if v.dtype in HALF_DTYPES else v for k, v in tensors.items()}
 
 
 def file_sha256(path) -> str:
@@ -103,7 +153,7 @@ def _manifest_digest(manifest: Path, rel: str) -> str:
     try:
         with open(manifest, newline="") as f:
             reader = csv.DictReader(f)
-            if not {"path", "weights_sha256"} <= set(reader.fieldnames or ()):
+            if not set(MANIFEST_COLUMNS) <= set(reader.fieldnames or ()):
                 raise RunDirError(f"{manifest}: not a varstruct manifest (no path and weights_sha256 columns)")
             rows = [row for row in reader if row.get("path") == rel]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
@@ -128,17 +178,12 @@ def verify_sha256(path) -> None:
                           f"restore it or re-run the manifest)")
 
 
-def write_weights(path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> Path:
-    """Atomically write tensors to a safetensors file."""
+def write_weights(path, tensors: dict, metadata: dict | None = None) -> Path:
+    """Atomically write a dict of torch tensors (detached, made contiguous, moved to the CPU) to a
+    safetensors file; ``metadata``: str -> str pairs stored in its header."""
     from safetensors.torch import save
 
     from ..io import write_bytes
 
     return write_bytes(path, save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata))
 
-
-def load_model(run_dir: str | os.PathLike):
-    """``RunDir(run_dir).load_model()``: the trained model in eval mode with ``.config``."""
-    from ..rundir import RunDir
-
-    return RunDir(run_dir).load_model()

@@ -17,6 +17,10 @@ States: :meth:`RunDir.progress` returns one :class:`RunState` judged from the fi
 docs/run-dirs.md#states); :attr:`RunDir.state` is the cheaper training-only view (``missing``,
 ``empty``, ``interrupted``, ``trained``, ``broken``). Only JSON, CSV, netCDF and safetensors are
 ever read: nothing is unpickled. Importing this module does not import torch, xarray or pandas.
+
+What the files *are* lives elsewhere: safetensors and sha256 in :mod:`varstruct.runs.weights`
+(below this module), the model and the dataset a run dir holds in :mod:`varstruct.models.load`
+(above it: ``load_model(rd)``, ``load_dataset(rd)``).
 """
 from __future__ import annotations
 
@@ -26,11 +30,11 @@ import enum
 import json
 import math
 import os
-import struct
 import time
 from pathlib import Path
 
-from .errors import RunDirError, RunDirLocked, first_line
+from ..errors import OutputError, RunDirError, RunDirLocked, first_line
+from . import weights as _weights
 
 REQUIRED_KEYS = ("dataset", "dataset_params", "data_file", "method", "hparams", "seed", "steps", "batch_size",
                  "arch", "latent_dim", "image_shape", "version")
@@ -127,7 +131,7 @@ class RunDir:
             return "broken"
         if not self.weights_path.exists():
             return "interrupted"
-        return "trained" if _safetensors_ok(self.weights_path) else "broken"
+        return "trained" if _weights.header_ok(self.weights_path) else "broken"
 
     def progress(self) -> RunState:
         """The run's :class:`RunState`, from its files only (config.json, model.safetensors and
@@ -170,15 +174,13 @@ class RunDir:
             return False
 
     def _weights_ok(self) -> bool:
-        if not _safetensors_ok(self.weights_path):
+        if not _weights.header_ok(self.weights_path):
             return False
         side = self.path / self.WEIGHTS_SHA
-        if not side.exists() and not any((p / "manifest.csv").exists() for p in self.path.resolve().parents):
-            return True  # nothing records a hash: skip importing the hash code
-        from .models.store import verify_sha256
-
+        if not side.exists() and not any((p / _weights.MANIFEST).exists() for p in self.path.resolve().parents):
+            return True  # nothing records a hash: skip hashing
         try:
-            verify_sha256(self.weights_path)
+            _weights.verify_sha256(self.weights_path)
             return True
         except (RunDirError, OSError):
             return False
@@ -220,7 +222,7 @@ class RunDir:
         if st == "broken":
             try:
                 self.read_config()
-                _read_safetensors_header(self.weights_path)
+                _weights.header(self.weights_path)
                 why = "not a model dir"
             except RunDirError as e:
                 raise RunDirError(str(e)) from None
@@ -263,7 +265,7 @@ class RunDir:
         return self._read_nc(self.measures_path)
 
     def _read_nc(self, path: Path):
-        from .io import read_netcdf
+        from ..io import read_netcdf
 
         if not path.is_file():
             raise RunDirError(f"{self.path}: no {path.name}")
@@ -275,14 +277,13 @@ class RunDir:
     def read_weights(self, path: str | os.PathLike | None = None) -> dict:
         """A safetensors file of this dir (default: the final weights) as a dict of tensors. The
         final weights are checked against their recorded sha256 (a ``model.safetensors.sha256``
-        beside them, or the run's row of the nearest ``manifest.csv`` above the dir), if any."""
-        from .models.store import read_weights, verify_sha256
-
+        beside them, or the run's row of the nearest ``manifest.csv`` above the dir), if any
+        (:func:`varstruct.runs.weights.verify_sha256`). Imports torch."""
         if path is None:
             if self.weights_path.is_file():
-                verify_sha256(self.weights_path)
-            return read_weights(self.weights_path)
-        return read_weights(path)
+                _weights.verify_sha256(self.weights_path)
+            return _weights.read_weights(self.weights_path)
+        return _weights.read_weights(path)
 
     def read_status(self) -> dict | None:
         if not self.status_path.is_file():
@@ -293,80 +294,32 @@ class RunDir:
             raise RunDirError(f"{self.status_path}: not valid JSON ({first_line(e)})") from None
         return st if isinstance(st, dict) else None
 
-    def dataset(self, config: dict | None = None):
-        """The dataset the run was trained on, from its config (name, params, data_file)."""
-        return dataset_from_config(self.read_config() if config is None else config)
-
-    def load_model(self):
-        """The trained model in eval mode with ``.config`` attached; ``encode(x [B,C,H,W]) ->
-        (mean, logvar)``, ``decode(z) -> logits``. RunDirError (one line) for a missing dir, a
-        missing/invalid config or missing/corrupt/mismatched weights."""
-        import torch
-
-        from .models.nets import build_model
-
-        cfg = self.read_config()
-        if not self.weights_path.is_file():
-            self.require("trained")
-        self.check_model_size(cfg)
-        from .models.store import upcast_half
-
-        state = upcast_half(self.read_weights())  # half-precision weights files load as float32
-        try:
-            with torch.random.fork_rng(devices=[]):
-                model = build_model(cfg)
-        except (ValueError, KeyError, TypeError) as e:
-            raise RunDirError(f"{self.config_path}: cannot build the model ({first_line(e)})") from None
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            raise RunDirError(f"{self.weights_path}: weights do not match the config "
-                              f"({_state_dict_error(e)})") from None
-        model.eval()
-        model.config = cfg
-        return model
-
-    def check_model_size(self, config: dict | None = None) -> int:
-        """Bytes the config's model needs; ResourceError naming the config if it exceeds the
-        available memory, RunDirError if its sizes are not numbers."""
-        from .resources import model_bytes, require
-
-        cfg = self.read_config() if config is None else config
-        try:
-            n = model_bytes(cfg)
-        except (TypeError, ValueError, AttributeError) as e:
-            raise RunDirError(f"{self.config_path}: bad image_shape, latent_dim or hidden ({first_line(e)})") from None
-        require(f"{self.config_path} (latent_dim, hidden)", 2 * n, "the model's weights")
-        return n
-
     # ------------------------------------------------------------------ writing (atomic)
     def write_config(self, config: dict) -> Path:
-        from .io import write_json
+        from ..io import write_json
 
         return write_json(self.config_path, config)
 
     def write_weights(self, tensors: dict, metadata: dict | None = None, path=None) -> Path:
-        from .models.store import write_weights
-
-        return write_weights(self.weights_path if path is None else path, tensors, metadata=metadata)
+        return _weights.write_weights(self.weights_path if path is None else path, tensors, metadata=metadata)
 
     def write_log(self, text: str) -> Path:
-        from .io import write_text
+        from ..io import write_text
 
         return write_text(self.log_path, text)
 
     def write_scores(self, ds) -> Path:
-        from .io import write_netcdf
+        from ..io import write_netcdf
 
         return write_netcdf(ds, self.scores_path)
 
     def write_measures(self, ds) -> Path:
-        from .io import write_netcdf
+        from ..io import write_netcdf
 
         return write_netcdf(ds, self.measures_path)
 
     def write_status(self, state: str, error: str | None = None) -> Path:
-        from .io import write_json
+        from ..io import write_json
 
         return write_json(self.status_path, {"state": state, "error": error,
                                              "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
@@ -379,8 +332,6 @@ class RunDir:
     def check_writable(self) -> None:
         """OutputError (one line) unless the dir, or the folder it would be created in, is a
         writable folder."""
-        from .errors import OutputError
-
         p = self.path
         if p.exists():
             if not p.is_dir():
@@ -389,7 +340,7 @@ class RunDir:
                 raise OutputError(f"cannot write run dir {p}: it is not writable")
             return
         parent = p.parent if str(p.parent) else Path(".")
-        from .io import check_folder
+        from ..io import check_folder
 
         check_folder(parent, f"cannot create run dir {p}")
 
@@ -409,8 +360,6 @@ class RunDir:
                 _HELD[key] -= 1
             return
         from filelock import FileLock, Timeout
-
-        from .errors import OutputError
 
         self.check_writable()
         created = not self.path.exists()
@@ -466,51 +415,6 @@ class RunDir:
         except OSError:
             pid = ""
         return pid if pid.isdigit() else "(unknown PID)"
-
-
-def dataset_from_config(config: dict):
-    """``varstruct.datasets.get(config["dataset"], data_file=..., **config["dataset_params"])``."""
-    from . import data
-
-    params = config.get("dataset_params") or {}
-    if not isinstance(params, dict):
-        raise RunDirError(f"dataset_params must be a JSON object, got {params!r}")
-    return data.get(config["dataset"], data_file=config.get("data_file"), **params)
-
-
-def _state_dict_error(e: BaseException) -> str:
-    """The informative line of torch's load_state_dict error (its first line is a bare header)."""
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    detail = [ln for ln in lines[1:] if ln]
-    return detail[0].rstrip(".") if detail else (lines[0] if lines else type(e).__name__)
-
-
-def _read_safetensors_header(path: Path) -> dict:
-    """The JSON header of a safetensors file after checking that the file is long enough."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise ValueError("shorter than a safetensors header")
-            (n,) = struct.unpack("<Q", head)
-            if n > min(size - 8, 100_000_000):
-                raise ValueError("header length beyond the file")
-            header = json.loads(f.read(n))
-        ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
-        if 8 + n + max(ends, default=0) > size:
-            raise ValueError("truncated")
-        return header
-    except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as e:
-        raise RunDirError(f"{path}: corrupt weights file ({first_line(e)})") from None
-
-
-def _safetensors_ok(path: Path) -> bool:
-    try:
-        _read_safetensors_header(path)
-        return True
-    except RunDirError:
-        return False
 
 
 def log_diverged(log_path) -> bool:
