@@ -6,8 +6,9 @@
   float16 (or bfloat16); loading upcasts them to float32 (:func:`varstruct.models.load.load_model`).
   A tensor outside float16's finite range keeps the file in float32. Idempotent.
 - ``ROOT/manifest.csv``: one row per run dir under ROOT (as :func:`varstruct.collect` finds them):
-  its path relative to ROOT, the config fields, the main global scores, the weights' dtype, size
-  and sha256. Loading a run listed there checks the weights against that sha256
+  its path relative to ROOT, the config fields, the main global scores, the convergence verdict
+  from its own train_log.csv (trained_steps, converged, recon_improvement), the weights' dtype,
+  size and sha256. Loading a run listed there checks the weights against that sha256
   (:func:`varstruct.runs.weights.verify_sha256`, which reads the manifest: the file name and the
   ``path`` and ``weights_sha256`` columns are its contract, :data:`varstruct.runs.weights.MANIFEST`).
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 from ..errors import ConfigError, VarstructError, first_line
 
 CONFIG_FIELDS = ("dataset", "dataset_params", "method", "hparams", "seed", "steps", "batch_size", "latent_dim",
-                 "arch", "hidden", "lr", "recon", "recon_var", "mask", "precision")
+                 "arch", "hidden", "lr", "recon", "recon_var", "mask", "precision", "until_converged", "baseline")
 SCORES = ("mig", "active_mig", "dci_disentanglement", "dci_completeness", "dci_informativeness_test", "sap",
           "modularity", "explicitness_test")
 HALF = {"float16": "F16", "bfloat16": "BF16"}
@@ -66,6 +67,19 @@ def _cell(v) -> str:
     return str(v)
 
 
+def _convergence_cells(path) -> dict:
+    """trained_steps (the last logged step), converged (True/False; "" without a verdict) and
+    recon_improvement of a run, from its own train_log.csv (:mod:`varstruct.training.convergence`)."""
+    from ..training.convergence import run_convergence
+
+    try:
+        v = run_convergence(path)
+    except (VarstructError, ValueError, OSError):
+        return {"trained_steps": "", "converged": "", "recon_improvement": ""}
+    return {"trained_steps": _cell(v["steps"]), "converged": _cell(v["converged"]),
+            "recon_improvement": "" if v["converged"] is None else f"{v['improvement']:.6g}"}
+
+
 def manifest_rows(root) -> list[dict]:
     """One dict per run dir under ``root`` (sorted by path)."""
     from ..runs.weights import file_sha256
@@ -89,6 +103,7 @@ def manifest_rows(root) -> list[dict]:
             scores = {k: float(s[k]) for k in SCORES if k in s and s[k].ndim == 0}
         row.update({k: _cell(scores.get(k)) for k in SCORES})
         row["has_measures"] = str(rd.has_measures)
+        row.update(_convergence_cells(path))
         if rd.weights_path.is_file():
             row.update(weights_dtype=weights_dtype(rd.weights_path), weights_bytes=str(rd.weights_path.stat().st_size),
                        weights_sha256=file_sha256(rd.weights_path))
