@@ -74,6 +74,19 @@ def test_manifest_lists_every_run_and_loading_checks_the_sha256(zoo, tmp_path, c
     assert r0["dataset"] == "toy_linear" and r0["seed"] == "0" and r0["steps"] == "5" and r0["group"] == "g"
     assert r0["weights_dtype"] == "float16" and r0["weights_sha256"] == file_sha256(root / "g/run0/model.safetensors")
     assert set(SCORES) <= set(r0) and r0["mig"] != "" and r0["dci_disentanglement"] == ""  # not evaluated
+    # the verdict of each run's own train_log.csv: a 5-step run logged once has none ("")
+    from varstruct.training.convergence import run_convergence
+
+    assert run_convergence(root / "g/run0")["converged"] is None
+    assert r0["trained_steps"] == "5" and r0["converged"] == "" and r0["recon_improvement"] == ""
+    # a log with a verdict: T = 5 (config), tail (3.75, 5] holds one row (step 4), so the ends are the
+    # rows at steps 3 and 4: (4.0 − 3.9) / 4.0 = 2.5% >= 2%, not converged
+    log = root / "g/run1/train_log.csv"
+    log.write_text("step,loss,recon,kl,seconds\n1,10,10,0,0.1\n2,5,5,0,0.2\n3,4,4,0,0.3\n4,3.9,3.9,0,0.4\n")
+    assert main([str(root)]) == 0
+    with open(root / "manifest.csv", newline="") as f:
+        r1 = list(csv.DictReader(f))[1]
+    assert r1["converged"] == "False" and float(r1["recon_improvement"]) == pytest.approx(0.025)
     varstruct.load_model(root / "g" / "run0")  # hash matches
     # swap the weights of the two runs: same architecture, different bytes -> refused, one line
     w0, w1 = root / "g/run0/model.safetensors", root / "g/run1/model.safetensors"
