@@ -94,3 +94,23 @@ def test_a_sweep_spec_passes_the_table_through(tmp_path):
     runs = runs_from_dict({"steps": 2000, "train": {"until_converged": UC}, "datasets": [{"name": "toy_blobs"}],
                            "methods": [{"name": "beta_vae"}]})
     assert runs[0].train["until_converged"] == UC and runs[0].rel == "toy_blobs/beta_vae/seed0"
+
+
+def test_keep_converged_copies_only_runs_that_meet_the_criterion(stopped, tmp_path, capsys):
+    import shutil
+
+    from varstruct.study.keep_converged import main
+
+    src = tmp_path / "src"
+    shutil.copytree(stopped, src / "g" / "conv")
+    varstruct.train({**TOY, "steps": 100}, out=src / "g" / "short")  # at 100 steps still falling (first test)
+    for run in ("conv", "short"):
+        (src / "g" / run / "scores.nc").write_bytes(b"")  # finished (scored) in the gate's sense
+    assert run_convergence(src / "g" / "short")["converged"] is False
+    assert main([str(src), str(tmp_path / "dst")]) == 0
+    out = capsys.readouterr().out
+    assert "copied       g/conv" in out and "unconverged  g/short" in out
+    assert (tmp_path / "dst" / "g" / "conv" / "model.safetensors").is_file()
+    assert not (tmp_path / "dst" / "g" / "short").exists()
+    assert main([str(src), str(tmp_path / "dst")]) == 0 and "present      g/conv" in capsys.readouterr().out
+    assert main([str(tmp_path / "nope"), str(tmp_path / "dst")]) == 2

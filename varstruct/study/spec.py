@@ -282,7 +282,9 @@ def runs_from_dict(spec: dict, base: str | Path | None = None) -> list[Run]:
         for mi, mblock in enumerate(_blocks(spec, "methods")):
             _, hgrid = _grid(mblock.get("hparams", {}), f"methods[{mi}].hparams")
             for params, hparams, tr, seed in itertools.product(pgrid, hgrid, train_grid, seeds):
-                swept_train = {k: tr[k] for k in train_swept}
+                swept_train = {k: tr[k] for k in train_swept if k != "baseline"}
+                if tr.get("baseline"):  # a fitted baseline is named by its kind, swept or not
+                    swept_train["baseline"] = tr["baseline"].get("kind")
                 rel = "/".join([slug(dblock["name"], params), slug(mblock["name"], {**hparams, **swept_train}),
                                 f"seed{seed}"])
                 cfg = {"dataset": dblock["name"], "dataset_params": params, "method": mblock["name"],
