@@ -97,7 +97,7 @@ def make(zoo, out) -> dict:
         raise Missing("converged runs in the group dsprites (none meets the convergence criterion)")
     numbers = summarise(trained, baselines)
     present = [d for d in DATASETS if d in numbers and numbers[d]["settings"]]
-    fig = new_figure(figsize=(4.2 * len(present), 3.0 * len(SCORES)))
+    fig = new_figure(figsize=(max(4.2 * len(present), 7.5), 3.0 * len(SCORES)))
     axes = np.atleast_2d(fig.subplots(len(SCORES), len(present), sharey=True, squeeze=False))
     for j, ds in enumerate(present):
         entry = numbers[ds]
@@ -127,7 +127,7 @@ def make(zoo, out) -> dict:
                 ax.set_title(f"{ds}: {entry['converged']} of {entry['runs']} runs converged", fontsize=9)
             if i == 0 and j == 0 and ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7, loc="upper right")
-    fig.suptitle("dSprites family: converged models (dots: seeds, bar: median) vs untrained network, PCA, FastICA",
+    fig.suptitle("dSprites family: converged models (dots: seeds, bar: median)\nvs the untrained network (band: range) and PCA / FastICA",
                  fontsize=10)
     save(fig, out, "dsprites_scores")
     return numbers
