@@ -66,6 +66,36 @@ def plot(study, methods, title, fig=None):
     return fig
 
 
+def contrasts(study, methods, score: str = "active_mig") -> dict:
+    """H2's tests: per method, every pair of profiles, mean(a) − mean(b) of ``score`` with its
+    permutation p and bootstrap CI (:func:`varstruct.study.contrasts.contrast`, seeds as units)."""
+    from itertools import combinations
+
+    from varstruct.study.contrasts import contrast
+
+    prof, meth, v = study["data_profile"].values, study["method"].values, values(study, score)
+    out = {}
+    for mt in methods:
+        for i, (a, b) in enumerate(combinations(PROFILES, 2)):
+            ma, mb = (prof == a) & (meth == mt), (prof == b) & (meth == mt)
+            if ma.any() and mb.any():
+                out[f"{mt}: {a} - {b}"] = contrast(v[ma], v[mb], seed=i)
+    return out
+
+
+def interaction(study, methods, score: str = "active_mig", control: str = "none", treatment: str = "flip") -> dict:
+    """H3's test: does the drop control → treatment of ``score`` differ between the two methods?
+    (:func:`varstruct.study.contrasts.interaction`: difference of drops, bootstrap CI.)"""
+    from varstruct.study.contrasts import interaction as diff_of_drops
+
+    prof, meth, v = study["data_profile"].values, study["method"].values, values(study, score)
+    a, b = methods
+    cells = [v[(meth == m) & (prof == p)] for m in (a, b) for p in (control, treatment)]
+    return {"score": score, "control": control, "treatment": treatment, "methods": [a, b],
+            **diff_of_drops(*cells)}
+
+
 def numbers(study, methods) -> dict:
     return {"summary": summarise(study, methods), "dataset_variance": toy_blobs_variance(study),
-            "steps": np.unique(values(study, "steps")).tolist()}
+            "steps": np.unique(values(study, "steps")).tolist(),
+            "contrasts_active_mig": contrasts(study, methods)}

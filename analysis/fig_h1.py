@@ -19,7 +19,8 @@ Panels: failure rate, and the share of seeds with fewer than two latents of KL >
 factor dropped or both on one latent), each with its exact 95% Clopper-Pearson interval
 (``varstruct.study.stats.proportion_ci``); rotation angle per seed
 (dots) and the median with its bootstrap CI; active MIG and standard MIG per seed with the mean
-and its bootstrap CI.
+and its bootstrap CI. Test (numbers.json ``trend``): the Cochran–Armitage trend test of the failure
+and the collapse rates over r (scores r), over all ratios and from r >= 1.25 on.
 """
 from __future__ import annotations
 
@@ -110,7 +111,23 @@ def make(zoo, out) -> dict:
         raise Missing("toy_blobs runs with a ratio r")
     save(plot(study, summary), out, "h1_variance_gap")
     return {"per_r": summary, "dataset_variance": toy_blobs_variance(study),
-            "steps": np.unique(values(study, "steps")).tolist()}
+            "steps": np.unique(values(study, "steps")).tolist(), "trend": trend(summary)}
+
+
+def trend(summary: dict) -> dict:
+    """H1's test: the Cochran–Armitage trend of the failure rate (and of the collapse rate) over r,
+    scores r itself, all ratios and from r >= 1.25 on (``varstruct.study.contrasts.trend_test``)."""
+    from varstruct.study.contrasts import trend_test
+
+    rs = sorted(summary, key=float)
+    out = {}
+    for what, key in (("failure", "failures"), ("collapse", "collapsed")):
+        for name, keep in (("all r", rs), ("r >= 1.25", [r for r in rs if float(r) >= 1.25])):
+            k = [summary[r][key] for r in keep]
+            n = [summary[r]["n_seeds"] for r in keep]
+            out[f"{what}, {name}"] = {**trend_test(k, n, [float(r) for r in keep]),
+                                      "r": [float(r) for r in keep], "k_per_r": k, "n_per_r": n}
+    return out
 
 
 if __name__ == "__main__":

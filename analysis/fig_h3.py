@@ -7,6 +7,8 @@ r = 2, ``flip`` at r = 1 spread 2; ≥ 5 seeds), methods ``beta_vae`` and ``orde
 encoding inconsistency, seeds as dots, means with 95% bootstrap CIs. For the deterministic
 ordered AE "active" means a mean KL of ½·E[μ²] >= 0.05, a scale rather than an information
 criterion (docs/toy-blobs.md). H3 predicts that the ordered AE cannot follow the flip either.
+Test (numbers.json): the method × profile interaction, the difference of the two methods' drops
+from ``none`` to ``flip`` with a bootstrap CI over seeds (``varstruct.study.contrasts``).
 """
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ def make(zoo, out) -> dict:
     fig = _profiles.plot(study, METHODS, "H3: ordered AE (nested dropout) vs β-VAE on toy_blobs "
                                          "(mean and 95% bootstrap CI over seeds)")
     save(fig, out, "h3_ordered")
-    return _profiles.numbers(study, METHODS)
+    return {**_profiles.numbers(study, METHODS),
+            "interaction_active_mig": _profiles.interaction(study, METHODS),
+            "interaction_mig": _profiles.interaction(study, METHODS, score="mig")}
 
 
 if __name__ == "__main__":
