@@ -100,6 +100,8 @@ def make(zoo, out) -> dict:
     grid = bottom.subplots(N_PAIRS_SHOWN, 7, width_ratios=[1, 1, 1, 1, 1.6, 1, 1.6])
     rec = {name: (reconstruct(m, x1[:N_PAIRS_SHOWN]), reconstruct(m, x2[:N_PAIRS_SHOWN])) for name, m in models.items()}
     factor_names = [f.name for f in ds.factors]
+    # one y-scale for every |Δμ| panel (compared panels share it): the largest bar or mean over both models
+    ymax = 1.05 * max(max(float(np.max(dmu_pair[n][:N_PAIRS_SHOWN])), float(np.max(dmu[n]))) for n in models)
     for r in range(N_PAIRS_SHOWN):
         changed = ", ".join(n for n, c in zip(factor_names, mask[r]) if c)
         diff = gray(x2[r]) - gray(x1[r])
@@ -118,6 +120,9 @@ def make(zoo, out) -> dict:
                 ax.set_xticks(range(L), [f"z{i}" for i in range(L)], fontsize=6)
                 ax.tick_params(labelsize=6)
                 ax.set_title(f"{img}: |Δμ| / std per latent", fontsize=7)
+                ax.set_ylim(0, ymax)
+                ax.set_xlabel("latent", fontsize=6)
+                ax.set_ylabel("|Δμ| / std", fontsize=6)
                 if r == 0:
                     ax.legend(fontsize=6, frameon=False)
                 continue
@@ -125,8 +130,8 @@ def make(zoo, out) -> dict:
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(title, fontsize=7)
-    fig.suptitle(f"Longitudinal pairs on {ds.name}: only {', '.join(changeable)} may change between views "
-                 f"(Ada-GVAE k = 1 vs β-VAE)", fontsize=10)
+    fig.suptitle(f"Longitudinal pairs on {ds.name}, a proxy (not MRI data): only {', '.join(changeable)} may change "
+                 f"between views (Ada-GVAE k = 1 vs β-VAE)", fontsize=10)
     save(fig, out, "longitudinal_pairs")
 
     def concentration(v):
