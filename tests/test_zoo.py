@@ -110,3 +110,34 @@ def test_manifest_cli_errors(tmp_path, capsys):
     assert "no such models dir" in capsys.readouterr().err
     assert main([str(tmp_path)]) == 2
     assert "no run dirs" in capsys.readouterr().err
+
+
+def test_a_run_released_without_weights_keeps_its_results_and_its_hash(zoo, tmp_path, capsys):
+    """--without-weights: the scored run keeps config, log, scores and the weights' sha256; collect
+    still reads it; loading refuses in one line; training its config again restores the same bytes."""
+    from varstruct.runs.layout import RunState
+    from varstruct.study.collect import collect
+
+    root = _copy(zoo, tmp_path)
+    before = collect(root, n_anchors=20, n_pca_anchors=4)
+    digest = file_sha256(root / "g/run0/model.safetensors")
+    assert main([str(root), "--without-weights", "g/run1"]) == 2  # run1 is not scored: refused
+    assert "only a scored run" in capsys.readouterr().err
+    assert main([str(root), "--without-weights", "g/run0"]) == 0
+    run = root / "g/run0"
+    assert not (run / "model.safetensors").exists() and RunDir(run).progress() is RunState.RELEASED
+    with open(root / "manifest.csv", newline="") as f:
+        row = next(r for r in csv.DictReader(f) if r["path"] == "g/run0")
+    assert row["weights_sha256"] == digest and row["weights_bytes"] == ""
+    after = collect(root, n_anchors=20, n_pca_anchors=4)
+    assert float(after["mig"].sel(model="g/run0")) == float(before["mig"].sel(model="g/run0"))
+    with pytest.raises(RunDirError, match="results without weights") as e:
+        varstruct.load_model(run)
+    assert "\n" not in str(e.value)
+    from varstruct.study.job import plan_dir
+
+    cfg = RunDir(run).read_config()
+    state, action, why = plan_dir(RunDir(run), {"train": {**TOY, "seed": 0}, "evaluate": {}, "measure": {}})
+    assert state is RunState.RELEASED and action == "refuse" and "without weights" in why  # never retrained in place
+    again = varstruct.train(cfg, out=tmp_path / "again", threads=1)
+    assert file_sha256(again / "model.safetensors") == digest  # bit-identical: the recorded hash checks it

@@ -37,6 +37,9 @@ def load_model(run_dir: str | os.PathLike | RunDir):
 
     rd = RunDir(run_dir)
     cfg = rd.read_config()
+    if rd.is_released:
+        raise RunDirError(f"{rd.path}: results without weights (released): train its config.json again to "
+                          f"restore them (bit for bit on CPU; {rd.WEIGHTS_SHA} checks them)")
     if not rd.weights_path.is_file():
         rd.require("trained")
     check_model_size(rd, cfg)

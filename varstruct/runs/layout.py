@@ -50,7 +50,11 @@ class RunState(str, enum.Enum):
     measures.nc). Before them: ``missing`` (no dir), ``empty`` (a dir without config.json or
     weights), ``interrupted`` (config, no weights: resume finishes it), ``diverged`` (config and
     a train_log.csv whose last row has a non-finite loss term, no weights), ``failed`` (no
-    weights, and the last attempt recorded a failure in status.json). ``broken``: not a folder,
+    weights, and the last attempt recorded a failure in status.json), ``released`` (results
+    without weights: config, scores.nc and the weights' recorded sha256 in
+    ``model.safetensors.sha256``, no weights and no checkpoint; a zoo distributed without the
+    weights no figure loads; training the config again restores them, bit for bit on CPU, and
+    the recorded hash checks that). ``broken``: not a folder,
     weights without a readable config, unreadable config, corrupt weights or a hash mismatch.
     status.json is read only when the files show no finished training, so a failed attempt can
     never downgrade a trained run.
@@ -64,6 +68,7 @@ class RunState(str, enum.Enum):
     MEASURED = "measured"
     FAILED = "failed"
     DIVERGED = "diverged"
+    RELEASED = "released"
     BROKEN = "broken"
 
     def __str__(self) -> str:
@@ -152,6 +157,8 @@ class RunDir:
             return RunState.MEASURED if self.has_measures else RunState.SCORED
         if has_config and not self._config_ok():
             return RunState.BROKEN
+        if has_config and self.is_released:
+            return RunState.RELEASED
         if has_config and log_diverged(self.log_path):
             return RunState.DIVERGED
         if self._status_failed():
@@ -191,6 +198,13 @@ class RunDir:
     @property
     def is_trained(self) -> bool:
         return self.state == "trained"
+
+    @property
+    def is_released(self) -> bool:
+        """Results without weights (see :class:`RunState`): no weights, no checkpoint, a recorded
+        weights sha256 and scores.nc."""
+        return (not self.weights_path.exists() and not self.has_checkpoint
+                and (self.path / self.WEIGHTS_SHA).is_file() and self.has_scores)
 
     @property
     def has_checkpoint(self) -> bool:

@@ -179,7 +179,7 @@ def _skip_reason(rd) -> str | None:
     from ..runs.layout import RunState, log_diverged
 
     state = rd.progress()
-    if state in (RunState.SCORED, RunState.MEASURED):
+    if state in (RunState.SCORED, RunState.MEASURED, RunState.RELEASED):
         if log_diverged(rd.log_path):  # weights saved by a trainer that did not stop at a non-finite loss
             return f"diverged (non-finite loss in {rd.LOG})"
         return None
@@ -209,7 +209,8 @@ def _read_run(rd, models_dir: Path, settings: tuple, dm_cache: dict, write_cache
 
     cfg = rd.read_config()
     validate_record(cfg, rd.config_path)  # the trainer's rules: bad values are refused, not used
-    verify_sha256(rd.weights_path)  # progress() checked it too, but skips it when no manifest seems to exist
+    if not rd.is_released:  # a released run's results are collected without its weights
+        verify_sha256(rd.weights_path)  # progress() checked it too, but skips it when no manifest seems to exist
     scores = _reduce(check_result(rd.read_scores(), rd.scores_path, "scores", cfg["dataset"]), "score")
     measures = xr.Dataset()
     if rd.has_measures:

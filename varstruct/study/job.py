@@ -101,6 +101,11 @@ def plan_dir(rd: RunDir, run: dict) -> tuple[RunState, str, str | None]:
         return state, "resume", None
     if state is RunState.MEASURED and _results_match(rd, run):
         return state, "skip", None
+    if state is RunState.RELEASED:
+        if rd.has_measures and _results_match(rd, run):
+            return state, "skip", None
+        return state, "refuse", (f"{rd.path} holds results without weights (released), scored or measured with "
+                                 "other settings; sweep into another --out to train it again")
     return state, "finish", None
 
 

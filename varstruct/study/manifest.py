@@ -1,10 +1,12 @@
 """Pack a models dir for distribution: half-precision weights and a manifest with sha256.
 
-``python -m varstruct.study.manifest ROOT [--half float16|bfloat16]``
+``python -m varstruct.study.manifest ROOT [--half float16|bfloat16] [--without-weights SUBDIR ...]``
 
 - ``--half``: rewrite every run's ``model.safetensors`` with its float32 tensors stored as
   float16 (or bfloat16); loading upcasts them to float32 (:func:`varstruct.models.load.load_model`).
   A tensor outside float16's finite range keeps the file in float32. Idempotent.
+- ``--without-weights SUBDIR``: release the scored runs under ROOT/SUBDIR as results only
+  (:func:`release_without_weights`: the weights' sha256 is kept in a sidecar, the weights go).
 - ``ROOT/manifest.csv``: one row per run dir under ROOT (as :func:`varstruct.collect` finds them):
   its path relative to ROOT, the config fields, the main global scores, the convergence verdict
   from its own train_log.csv (trained_steps, converged, recon_improvement), the weights' dtype,
@@ -50,6 +52,25 @@ def pack_half(weights_path, dtype: str = "float16") -> str:
     out = {k: v.to(tdtype) if v.dtype == torch.float32 else v for k, v in tensors.items()}
     write_weights(weights_path, out, metadata={"format": "pt", "stored_dtype": dtype, "load_dtype": "float32"})
     return dtype
+
+
+def release_without_weights(run_dir) -> Path:
+    """Record a scored run's weights sha256 in ``model.safetensors.sha256`` and remove the weights:
+    the run dir then holds its results only (state ``released``; :class:`varstruct.RunState`).
+    Training its config.json again gives the same weights (CPU, the same precision and threads),
+    which the recorded hash checks. ConfigError for a run that is not scored."""
+    from ..runs.layout import RunDir, RunState
+    from ..runs.weights import write_sha256
+
+    rd = RunDir(run_dir)
+    state = rd.progress()
+    if state is RunState.RELEASED:
+        return rd.path
+    if state not in (RunState.SCORED, RunState.MEASURED):
+        raise ConfigError(f"{rd.path}: only a scored run can be released without its weights (it is {state})")
+    write_sha256(rd.weights_path)
+    rd.weights_path.unlink()
+    return rd.path
 
 
 def weights_dtype(weights_path) -> str:
@@ -107,6 +128,9 @@ def manifest_rows(root) -> list[dict]:
         if rd.weights_path.is_file():
             row.update(weights_dtype=weights_dtype(rd.weights_path), weights_bytes=str(rd.weights_path.stat().st_size),
                        weights_sha256=file_sha256(rd.weights_path))
+        elif rd.is_released:  # the recorded hash of the weights it was released without
+            digest = (path / rd.WEIGHTS_SHA).read_text().split()[0]
+            row.update(weights_dtype="", weights_bytes="", weights_sha256=digest)
         else:
             row.update(weights_dtype="", weights_bytes="", weights_sha256="")
         rows.append(row)
@@ -135,6 +159,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m varstruct.study.manifest", description=__doc__.split("\n\n")[0])
     ap.add_argument("root", help="models dir (e.g. pretrained/)")
     ap.add_argument("--half", choices=sorted(HALF), help="store the weights in this half precision first")
+    ap.add_argument("--without-weights", action="append", default=[], metavar="SUBDIR",
+                    help="release the runs under ROOT/SUBDIR without their weights (their sha256 is kept); "
+                         "repeatable")
     args = ap.parse_args(argv)
     try:
         root = Path(args.root)
@@ -145,6 +172,13 @@ def main(argv=None) -> int:
                     and pack_half(RunDir(p).weights_path, args.half) != args.half]
             for p in kept:
                 print(f"kept float32 (a value beyond {args.half}'s range): {p}", file=sys.stderr)
+        for sub in args.without_weights:  # after packing: the recorded hash is the shipped file's
+            if not (root / sub).is_dir():
+                raise ConfigError(f"--without-weights {sub}: no such folder under {root}")
+            runs = find_runs(root / sub)
+            for p in runs:
+                release_without_weights(p)
+            print(f"released {len(runs)} run(s) under {root / sub} without their weights")
         path = write_manifest(root)
     except VarstructError as e:
         print(f"error: {first_line(e)}", file=sys.stderr)
