@@ -180,3 +180,57 @@ def toy_blobs_variance(study) -> dict:
             v = varstruct.datasets.get("toy_blobs", **cfg["params"]).variance()
             out[key] = {k: round(float(x), 6) for k, x in v.items()}
     return out
+
+
+BASELINE_SCORES = ("mig", "active_mig", "dci_disentanglement")
+
+
+def toy_baselines(zoo, study, by: str, scores=BASELINE_SCORES) -> dict:
+    """The ceiling and floors of each cell's dataset configuration, from the zoo group
+    ``toy_baselines`` (``studies/zoo_toy_baselines.toml``, ``zoo_toy_untrained.toml``):
+    {label: {kind: {score: mean over that kind's runs}}} for kind in oracle (the ceiling), pca,
+    fastica and untrained, with ``label`` the value of coordinate ``by`` (``data_profile`` or
+    ``data_r``) of the study's models of that configuration. {} when the group is absent."""
+    try:
+        b = zoo.select("toy_baselines")
+    except Missing:
+        return {}
+    bkeys, kinds = b["dataset_config"].values.astype(str), b["baseline"].values.astype(str)
+    out = {}
+    for key in np.unique(study["dataset_config"].values.astype(str)):
+        label = study[by].values[study["dataset_config"].values.astype(str) == key][0]
+        label = f"{label:g}" if isinstance(label, (float, np.floating)) else str(label)
+        m = bkeys == key
+        out[label] = {k: {s: round(float(np.nanmean(values(b, s)[m & (kinds == k)])), 4) for s in scores}
+                      for k in sorted(set(kinds[m]))}
+    return out
+
+
+def normalised_by_oracle(means: dict, baselines: dict, score: str = "active_mig") -> dict:
+    """{cell: mean score / the oracle's score on the cell's configuration}; ``means`` maps a cell
+    name to (its configuration's label, its mean score)."""
+    out = {}
+    for cell, (label, mean) in means.items():
+        oracle = baselines.get(label, {}).get("oracle", {}).get(score)
+        if oracle:
+            out[cell] = round(float(mean) / oracle, 4)
+    return out
+
+
+BASELINE_STYLE = {"oracle": ("k", "--", "oracle readout (ceiling)"), "pca": ("C3", ":", "PCA"),
+                  "fastica": ("C4", ":", "FastICA"), "untrained": ("0.5", "-.", "untrained network")}
+
+
+def draw_baselines(ax, baselines: dict, labels, score: str, positions=None, width: float = 0.4) -> None:
+    """Short horizontal lines at each baseline's ``score`` over each group's x position
+    (``positions``: the x of each label; default 0, 1, ...), one legend entry per kind."""
+    seen = set()
+    for i, label in enumerate(labels):
+        x = i if positions is None else positions[i]
+        for kind, (colour, ls, name) in BASELINE_STYLE.items():
+            v = baselines.get(label, {}).get(kind, {}).get(score)
+            if v is None or not np.isfinite(v):
+                continue
+            lo, hi = (x - width, x + width) if positions is None else (x / (1 + width / 2), x * (1 + width / 2))
+            ax.hlines(v, lo, hi, colors=colour, linestyles=ls, lw=1.2, label=None if kind in seen else name)
+            seen.add(kind)

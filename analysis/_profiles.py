@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import Missing, bootstrap_ci, new_figure, toy_blobs_variance, values
+from ._common import (Missing, bootstrap_ci, draw_baselines, new_figure, normalised_by_oracle, toy_baselines,
+                      toy_blobs_variance, values)
 
 PROFILES = ("none", "noflip", "flip")
 METRICS = (("mig", "MIG"), ("active_mig", "active MIG (KL < 0.05 held constant)"),
@@ -45,7 +46,7 @@ def summarise(study, methods) -> dict:
     return res
 
 
-def plot(study, methods, title, fig=None):
+def plot(study, methods, title, fig=None, baselines=None):
     from varstruct.plots import plot_groups
 
     present = [m for m in methods if (study["method"].values == m).any()]
@@ -62,6 +63,9 @@ def plot(study, methods, title, fig=None):
                     labels=labels(study))
         ax.set_ylabel(label)
         ax.set_ylim(-0.02, 1.02)
+        if baselines and var in ("mig", "active_mig"):
+            draw_baselines(ax, baselines, order, var)
+            ax.legend(fontsize=6, loc="upper right")
     fig.suptitle(title, fontsize=10)
     return fig
 
@@ -95,7 +99,14 @@ def interaction(study, methods, score: str = "active_mig", control: str = "none"
             **diff_of_drops(*cells)}
 
 
-def numbers(study, methods) -> dict:
-    return {"summary": summarise(study, methods), "dataset_variance": toy_blobs_variance(study),
-            "steps": np.unique(values(study, "steps")).tolist(),
-            "contrasts_active_mig": contrasts(study, methods)}
+def numbers(study, methods, zoo=None) -> dict:
+    summary = summarise(study, methods)
+    out = {"summary": summary, "dataset_variance": toy_blobs_variance(study),
+           "steps": np.unique(values(study, "steps")).tolist(),
+           "contrasts_active_mig": contrasts(study, methods)}
+    if zoo is not None:
+        base = toy_baselines(zoo, study, "data_profile")
+        out["baselines"] = base
+        out["active_mig_over_oracle"] = normalised_by_oracle(
+            {cell: (cell.split("/")[1], v["active_mig"][0]) for cell, v in summary.items()}, base)
+    return out

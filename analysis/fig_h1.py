@@ -28,7 +28,8 @@ import numpy as np
 
 from varstruct.study.stats import proportion_ci
 
-from ._common import Missing, bootstrap_ci, new_figure, rotation_angle, save, toy_blobs_variance, values
+from ._common import (Missing, bootstrap_ci, draw_baselines, new_figure, normalised_by_oracle, rotation_angle, save, toy_baselines,
+                      toy_blobs_variance, values)
 
 THRESHOLD = 0.6
 
@@ -59,7 +60,7 @@ def summarise(study) -> dict:
     return res
 
 
-def plot(study, summary, fig=None):
+def plot(study, summary, fig=None, baselines=None):
     fig = fig or new_figure(figsize=(13.0, 3.8))
     ax1, ax2, ax3 = fig.subplots(1, 3)
     rs = np.array([float(k) for k in summary])
@@ -90,6 +91,8 @@ def plot(study, summary, fig=None):
     line(ax3, "active_mig_mean", "C2", "active MIG (mean, 95% CI)")
     line(ax3, "mig_mean", "C1", "MIG (mean, 95% CI)", marker="s")
     ax3.axhline(THRESHOLD, ls=":", color="gray")
+    if baselines:
+        draw_baselines(ax3, baselines, [f"{v:g}" for v in rs], "active_mig", positions=list(rs), width=0.12)
     ax3.set_ylim(-0.02, 1.02)
     ax3.set_ylabel("score")
     for ax in (ax1, ax2, ax3):
@@ -109,9 +112,12 @@ def make(zoo, out) -> dict:
     summary = summarise(study)
     if not summary:
         raise Missing("toy_blobs runs with a ratio r")
-    save(plot(study, summary), out, "h1_variance_gap")
+    save(plot(study, summary, baselines=toy_baselines(zoo, study, "data_r")), out, "h1_variance_gap")
     return {"per_r": summary, "dataset_variance": toy_blobs_variance(study),
-            "steps": np.unique(values(study, "steps")).tolist(), "trend": trend(summary)}
+            "steps": np.unique(values(study, "steps")).tolist(), "trend": trend(summary),
+            "baselines": (base := toy_baselines(zoo, study, "data_r")),
+            "active_mig_over_oracle": normalised_by_oracle(
+                {r: (r, v["active_mig_mean"][0]) for r, v in summary.items()}, base)}
 
 
 def trend(summary: dict) -> dict:
