@@ -103,7 +103,7 @@ def test_steps_zero_keeps_the_seeded_initial_network(tmp_path):
 
 
 def test_baselines_are_swept_evaluated_measured_and_collected(tmp_path, capsys):
-    from varstruct.cli import main
+    from varstruct.cli.app import main
     from varstruct.study.collect import collect
     from varstruct.study.spec import runs_from_dict
     from varstruct.study.sweep import sweep

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import varstruct
-from varstruct.cli import main
+from varstruct.cli.app import main
 from varstruct.errors import DivergedError, ResultFileError, RunDirError
 from varstruct.models.load import load_dataset, load_model
 from varstruct.runs.layout import RunDir, log_diverged

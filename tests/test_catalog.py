@@ -305,7 +305,7 @@ def test_cli_leaves_other_errors_alone():
     (["-m", "beta_vae", "--hparam", "beta=true"], "--beta must be a finite number >= 0"),
 ])
 def test_train_cli_names_the_option(tmp_path, capsys, args, match):
-    from varstruct.cli import main
+    from varstruct.cli.app import main
 
     assert main(["train", "toy_blobs", "-o", str(tmp_path / "r"), *args]) == 2
     err = capsys.readouterr().err
@@ -330,7 +330,7 @@ def _cpu_seconds_of(script: str) -> tuple[float, str]:
 def test_help_is_fast():
     secs, out = _cpu_seconds_of("""
         import contextlib, io, sys
-        from varstruct.cli import main
+        from varstruct.cli.app import main
         with contextlib.redirect_stdout(io.StringIO()):
             assert main(["--help"]) == 0
         assert "torch" not in sys.modules
@@ -361,7 +361,7 @@ def test_a_bad_spec_answers_fast_without_torch(tmp_path, extra, word):
     spec.write_text(SPEC.format(extra=extra))
     secs, out = _cpu_seconds_of(f"""
         import contextlib, io, sys
-        from varstruct.cli import main
+        from varstruct.cli.app import main
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
             rc = main(["sweep", {str(spec)!r}, "--out", {str(tmp_path / "o")!r}, "--dry-run"])

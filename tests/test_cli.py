@@ -16,7 +16,7 @@ import varstruct
 import varstruct.errors
 import varstruct.io
 from varstruct import resources
-from varstruct.cli import main
+from varstruct.cli.app import main
 from varstruct.runs.layout import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -409,7 +409,7 @@ def test_help_and_validation_errors_do_not_import_torch():
     script = textwrap.dedent("""
         import sys, time
         t0 = time.perf_counter()
-        from varstruct.cli import main
+        from varstruct.cli.app import main
         assert main(["--help"]) == 0
         assert main(["train", "--help"]) == 0
         assert main(["measure", "dataset", "toy_blobs", "-p", "r=inf"]) == 2

@@ -281,7 +281,7 @@ def test_render_validates_indices():
 
 
 def test_datasets_cli_lists_factors(capsys):
-    from varstruct.cli import main
+    from varstruct.cli.app import main
 
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out

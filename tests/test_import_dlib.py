@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from varstruct.cli import main
+from varstruct.cli.app import main
 from varstruct.importers import crc32c as C
 from varstruct.importers import dlib as D
 from varstruct.importers import tfbundle as T

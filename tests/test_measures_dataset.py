@@ -360,7 +360,7 @@ def test_exports():
 
 # ---- CLI -------------------------------------------------------------------------------------
 def run_cli(args):
-    from varstruct.cli import main
+    from varstruct.cli.app import main
     return main(args)
 
 

@@ -377,7 +377,7 @@ def real_run(tmp_path_factory):
 
 
 def test_cli_real_model_dir(real_run, capsys):
-    from varstruct.cli import main
+    from varstruct.cli.app import main
     from varstruct.io import read_netcdf
 
     assert main(["measure", "model", str(real_run), "--anchors", "30", "--seed", "3", "--response", "jacobian",
@@ -396,7 +396,7 @@ def test_cli_real_model_dir_bad_input(real_run, tmp_path, capsys, case):
     import json
     import shutil
 
-    from varstruct.cli import main
+    from varstruct.cli.app import main
 
     run = tmp_path / "run"
     args = ["measure", "model", str(run), "--anchors", "5"]

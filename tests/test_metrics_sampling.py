@@ -109,7 +109,7 @@ def test_evaluate_bad_metric(ds):
 
 # ---- CLI (error paths; the full run needs varstruct.models.load_model from the trainer) ------------
 def test_cli_evaluate_errors(tmp_path, capsys):
-    from varstruct.cli import main
+    from varstruct.cli.app import main
     assert main(["evaluate", str(tmp_path / "missing")]) == 2
     assert "no such model dir" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path)]) == 2
@@ -125,7 +125,7 @@ def test_cli_evaluate_with_known_encoder(tmp_path, capsys, monkeypatch, ds):
     whose model is a known encoder (``varstruct.models.load.load_model`` patched); real models: test_pipeline."""
     import torch
 
-    from varstruct.cli import main
+    from varstruct.cli.app import main
     from varstruct.io import read_netcdf
     from varstruct.models import load as load_mod
     from varstruct.runs.layout import REQUIRED_KEYS, RunDir

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import varstruct
-from varstruct.cli import main
+from varstruct.cli.app import main
 from varstruct.io import read_netcdf
 
 

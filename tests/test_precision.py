@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 import varstruct
-from varstruct.cli import main
+from varstruct.cli.app import main
 from varstruct.models import ConfigError, make_objective
 from varstruct.models.nets import VAE
 from varstruct.training import config as tconfig

@@ -133,7 +133,7 @@ def test_smallnorb_missing_grid_point(tmp_path):
 
 def test_smallnorb_through_the_cli(tmp_path):
     dat, _, _ = norb_chunk(tmp_path, "x", [1, 2], np.random.default_rng(4))
-    from varstruct.cli import main
+    from varstruct.cli.app import main
 
     out = tmp_path / "m.nc"
     assert main(["measure", "dataset", "smallnorb", "--data-file", dat, "--anchors", "4", "--pca-anchors", "2",

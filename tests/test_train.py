@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 import varstruct
-from varstruct.cli import main
+from varstruct.cli.app import main
 from varstruct.models import ConfigError, ModelDirError, load_dataset, load_model
 from varstruct.errors import OutputError, VarstructError
 from varstruct.runs.layout import RunDir

@@ -31,7 +31,7 @@ from ..errors import ConfigError, DivergedError, RunDirError
 from ..runs.layout import RunDir, log_diverged
 from ..tensors import to_torch, torch_threads
 from ..validate import check_int
-from . import precision
+from .precision import autocast, cast, param_dtype, wrap
 from .alloc import retain_freed_memory
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, adopt_run_precision, differences, resolve
@@ -239,15 +239,15 @@ def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threa
         model = build_model(record)
         objective = type(objective)(record["latent_dim"], recon=record["recon"], recon_var=record["recon_var"],
                                     **record["hparams"])  # built after the model: its own init is seeded too
-        dtype = precision.param_dtype(record["precision"])
+        dtype = param_dtype(record["precision"])
         objective.to(dtype)  # FactorVAE's discriminator
         model.train()
         channels_last = record["arch"] == "conv"  # ~20% faster convolutions on CPU (oneDNN)
         if channels_last:
             model.to(memory_format=torch.channels_last)
         opts = Optimisers(model, objective, record["lr"])
-        net = precision.wrap(model, record["precision"])  # the model as the objective calls it
-        objective.amp = precision.autocast(record["precision"])
+        net = wrap(model, record["precision"])  # the model as the objective calls it
+        objective.amp = autocast(record["precision"])
         columns = ["step", *objective.term_names(model.masked), "seconds"]
         n_terms = len(columns) - 2
         start, seconds, rows, acc, n = 0, 0.0, [], [0.0] * n_terms, 0
@@ -269,7 +269,7 @@ def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threa
                 # format the Python stack on every step (~1 ms; more on a dask worker's deep stack)
                 torch.default_generator.manual_seed(torch_seed)
                 if dtype != torch.float32:
-                    batch = precision.cast(batch, dtype)
+                    batch = cast(batch, dtype)
                 losses = objective.compute(net, batch, t)
                 opts.step(losses)
                 vals = torch.stack([losses.terms[c].double() for c in columns[1:-1]]).tolist()
