@@ -180,8 +180,8 @@ LAYERS = {
     "catalog": {"errors", "validate"}, "threads": {"errors", "validate"},
 }
 _LOW = {"errors", "validate", "progress", "ncread", "catalog", "threads", "resources", "tensors", "schema", "io",
-        "varstruct"}
-LAYERS.update({m: _LOW - {m} for m in ("resources", "tensors", "schema", "io")})
+        "devices", "varstruct"}
+LAYERS.update({m: _LOW - {m} for m in ("resources", "tensors", "schema", "io", "devices")})
 LAYERS.update({
     "runs": {"errors", "io"},
     "data": {"errors", "validate"},

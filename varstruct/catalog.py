@@ -35,6 +35,8 @@ METRICS_WITH_TEST = ("dci", "sap", "modularity_explicitness")
 PRECISIONS = ("fp32", "bf16", "fp64", "auto")
 #: the precisions a run records in config.json
 RESOLVED_PRECISIONS = ("fp32", "bf16", "fp64")
+#: where the networks run (varstruct/devices.py); ``cuda`` also as ``cuda:N``; ``auto`` = cuda if available
+DEVICES = ("auto", "cpu", "cuda")
 #: the arithmetic of encoding for the metrics and measures (varstruct/tensors.py)
 ENCODE_PRECISIONS = ("fp32", "bf16")
 #: network architectures (varstruct/models/nets.py): conv takes 64x64 images only; linear is one

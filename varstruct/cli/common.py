@@ -148,6 +148,18 @@ def threads_option():
                         show_default=False)
 
 
+def device_option():
+    return typer.Option("auto", "--device",
+                        help="Where the networks run: cpu, cuda (cuda:N) or auto (a GPU where torch sees one).")
+
+
+def check_device_option(device: str) -> str:
+    """--device checked before torch is imported (one line, exit 2)."""
+    from ..devices import check_device
+
+    return check_device(device, "--device")
+
+
 def overwrite_option():
     return typer.Option(False, "--overwrite", help="Replace existing results (refused otherwise).")
 

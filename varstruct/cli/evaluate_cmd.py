@@ -25,6 +25,7 @@ def evaluate_cmd(
                                        help="Output netCDF file. [default: DIR/scores.nc]"),
     overwrite: bool = c.overwrite_option(),
     threads: Optional[int] = c.threads_option(),
+    device: str = c.device_option(),
 ):
     """Score the model's encoder mean with the disentanglement metrics; writes DIR/scores.nc."""
     from ..resources import encode_bytes, require
@@ -34,6 +35,7 @@ def evaluate_cmd(
     seed = check_seed("--seed", seed)
     n_train = check_int("--train-points", train_points, 2)
     n_test = check_int("--test-points", test_points, 1)
+    device = c.check_device_option(device)
     rd, cfg, out_path, ds = c.open_trained_run(run_dir, out, "scores_path", overwrite, threads)
     require("--train-points/--test-points", encode_bytes({**cfg, "n_factors": ds.num_factors}, n_train + n_test),
             f"{n_train + n_test} points")
@@ -44,7 +46,9 @@ def evaluate_cmd(
         from ..models.load import load_model
         from ..metrics.evaluate import evaluate
 
-        model = load_model(rd)
+        from ..devices import resolve_device
+
+        model = load_model(rd, device=str(resolve_device(device, "--device")))
         try:
             scores = evaluate(model, ds, metrics=list(names), seed=seed, n_train=n_train, n_test=n_test,
                               progress=True)

@@ -29,6 +29,7 @@ def measure_model_cmd(
                                        help="Output netCDF file. [default: DIR/measures.nc]"),
     overwrite: bool = c.overwrite_option(),
     threads: Optional[int] = c.threads_option(),
+    device: str = c.device_option(),
 ):
     """Which latent encodes which factor, where (docs/measures.md#model-measures): writes
     DIR/measures.nc and prints a summary."""
@@ -37,6 +38,7 @@ def measure_model_cmd(
 
     A = check_int("--anchors", anchors, 1)
     seed = check_seed("--seed", seed)
+    device = c.check_device_option(device)
     rd, cfg, out_path, ds = c.open_trained_run(model_dir, out, "measures_path", overwrite, threads)
     sizes = [f.size for f in ds.factors]
     require("--anchors", measure_model_bytes(cfg, A, len(sizes), max(sizes, default=1)), f"{A} anchors")
@@ -47,7 +49,9 @@ def measure_model_cmd(
         from ..models.load import load_model
         from ..measures.model import measure_model
 
-        model = load_model(rd)
+        from ..devices import resolve_device
+
+        model = load_model(rd, device=str(resolve_device(device, "--device")))
         try:
             m = measure_model(model, ds, n_anchors=A, seed=seed, response=c.value(response), progress=True)
         except ValueError as e:

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from . import common as c
 from .common import app, console
 
 
@@ -18,6 +19,7 @@ def sweep_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Worker processes (default and most: the "
                                           "number of cores; local and dask only)."),
     threads: int = typer.Option(1, "--threads", help="Torch/BLAS threads per worker (workers x threads <= cores)."),
+    device: str = c.device_option(),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check every run, list the runs and their state; "
                                  "train nothing."),
 ):
@@ -32,7 +34,8 @@ def sweep_cmd(
         runs = read_spec(spec)
         from ..study.sweep import execute, prepare
 
-        plan = prepare(runs, out, scheduler=scheduler, workers=workers, threads=threads)
+        plan = prepare(runs, out, scheduler=scheduler, workers=workers, threads=threads,
+                       device=c.check_device_option(device))
     except VarstructError as e:
         raise type(e)(_flags(str(e))) from None
     for w in plan.warnings:

@@ -93,6 +93,7 @@ def train_cmd(
                                                          "(float64 weights) or auto (bf16 where the hardware has it "
                                                          "natively, else fp32). [default: auto]"),
     threads: Optional[int] = c.threads_option(),
+    device: str = c.device_option(),
     resume: bool = typer.Option(False, "--resume", help="Finish the interrupted run in --out."),
     overwrite: bool = c.overwrite_option(),
     **hparam_options,  # one option per hyper-parameter of the catalog (_with_hparam_options)
@@ -124,6 +125,7 @@ def train_cmd(
         raise ConfigError("--recon-var applies only with --recon gaussian")
     if threads is not None:
         check_int("--threads", threads, 1, 4096)
+    device = c.check_device_option(device)
     params = c.parse_params(param)
     given = {"recon_var": recon_var, "precision": c.value(precision),
              "mask": {"mode": c.value(mask_mode), "l1": 0.0 if mask_l1 is None else mask_l1} if mask_mode else None,
@@ -154,14 +156,17 @@ def train_cmd(
             raise c.with_flags(e) from None
 
     c.start(threads)
+    from ..devices import resolve_device
     from ..training import train
+
+    device = str(resolve_device(device, "--device"))  # one line where the GPU is missing
     from ..training.interrupt import TrainingInterrupted
 
     cfg.data_file = data_file
     from ..errors import DivergedError
 
     try:
-        run = train(cfg, out=out, resume=resume, overwrite=overwrite, progress=True)
+        run = train(cfg, out=out, resume=resume, overwrite=overwrite, progress=True, device=device)
     except TrainingInterrupted as e:
         import sys
 

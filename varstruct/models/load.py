@@ -22,9 +22,11 @@ def upcast_half(tensors: dict) -> dict:
     return {k: v.float() if v.dtype in half else v for k, v in tensors.items()}
 
 
-def load_model(run_dir: str | os.PathLike | RunDir):
+def load_model(run_dir: str | os.PathLike | RunDir, device: str = "cpu"):
     """The trained model of a run dir in eval mode with ``.config`` (the run's config dict)
-    attached; ``encode(x [B,C,H,W]) -> (mean, logvar)``, ``decode(z) -> logits``.
+    attached; ``encode(x [B,C,H,W]) -> (mean, logvar)``, ``decode(z) -> logits``. ``device``
+    (cpu, cuda, cuda:N or auto; :mod:`varstruct.devices`): where the model is put; the metrics
+    and measures move their images to it.
 
     The weights are checked against their recorded sha256 (sidecar or manifest row), upcast to
     float32 if stored in half precision, and loaded strictly (every parameter, no extra). The
@@ -33,8 +35,10 @@ def load_model(run_dir: str | os.PathLike | RunDir):
     mismatched weights; ResourceError if the model does not fit in memory."""
     import torch
 
+    from ..devices import check_device
     from .nets import build_model
 
+    device = check_device(device)
     rd = RunDir(run_dir)
     cfg = rd.read_config()
     if rd.is_released:
@@ -54,6 +58,10 @@ def load_model(run_dir: str | os.PathLike | RunDir):
     except RuntimeError as e:
         raise RunDirError(f"{rd.weights_path}: weights do not match the config ({_state_dict_error(e)})") from None
     model.eval()
+    if device != "cpu":
+        from ..devices import resolve_device
+
+        model.to(resolve_device(device))
     model.config = cfg
     return model
 

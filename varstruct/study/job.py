@@ -137,15 +137,16 @@ def _no_dask_in_job():
     return dask.config.set(scheduler="synchronous")
 
 
-def run_job(run: dict, root: str, threads: int = 1) -> dict:
-    """Train + evaluate + measure one run (a :meth:`Run.to_dict`) under ``root``. Never raises
+def run_job(run: dict, root: str, threads: int = 1, device: str = "auto") -> dict:
+    """Train + evaluate + measure one run (a :meth:`Run.to_dict`) under ``root`` on ``device``
+    (:mod:`varstruct.devices`; a missing GPU fails the run with one line). Never raises
     for a run's own failure: returns {rel, outcome, error, seconds}, outcome one of done,
     skipped, failed, interrupted."""
     t0 = time.perf_counter()
     rel = run["rel"]
     try:
         with _no_dask_in_job():
-            outcome = _run_job(run, Path(root) / rel, threads)
+            outcome = _run_job(run, Path(root) / rel, threads, device)
         error = None
     except KeyboardInterrupt:
         outcome, error = "interrupted", "interrupted"
@@ -173,7 +174,7 @@ def _record_failure(rd: RunDir, error: str) -> None:
         rd.write_status("failed", error)
 
 
-def _run_job(run: dict, path: Path, threads: int) -> str:
+def _run_job(run: dict, path: Path, threads: int, device: str = "auto") -> str:
     rd = RunDir(path)
     _, action, why = plan_dir(rd, run)
     if action in ("refuse", "diverged"):
@@ -187,9 +188,9 @@ def _run_job(run: dict, path: Path, threads: int) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):  # left by an earlier failure of this run
             rd.status_path.unlink()
-        train(run["train"], out=path, threads=threads)
+        train(run["train"], out=path, threads=threads, device=device)
     elif action == "resume":  # from the checkpoint, or from step 0 without one (the same weights)
-        train(run["train"], out=path, resume=True, threads=threads)
+        train(run["train"], out=path, resume=True, threads=threads, device=device)
 
     from ..measures.model import measure_model
     from ..metrics.evaluate import evaluate
@@ -197,7 +198,7 @@ def _run_job(run: dict, path: Path, threads: int) -> str:
 
     ev, me = dict(run["evaluate"]), dict(run["measure"])
     with rd.lock(), _limits(threads):
-        model = load_model(rd)
+        model = load_model(rd, device=device)
         ds = dataset_from_config(model.config)
         if not (rd.has_scores and _matches(rd.read_scores, ev, SCORE_ATTRS)):
             rd.write_scores(evaluate(model, ds, n_jobs=1, threads=threads, **ev))

@@ -53,6 +53,7 @@ class SweepPlan:
     scheduler: Scheduler
     workers: int
     threads: int
+    device: str = "auto"
     runs: list = field(default_factory=list)
     jobs: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
@@ -164,9 +165,11 @@ def _check_resources(workers, threads, scheduler: Scheduler, n_jobs: int) -> tup
     return workers, threads, warnings
 
 
-def prepare(runs, out, scheduler="local", workers: int | None = None, threads: int = 1) -> SweepPlan:
+def prepare(runs, out, scheduler="local", workers: int | None = None, threads: int = 1,
+            device: str = "auto") -> SweepPlan:
     """Check a sweep and plan it (see the module docstring); nothing is created or written
-    (an existing dask scheduler is asked whether it answers).
+    (an existing dask scheduler is asked whether it answers). ``device``: where each job trains,
+    scores and measures (cpu, cuda, cuda:N, auto; resolved on the worker that runs the job).
     ``runs``: a list of :class:`Run` (or their dicts), or a spec path."""
     from .spec import read_spec
 
@@ -176,8 +179,16 @@ def prepare(runs, out, scheduler="local", workers: int | None = None, threads: i
     runs = [r if isinstance(r, Run) else Run(**r) for r in runs]
     out = check_out(out)
     workers, threads, warnings = _check_resources(workers, threads, sched, len(runs))
+    from ..devices import check_device
+
+    device = check_device(device)
+    if device.startswith("cuda") and sched.kind != "address":  # the jobs run here: a missing GPU is one line
+        from ..devices import resolve_device
+
+        resolve_device(device)
     check_runs(runs)
-    p = SweepPlan(out=out, scheduler=sched, workers=workers, threads=threads, runs=runs, warnings=warnings)
+    p = SweepPlan(out=out, scheduler=sched, workers=workers, threads=threads, device=device, runs=runs,
+                  warnings=warnings)
     other = []
     for r in runs:
         job = r.to_dict()
@@ -262,7 +273,7 @@ def execute(p: SweepPlan, progress: Callable | None = None,
             while pending or running:
                 while pending and len(running) < capacity:
                     job = pending.pop()
-                    running[ex.submit(run_job, job, str(p.out), p.threads)] = job["rel"]
+                    running[ex.submit(run_job, job, str(p.out), p.threads, p.device)] = job["rel"]
                 finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 for fut in finished:
                     rel = running.pop(fut)

@@ -222,12 +222,12 @@ def validate_record(record: dict, where: str | None = None) -> dict:
         raise ConfigError(f"{where}: {e}", param=e.param) from None
 
 
-def resolve_record(cfg: TrainConfig, resolve_auto: bool = True):
+def resolve_record(cfg: TrainConfig, resolve_auto: bool = True, device: str = "cpu"):
     """Validate ``cfg`` (:meth:`TrainConfig.validate`) and the checks that need its dataset (conv
     takes 64x64 images, the method's pairs can be sampled, the model and a batch fit in memory);
     return (dataset, record) where record is the config.json dict. Imports no torch itself (a
     dataset module may); ``resolve_auto=False`` leaves precision "auto" unresolved (resolving
-    it asks torch about the hardware)."""
+    it asks torch about the hardware); ``device`` (cpu | cuda) is where "auto" is resolved for."""
     from .. import __version__, data
 
     cfg = TrainConfig.from_dict(cfg).validate()
@@ -253,7 +253,7 @@ def resolve_record(cfg: TrainConfig, resolve_auto: bool = True):
     if resolve_auto or precision != "auto":
         from .precision import resolve_precision
 
-        precision = resolve_precision(precision)
+        precision = resolve_precision(precision, device)
     record = {
         "dataset": cfg.dataset, "dataset_params": cfg.dataset_params, "data_file": data_file,
         "method": cfg.method, "hparams": cfg.hparams, "seed": cfg.seed, "steps": cfg.steps,
@@ -276,9 +276,10 @@ def resolve_record(cfg: TrainConfig, resolve_auto: bool = True):
     return ds, record
 
 
-def resolve(cfg: TrainConfig):
-    """Validate ``cfg``; return (dataset, objective, record) where record is the config.json dict."""
-    ds, record = resolve_record(cfg)
+def resolve(cfg: TrainConfig, device: str = "cpu"):
+    """Validate ``cfg``; return (dataset, objective, record) where record is the config.json dict
+    (precision "auto" resolved for ``device``, cpu or cuda)."""
+    ds, record = resolve_record(cfg, device=device)
     import torch
 
     from ..models.objectives import make_objective

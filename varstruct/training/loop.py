@@ -31,7 +31,7 @@ from ..errors import ConfigError, DivergedError, RunDirError
 from ..runs.layout import RunDir, log_diverged
 from ..tensors import to_torch, torch_threads
 from ..validate import check_int
-from .precision import autocast, cast, param_dtype, wrap
+from .precision import autocast, cast, param_dtype, to_device, wrap
 from .alloc import retain_freed_memory
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, adopt_run_precision, differences, resolve
@@ -40,12 +40,14 @@ from .optim import Optimisers
 
 
 @contextlib.contextmanager
-def _deterministic(threads: int | None = None):
-    """Deterministic algorithms, a private copy of torch's RNG state, optionally a thread count."""
+def _deterministic(threads: int | None = None, device: torch.device | None = None):
+    """Deterministic algorithms, a private copy of torch's RNG state (the CPU's, and a CUDA
+    ``device``'s), optionally a thread count."""
     prev, warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
+    gpus = [device.index] if device is not None and device.type == "cuda" else []
     try:
-        with torch_threads(threads or None), torch.random.fork_rng(devices=[]):
+        with torch_threads(threads or None), torch.random.fork_rng(devices=gpus):
             yield
     finally:
         torch.use_deterministic_algorithms(prev, warn_only=warn)
@@ -168,7 +170,8 @@ def _converged_at(uc: dict, done: int, columns, rows) -> bool:
 
 
 def train(config, *, out=None, resume: bool = False, overwrite: bool = False, progress: bool = False,
-          stop_after: int | None = None, threads: int | None = None, prefetch: bool = True) -> Path:
+          stop_after: int | None = None, threads: int | None = None, prefetch: bool = True,
+          device: str = "auto") -> Path:
     """Train the model a config describes and write its model dir; return the dir's Path.
 
     config: a :class:`TrainConfig` or a dict of its fields (``out`` may be given here).
@@ -180,6 +183,9 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
     an interruption). threads: torch CPU threads while training (restored after; bit-identity
     holds for a fixed thread count; 1 is fastest on a busy or small machine). prefetch: render
     the next batch in a background thread during each step (same batches either way).
+    device: cpu, cuda, cuda:N or auto (:mod:`varstruct.devices`): where the networks train. The
+    weights are initialised on the CPU (the same initial weights everywhere) and written as fp32
+    CPU tensors; config.json does not record the device, so a run can be resumed on another.
     Raises ConfigError / DatasetError (ValueError) for bad input, before writing anything, and
     DivergedError at the first non-finite loss (see the module docstring).
     """
@@ -191,7 +197,10 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
         raise ConfigError("no output dir given")
     out = Path(out)
     rd = RunDir(out)
-    ds, objective, record = resolve(cfg)
+    from ..devices import resolve_device
+
+    device = resolve_device(device)
+    ds, objective, record = resolve(cfg, device=device.type)
     rd.check_writable()
     with rd.lock(), stop_requests() as stop:  # SIGINT/SIGTERM from here on: checkpoint at the next step
         if resume:
@@ -204,7 +213,8 @@ def train(config, *, out=None, resume: bool = False, overwrite: bool = False, pr
         try:
             if record.get("baseline"):
                 return _fit_baseline(rd, ds, record, threads)
-            return _train(rd, ds, objective, record, state, progress, stop_after, threads, prefetch, stop)
+            return _train(rd, ds, objective, record, state, progress, stop_after, threads, prefetch, stop,
+                          device)
         except (TrainingInterrupted, DivergedError):
             raise
         except BaseException:
@@ -226,7 +236,8 @@ def _fit_baseline(rd: RunDir, ds, record, threads: int | None) -> Path:
     return rd.path
 
 
-def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threads, prefetch, stop) -> Path:
+def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threads, prefetch, stop,
+           device: torch.device) -> Path:
     out = rd.path
     from ..models.nets import build_model
 
@@ -234,20 +245,26 @@ def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threa
     log_every, ckpt_every = record["log_every"], record["checkpoint_every"]
     uc = record.get("until_converged")
     retain_freed_memory()  # no page faults on the step's buffers (glibc)
-    with _deterministic(threads):
+    gpu = device.type == "cuda"
+    with _deterministic(threads, device):
         torch.manual_seed(seed)
-        model = build_model(record)
+        model = build_model(record)  # on the CPU: the same initial weights on every device
         objective = type(objective)(record["latent_dim"], recon=record["recon"], recon_var=record["recon_var"],
                                     **record["hparams"])  # built after the model: its own init is seeded too
         dtype = param_dtype(record["precision"])
         objective.to(dtype)  # FactorVAE's discriminator
+        if gpu:
+            torch.cuda.init()
+            cuda_generator = torch.cuda.default_generators[device.index]
+            model.to(device)
+            objective.to(device)
         model.train()
         channels_last = record["arch"] == "conv"  # ~20% faster convolutions on CPU (oneDNN)
         if channels_last:
             model.to(memory_format=torch.channels_last)
         opts = Optimisers(model, objective, record["lr"])
-        net = wrap(model, record["precision"])  # the model as the objective calls it
-        objective.amp = autocast(record["precision"])
+        net = wrap(model, record["precision"], device.type)  # the model as the objective calls it
+        objective.amp = autocast(record["precision"], device.type)
         columns = ["step", *objective.term_names(model.masked), "seconds"]
         n_terms = len(columns) - 2
         start, seconds, rows, acc, n = 0, 0.0, [], [0.0] * n_terms, 0
@@ -268,6 +285,9 @@ def _train(rd: RunDir, ds, objective, record, state, progress, stop_after, threa
                 # the CPU generator only: torch.manual_seed would also queue a lazy CUDA seed and
                 # format the Python stack on every step (~1 ms; more on a dask worker's deep stack)
                 torch.default_generator.manual_seed(torch_seed)
+                if gpu:  # ε, permutations and masks are drawn on the GPU: its generator, same seed
+                    cuda_generator.manual_seed(torch_seed)
+                    batch = to_device(batch, device)
                 if dtype != torch.float32:
                     batch = cast(batch, dtype)
                 losses = objective.compute(net, batch, t)

@@ -70,6 +70,13 @@ def autocast(precision: str, device: str = "cpu"):
     return contextlib.nullcontext
 
 
+def to_device(batch, device):
+    """A batch (a tensor or a tuple of tensors) on ``device`` (memory format kept)."""
+    if isinstance(batch, tuple):
+        return tuple(b.to(device, non_blocking=True) for b in batch)
+    return batch.to(device, non_blocking=True)
+
+
 class Autocast:
     """``model`` seen through ``amp``: ``encode``/``decode`` run in ``amp()`` and return fp32
     tensors; every other attribute is the model's own (``masked``, ``mask_penalty``, ...)."""
