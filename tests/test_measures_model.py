@@ -427,3 +427,36 @@ def test_encoding_helpers_edge_cases():
     assert np.isnan(encoding.encoding_entropy(dim, 0)).all()
     assert np.isnan(encoding.decoder_orthogonality(np.ones((4, 1, 1))))
     assert np.isnan(encoding.decoder_angles(np.ones((4, 1, 1)))).all()
+
+
+# ---- encoding_dependence: along which axis one factor's encoding switches -----------------
+def test_encoding_dependence_closed_forms():
+    import itertools
+
+    from varstruct.measures.encoding import UNDEFINED, encoding_dependence
+
+    sizes = (8, 8, 8)
+    grid = np.array(list(itertools.product(range(8), range(8), range(8))))
+    e = (grid[:, 2] >= 4).astype(int) + 3          # switches along the third axis only
+    U, p = encoding_dependence(e, grid, sizes, bins=4, n_permutations=199)
+    np.testing.assert_allclose(U, [0.0, 0.0, 1.0], atol=1e-12)   # balanced grid: I = 0 exactly off-axis
+    assert p[2] == pytest.approx(1 / 200) and p[0] > 0.5 and p[1] > 0.5
+    # two axes: e = [c0 >= 4] xor [c1 >= 4] is independent of each axis alone (a checkerboard)
+    x = ((grid[:, 0] >= 4) ^ (grid[:, 1] >= 4)).astype(int)
+    np.testing.assert_allclose(encoding_dependence(x, grid, sizes, n_permutations=9)[0], [0, 0, 0], atol=1e-12)
+    # e = latent of c0's half, 4 values per bin of 2 -> with bins=2, U_0 = 1; H(e) = 1 bit
+    U2, _ = encoding_dependence((grid[:, 0] >= 4).astype(int), grid, sizes, bins=2, n_permutations=9)
+    assert U2[0] == pytest.approx(1.0)
+    # a consistent encoding has no switches; undefined anchors are left out
+    Uc, pc = encoding_dependence(np.full(len(grid), 2), grid, sizes, n_permutations=9)
+    assert np.isnan(Uc).all() and np.isnan(pc).all()
+    e_und = e.copy()
+    e_und[:10] = UNDEFINED
+    Uu, _ = encoding_dependence(e_und, grid, sizes, n_permutations=9)
+    assert Uu[2] == pytest.approx(1.0)
+    # a factor with fewer values than bins keeps its own values; seeded p-values repeat
+    small = np.c_[grid[:, :2], grid[:, 2] % 2]
+    U3, p3 = encoding_dependence((small[:, 2] == 1).astype(int), small, (8, 8, 2), bins=4, n_permutations=49, seed=3)
+    assert U3[2] == pytest.approx(1.0)
+    np.testing.assert_array_equal(p3, encoding_dependence((small[:, 2] == 1).astype(int), small, (8, 8, 2), bins=4,
+                                                           n_permutations=49, seed=3)[1])
