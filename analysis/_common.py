@@ -168,18 +168,52 @@ def rotation_angle(study, min_kl: float = MIN_KL) -> np.ndarray:
                                    study["latent_kl"].transpose("model", "latent").values, min_kl)
 
 
-def toy_blobs_variance(study) -> dict:
-    """Closed-form variance report (``ds.variance()``) of each distinct toy_blobs configuration in
-    ``study``, keyed by its dataset_config JSON."""
+TOY_DATASETS = ("toy_blobs", "toy_context")
+
+
+def toy_variance(study) -> dict:
+    """Closed-form variance report (``ds.variance()``) of each distinct toy_blobs or toy_context
+    configuration in ``study``, keyed by its dataset_config JSON."""
     import varstruct
 
     out = {}
     for key in np.unique(study["dataset_config"].values):
         cfg = json.loads(key)
-        if cfg["dataset"] == "toy_blobs":
-            v = varstruct.datasets.get("toy_blobs", **cfg["params"]).variance()
+        if cfg["dataset"] in TOY_DATASETS:
+            v = varstruct.datasets.get(cfg["dataset"], **cfg["params"]).variance()
             out[key] = {k: round(float(x), 6) for k, x in v.items()}
     return out
+
+
+def active_latents(study, min_kl: float = MIN_KL) -> np.ndarray:
+    """Per model the number of latents with mean KL >= ``min_kl`` (``latent_kl``; NaN if absent)."""
+    if "latent_kl" not in study:
+        return np.full(study.sizes["model"], np.nan)
+    return (study["latent_kl"].transpose("model", "latent").values >= min_kl).sum(1).astype(float)
+
+
+def training_summary(study) -> dict:
+    """How long the study's runs trained and how many meet the convergence criterion (collect's
+    ``trained_steps`` and ``converged`` coordinates, judged from each run's own train_log.csv)."""
+    steps = values(study, "trained_steps") if "trained_steps" in study.coords else np.full(study.sizes["model"], np.nan)
+    conv = values(study, "converged") if "converged" in study.coords else np.full(study.sizes["model"], np.nan)
+    fin = steps[np.isfinite(steps)]
+    return {"n_runs": int(study.sizes["model"]), "converged": int(np.nansum(conv == 1)),
+            "with_verdict": int(np.isfinite(conv).sum()),
+            "trained_steps_min_median_max": [float(fin.min()), float(np.median(fin)), float(fin.max())]
+            if len(fin) else None,
+            "budget_steps": np.unique(values(study, "steps")).tolist()}
+
+
+def group_or(zoo, groups, **coords):
+    """``zoo.select(group, **coords)`` of the first of ``groups`` the zoo has (Missing if none)."""
+    last = None
+    for g in groups:
+        try:
+            return zoo.select(g, **coords)
+        except Missing as e:
+            last = e
+    raise last
 
 
 BASELINE_SCORES = ("mig", "active_mig", "dci_disentanglement")

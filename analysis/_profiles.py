@@ -1,10 +1,11 @@
-"""Shared by fig_h2 and fig_h3: the toy_profiles runs, their profile labels and summaries."""
+"""Shared by fig_h2 and fig_h3: the runs of the controlled profiles (group ``toy_context``, or the
+older ``toy_profiles``), their profile labels and summaries."""
 from __future__ import annotations
 
 import numpy as np
 
-from ._common import (Missing, bootstrap_ci, draw_baselines, new_figure, normalised_by_oracle, toy_baselines,
-                      toy_blobs_variance, values)
+from ._common import (Missing, bootstrap_ci, draw_baselines, group_or, new_figure, normalised_by_oracle,
+                      toy_baselines, toy_variance, training_summary, values)
 
 PROFILES = ("none", "noflip", "flip")
 METRICS = (("mig", "MIG"), ("active_mig", "active MIG (KL < 0.05 held constant)"),
@@ -13,10 +14,19 @@ METRICS = (("mig", "MIG"), ("active_mig", "active MIG (KL < 0.05 held constant)"
 
 def select(zoo, methods):
     try:
-        s = zoo.select("toy_profiles", method=list(methods))
+        return group_or(zoo, ("toy_context", "toy_profiles"), method=list(methods))
     except Missing:
-        s = zoo.select(None, dataset="toy_blobs", data_profile=list(PROFILES), method=list(methods))
-    return s
+        return zoo.select(None, dataset="toy_blobs", data_profile=list(PROFILES), method=list(methods))
+
+
+def dataset_name(study) -> str:
+    """The toy dataset(s) of the study, for titles."""
+    return ", ".join(sorted(set(study["dataset"].values.astype(str)))) if "dataset" in study.coords else "toy"
+
+
+def present(study, methods) -> list:
+    """The ``methods`` that have runs in the study, in order."""
+    return [m for m in methods if (study["method"].values == m).any()]
 
 
 def labels(study) -> dict:
@@ -101,8 +111,8 @@ def interaction(study, methods, score: str = "active_mig", control: str = "none"
 
 def numbers(study, methods, zoo=None) -> dict:
     summary = summarise(study, methods)
-    out = {"summary": summary, "dataset_variance": toy_blobs_variance(study),
-           "steps": np.unique(values(study, "steps")).tolist(),
+    out = {"summary": summary, "dataset_variance": toy_variance(study),
+           "training": training_summary(study),
            "contrasts_active_mig": contrasts(study, methods)}
     if zoo is not None:
         base = toy_baselines(zoo, study, "data_profile")

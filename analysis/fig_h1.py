@@ -1,10 +1,15 @@
 """H1, the variance gap: the share of seeds that fail to disentangle, and the rotation of the
 learned code, against the amplitude ratio r of the two toy_blobs factors.
 
-Data: the zoo's group ``toy_ratios`` (β-VAEs on ``toy_blobs``, profile ``none``, one fixed
-amplitude of A, B's amplitude r times A's, so the variance ratio of B to A is r²; ≥ 20 seeds per
-r), read with ``varstruct.collect``. Per seed:
-- *failure*: active MIG (MIG with latents of mean KL < 0.05 held constant) below 0.6;
+Data: the zoo's group ``toy_h1`` (β-VAEs on ``toy_blobs``, profile ``none``, one fixed
+amplitude of A, B's amplitude r times A's, so the variance ratio of B to A is r²; 20 seeds per r,
+trained until converged; the older ``toy_ratios`` group if ``toy_h1`` is absent), read with
+``varstruct.collect``. Per seed:
+- *learning stage*: the number of latents with mean KL >= 0.05: 0 *collapsed* (nothing
+  learned), 1 *partial* (one latent: a factor dropped, or both on one latent), >= 2 *learned*;
+- *failure*: active MIG (MIG with latents of mean KL < 0.05 held constant) below 0.6, over all
+  seeds; *mixing*: failure among the learned seeds only (the failure H1 is about: both factors
+  encoded, but not one per latent);
 - *rotation angle of the learned code* (degrees, 0–45): take the two latents with the largest
   mean KL (l1, l2) and each factor j's response M[j, l] = mean over anchors of
   |J_μ(x) · d_j(x)|_l (``jacobian_response``, the encoder mean's Jacobian applied to the factor's
@@ -15,12 +20,13 @@ r), read with ``varstruct.collect``. Per seed:
   rotated halfway between the factor axes. Undefined (left out, counted as "collapsed") for a
   model with fewer than two latents of mean KL >= 0.05. A model that puts both factors on one
   latent and keeps a second, weakly used one scores near 0°, so read it with the failure rate.
-Panels: failure rate, and the share of seeds with fewer than two latents of KL >= 0.05 (one
-factor dropped or both on one latent), each with its exact 95% Clopper-Pearson interval
+Panels: failure rate, mixing rate, and the collapsed and partial shares, each with its exact 95%
+Clopper-Pearson interval
 (``varstruct.study.stats.proportion_ci``); rotation angle per seed
 (dots) and the median with its bootstrap CI; active MIG and standard MIG per seed with the mean
-and its bootstrap CI. Test (numbers.json ``trend``): the Cochran–Armitage trend test of the failure
-and the collapse rates over r (scores r), over all ratios and from r >= 1.25 on.
+and its bootstrap CI. Test (numbers.json ``trend``): the Cochran–Armitage trend test of the
+failure, mixing (among learned seeds), collapse and partial rates over r (scores r), over all
+ratios and from r >= 1.25 on.
 """
 from __future__ import annotations
 
@@ -28,15 +34,16 @@ import numpy as np
 
 from varstruct.study.stats import proportion_ci
 
-from ._common import (Missing, bootstrap_ci, draw_baselines, new_figure, normalised_by_oracle, rotation_angle, save, toy_baselines,
-                      toy_blobs_variance, values)
+from ._common import (Missing, active_latents, bootstrap_ci, draw_baselines, group_or, new_figure,
+                      normalised_by_oracle, rotation_angle, save, toy_baselines, toy_variance, training_summary,
+                      values)
 
 THRESHOLD = 0.6
 
 
 def select(zoo):
     try:
-        return zoo.select("toy_ratios", method="beta_vae")
+        return group_or(zoo, ("toy_h1", "toy_ratios"), method="beta_vae")
     except Missing:
         return zoo.select(None, dataset="toy_blobs", data_profile="none", method="beta_vae")
 
@@ -45,12 +52,23 @@ def summarise(study) -> dict:
     """Per r: the numbers behind the figure (failure rate, rotation angle, MIGs with CIs)."""
     r = values(study, "data_r")
     amig, mig, rot = values(study, "active_mig"), values(study, "mig"), rotation_angle(study)
+    n_act = active_latents(study)
     res = {}
     for i, rv in enumerate(np.unique(r[np.isfinite(r)])):
         m = r == rv
         fail = (amig[m] < THRESHOLD).astype(float)
+        learned = n_act[m] >= 2
+        mixing = int(((amig[m] < THRESHOLD) & learned).sum())
+        stage = {"collapsed_0": int((n_act[m] == 0).sum()), "partial_1": int((n_act[m] == 1).sum()),
+                 "learned_2plus": int(learned.sum())}
         res[f"{rv:g}"] = {"n_seeds": int(m.sum()), "failures": int(fail.sum()),
                           "failure_rate": proportion_ci(int(fail.sum()), int(m.sum())),
+                          "stage": stage, "mixing": mixing,
+                          "mixing_rate": proportion_ci(mixing, int(learned.sum())) if learned.any()
+                          else (np.nan, np.nan, np.nan),
+                          "no_latent_rate": proportion_ci(stage["collapsed_0"], int(m.sum())),
+                          "partial_rate": proportion_ci(stage["partial_1"], int(m.sum())),
+                          "active_latents": n_act[m].tolist(),
                           "rotation_median": bootstrap_ci(rot[m], np.median, seed=i),
                           "active_mig_mean": bootstrap_ci(amig[m], np.mean, seed=i),
                           "mig_mean": bootstrap_ci(mig[m], np.mean, seed=i),
@@ -61,7 +79,7 @@ def summarise(study) -> dict:
 
 
 def plot(study, summary, fig=None, baselines=None):
-    fig = fig or new_figure(figsize=(13.0, 3.8))
+    fig = fig or new_figure(figsize=(13.0, 4.4))
     ax1, ax2, ax3 = fig.subplots(1, 3)
     rs = np.array([float(k) for k in summary])
     r = values(study, "data_r")
@@ -73,8 +91,10 @@ def plot(study, summary, fig=None, baselines=None):
         ax.errorbar(rs, est[:, 0], yerr=[est[:, 0] - est[:, 1], est[:, 2] - est[:, 0]], fmt=marker + "-",
                     color=colour, capsize=3, label=label, ms=4)
 
-    line(ax1, "failure_rate", "C3", f"share of seeds with active MIG < {THRESHOLD}")
-    line(ax1, "collapsed_rate", "C7", "share with < 2 latents of KL ≥ 0.05", marker="s")
+    line(ax1, "failure_rate", "C3", f"failure: active MIG < {THRESHOLD} (all seeds)")
+    line(ax1, "mixing_rate", "C0", "mixing: failure among seeds with ≥ 2 latents", marker="D")
+    line(ax1, "no_latent_rate", "C7", "collapsed: no latent of KL ≥ 0.05", marker="s")
+    line(ax1, "partial_rate", "C5", "partial: one latent of KL ≥ 0.05", marker="v")
     for k in summary:
         ax1.annotate(f"{summary[k]['failures']}/{summary[k]['n_seeds']}", (float(k), summary[k]["failure_rate"][0]),
                      textcoords="offset points", xytext=(4, 5), fontsize=7)
@@ -101,6 +121,7 @@ def plot(study, summary, fig=None, baselines=None):
         ax.minorticks_off()
         ax.set_xlabel("amplitude ratio r (variance ratio r²)")
         ax.legend(fontsize=7, frameon=False)
+    ax1.legend(fontsize=6.5, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     amp = np.unique(values(study, "data_amplitude"))
     fig.suptitle(f"H1: β-VAE on toy_blobs (profile none, amplitude {', '.join(f'{a:g}' for a in amp)}), "
                  f"bootstrap CIs over seeds", fontsize=10)
@@ -113,8 +134,8 @@ def make(zoo, out) -> dict:
     if not summary:
         raise Missing("toy_blobs runs with a ratio r")
     save(plot(study, summary, baselines=toy_baselines(zoo, study, "data_r")), out, "h1_variance_gap")
-    return {"per_r": summary, "dataset_variance": toy_blobs_variance(study),
-            "steps": np.unique(values(study, "steps")).tolist(), "trend": trend(summary),
+    return {"per_r": summary, "dataset_variance": toy_variance(study),
+            "training": training_summary(study), "trend": trend(summary),
             "baselines": (base := toy_baselines(zoo, study, "data_r")),
             "active_mig_over_oracle": normalised_by_oracle(
                 {r: (r, v["active_mig_mean"][0]) for r, v in summary.items()}, base)}
@@ -127,10 +148,17 @@ def trend(summary: dict) -> dict:
 
     rs = sorted(summary, key=float)
     out = {}
-    for what, key in (("failure", "failures"), ("collapse", "collapsed")):
+    counts = {"failure": lambda s: (s["failures"], s["n_seeds"]),
+              "mixing among learned": lambda s: (s["mixing"], s["stage"]["learned_2plus"]),
+              "collapse (no latent)": lambda s: (s["stage"]["collapsed_0"], s["n_seeds"]),
+              "partial (one latent)": lambda s: (s["stage"]["partial_1"], s["n_seeds"])}
+    for what, kn in counts.items():
         for name, keep in (("all r", rs), ("r >= 1.25", [r for r in rs if float(r) >= 1.25])):
-            k = [summary[r][key] for r in keep]
-            n = [summary[r]["n_seeds"] for r in keep]
+            keep = [r for r in keep if kn(summary[r])[1] > 0]
+            if len(keep) < 2:
+                continue
+            k = [kn(summary[r])[0] for r in keep]
+            n = [kn(summary[r])[1] for r in keep]
             out[f"{what}, {name}"] = {**trend_test(k, n, [float(r) for r in keep]),
                                       "r": [float(r) for r in keep], "k_per_r": k, "n_per_r": n}
     return out

@@ -21,8 +21,8 @@ METHODS = ("beta_vae", "ada_gvae")
 
 def make(zoo, out) -> dict:
     study = _profiles.select(zoo, METHODS)
-    fig = _profiles.plot(study, METHODS, baselines=_profiles.toy_baselines(zoo, study, "data_profile"), title="H2: local/global consistency on toy_blobs, β-VAE vs Ada-GVAE "
-                                         "(mean and 95% bootstrap CI over seeds)")
+    fig = _profiles.plot(study, METHODS, baselines=_profiles.toy_baselines(zoo, study, "data_profile"), title=f"H2: local/global consistency on {_profiles.dataset_name(study)}, "
+                                         f"{' vs '.join(_profiles.present(study, METHODS))} (mean and 95% bootstrap CI over seeds)")
     save(fig, out, "h2_consistency")
     return _profiles.numbers(study, METHODS, zoo)
 

@@ -20,7 +20,7 @@ METHODS = ("beta_vae", "ordered_ae")
 
 def make(zoo, out) -> dict:
     study = _profiles.select(zoo, METHODS)
-    fig = _profiles.plot(study, METHODS, baselines=_profiles.toy_baselines(zoo, study, "data_profile"), title="H3: ordered AE (nested dropout) vs β-VAE on toy_blobs "
+    fig = _profiles.plot(study, METHODS, baselines=_profiles.toy_baselines(zoo, study, "data_profile"), title=f"H3: ordered AE (nested dropout) vs β-VAE on {_profiles.dataset_name(study)} "
                                          "(mean and 95% bootstrap CI over seeds)")
     save(fig, out, "h3_ordered")
     return {**_profiles.numbers(study, METHODS, zoo),
