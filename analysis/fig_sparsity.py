@@ -1,15 +1,18 @@
 """Sparsity: MIG, active MIG, DCI disentanglement and Modularity of β-VAEs with channel masks
-against the mask strength (the L1 penalty λ on the mask), the unmasked model as a dashed baseline.
+against the mask strength (the penalty λ of the mask), the unmasked model as a dashed baseline.
 
-The last panel checks that the masks really become sparse: the share of mask entries with
-|M| < 1e-3 (``model.sparsity()``, from the weights; left empty if the zoo kept no weights).
+The last panel checks what the masks remove (``varstruct.models.units.unit_activity`` on 2,000
+images of the run's dataset, from the weights; left empty if the zoo kept no weights): the share
+of all mask entries with |M| < 1e-3 (``model.sparsity()``), the share of *live connections*
+pruned (output unit fires on some image and input feature is nonzero on some image: the
+capacity the masks really take away), and the share of ReLU units that are dead (never fire),
+reported separately because a dead unit's mask is zeroed by the penalty at no cost.
 
-Data: the zoo's group ``mask`` (β-VAEs on toy_blobs with a continuous channel mask on every layer,
-penalty λ·Σ|m| for each λ; the strength is read from each run's config.json ``mask``), and as
-the baseline the runs anywhere in the zoo with the same dataset configuration, method,
-hyper-parameters and steps but no mask (the ``toy_profiles`` β-VAEs on ``none``), read with
-``varstruct.collect``. Dots: seeds; diamonds: mean with a 95% bootstrap CI over seeds; dashed
-line and band: the baseline's mean and its CI.
+Data: the zoo's group ``mask`` (β-VAEs on toy_blobs with a channel mask on every layer, one run
+per seed and penalty; mode and λ read from each run's config.json ``mask``), and as the baseline
+the runs anywhere in the zoo with the same dataset configuration, method, hyper-parameters and
+steps but no mask, read with ``varstruct.collect``. Dots: seeds; diamonds: mean with a 95%
+bootstrap CI over seeds; dashed line and band: the baseline's mean and its CI.
 """
 from __future__ import annotations
 
@@ -31,15 +34,31 @@ def mask_l1(zoo, models) -> np.ndarray:
     return np.array(out)
 
 
-def mask_sparsity(zoo, models) -> np.ndarray:
-    """Per model the share of mask entries with |M| < 1e-3 (``model.sparsity()``; NaN without weights)."""
-    out = []
+UNIT_VARS = (("sparsity", "all mask entries pruned", "C0"), ("live_sparsity", "live connections pruned", "C3"),
+             ("dead_share", "ReLU units dead", "0.4"))
+N_IMAGES = 2000
+
+
+def unit_numbers(zoo, models) -> dict:
+    """Per model ``sparsity``, ``live_sparsity`` and ``dead_share`` (:func:`unit_activity` on
+    N_IMAGES images of the run's dataset, seed 0; NaN without weights)."""
+    import varstruct
+    from varstruct.models.units import unit_activity
+
+    out = {k: [] for k, _, _ in UNIT_VARS}
     for m in models:
         try:
-            out.append(float(zoo.load_model(str(m)).sparsity()))
+            model = zoo.load_model(str(m))
         except (Missing, ValueError, OSError):
-            out.append(np.nan)
-    return np.array(out)
+            for k in out:
+                out[k].append(np.nan)
+            continue
+        c = model.config
+        ds = varstruct.datasets.get(c["dataset"], **c.get("dataset_params", {}))
+        r = unit_activity(model, ds.render(ds.sample_factors(N_IMAGES, 0), rng=0))
+        for k in out:
+            out[k].append(float(r[k]))
+    return {k: np.array(v) for k, v in out.items()}
 
 
 def make(zoo, out) -> dict:
@@ -67,24 +86,36 @@ def make(zoo, out) -> dict:
     cand &= ~np.isfinite(mask_l1(zoo, full["model"].values))
     base = full.isel(model=np.flatnonzero(cand))
 
-    sp = mask_sparsity(zoo, masked["model"].values)
-    masked["mask_sparsity"] = ("model", sp)
-    fig = new_figure(figsize=(17.0, 3.8))
+    units = unit_numbers(zoo, masked["model"].values)
+    fig = new_figure(figsize=(18.0, 3.9))
     axes = fig.subplots(1, len(METRICS) + 1)
-    if np.isfinite(sp).any():
-        plot_groups(masked, "mask_sparsity", "mask_l1", order=list(label), ax=axes[-1], labels=label)
-        axes[-1].set_ylabel("mask sparsity (share of |M| < 1e-3)")
-        axes[-1].set_xlabel("mask L1 strength λ")
-        axes[-1].set_ylim(-0.02, 1.02)
+    ax = axes[-1]
+    if np.isfinite(units["sparsity"]).any():
+        jit = np.random.default_rng(0).uniform(-0.08, 0.08, len(l1))
+        x = np.array([levels.index(v) for v in l1], dtype=float)
+        for i, (k, name, colour) in enumerate(UNIT_VARS):
+            off = (i - 1) * 0.25
+            ax.scatter(x + off + jit * 0.5, units[k], s=8, color=colour, alpha=0.5, edgecolors="none")
+            est = np.array([bootstrap_ci(units[k][l1 == lv]) for lv in levels])
+            ax.errorbar(np.arange(len(levels)) + off, est[:, 0], yerr=[est[:, 0] - est[:, 1], est[:, 2] - est[:, 0]],
+                        fmt="D", color=colour, capsize=2, ms=4, label=name)
+        ax.set_xticks(range(len(levels)), [label[f"{v:g}"] for v in levels])
+        ax.set_ylabel("share")
+        ax.set_xlabel("mask strength λ")
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize=6.5, frameon=False, loc="upper left")
+        ax.set_title(f"what the masks remove ({N_IMAGES} images)", fontsize=8)
     else:
-        axes[-1].text(0.5, 0.5, "no weights: mask sparsity unknown", ha="center", transform=axes[-1].transAxes)
-    res = {"mask_sparsity": {f"l1={lv:g}": bootstrap_ci(sp[l1 == lv]) for lv in levels}, "levels": levels, "n_baseline": int(base.sizes["model"]), "baseline_models": base["model"].values.tolist()}
+        ax.text(0.5, 0.5, "no weights: mask sparsity unknown", ha="center", transform=ax.transAxes)
+    res = {"units": {k: {f"l1={lv:g}": bootstrap_ci(v[l1 == lv]) for lv in levels} for k, v in units.items()},
+           "mask_modes": sorted({str((zoo.config(str(m)).get("mask") or {}).get("mode")) for m in masked["model"].values}),
+           "levels": levels, "n_baseline": int(base.sizes["model"]), "baseline_models": base["model"].values.tolist()}
     for ax, (var, name) in zip(axes, METRICS):
         if var not in masked:
             ax.text(0.5, 0.5, f"{var}: not in the zoo", ha="center", transform=ax.transAxes)
             continue
         plot_groups(masked, var, "mask_l1", order=list(label), ax=ax, labels=label)
-        ax.set_xlabel("mask L1 strength λ")
+        ax.set_xlabel("mask strength λ")
         ax.set_ylabel(name)
         ax.set_ylim(-0.02, 1.02)
         if base.sizes["model"]:
