@@ -1,8 +1,10 @@
 """Sparsity: MIG, active MIG, DCI disentanglement and Modularity of β-VAEs with channel masks
 against the mask strength (the penalty λ of the mask), the unmasked model as a dashed baseline.
 
-The last panel checks what the masks remove (``varstruct.models.units.unit_activity`` on 2,000
-images of the run's dataset, from the weights; left empty if the zoo kept no weights): the share
+The last panel checks what the masks remove (measures.nc's ``mask_sparsity``,
+``mask_live_sparsity`` and ``dead_unit_share``, docs/measures.md#unit-activity; for runs measured
+before those existed, ``varstruct.models.units.unit_activity`` on 2,000 images of the run's
+dataset from the weights; left empty if neither is there): the share
 of all mask entries with |M| < 1e-3 (``model.sparsity()``), the share of *live connections*
 pruned (output unit fires on some image and input feature is nonzero on some image: the
 capacity the masks really take away), and the share of ReLU units that are dead (never fire),
@@ -39,14 +41,20 @@ UNIT_VARS = (("sparsity", "all mask entries pruned", "C0"), ("live_sparsity", "l
 N_IMAGES = 2000
 
 
-def unit_numbers(zoo, models) -> dict:
-    """Per model ``sparsity``, ``live_sparsity`` and ``dead_share`` (:func:`unit_activity` on
-    N_IMAGES images of the run's dataset, seed 0; NaN without weights)."""
+STUDY_VARS = {"sparsity": "mask_sparsity", "live_sparsity": "mask_live_sparsity", "dead_share": "dead_unit_share"}
+
+
+def unit_numbers(zoo, study) -> dict:
+    """Per model ``sparsity``, ``live_sparsity`` and ``dead_share``: from the study (measures.nc)
+    where it has them, else :func:`unit_activity` on N_IMAGES images of the run's dataset (seed
+    0) from the weights; NaN without either."""
     import varstruct
     from varstruct.models.units import unit_activity
 
+    if all(v in study for v in STUDY_VARS.values()) and np.isfinite(values(study, "mask_live_sparsity")).all():
+        return {k: values(study, v) for k, v in STUDY_VARS.items()}
     out = {k: [] for k, _, _ in UNIT_VARS}
-    for m in models:
+    for m in study["model"].values:
         try:
             model = zoo.load_model(str(m))
         except (Missing, ValueError, OSError):
@@ -86,7 +94,7 @@ def make(zoo, out) -> dict:
     cand &= ~np.isfinite(mask_l1(zoo, full["model"].values))
     base = full.isel(model=np.flatnonzero(cand))
 
-    units = unit_numbers(zoo, masked["model"].values)
+    units = unit_numbers(zoo, masked)
     fig = new_figure(figsize=(18.0, 3.9))
     axes = fig.subplots(1, len(METRICS) + 1)
     ax = axes[-1]

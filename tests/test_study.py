@@ -146,6 +146,8 @@ def test_sweep_writes_the_run_dir_contract(swept):
         assert rd.state == "trained" and rd.has_scores and rd.has_measures and rd.log_path.is_file()
         assert rd.read_status()["state"] == "done" and not rd.has_checkpoint
         assert set(rd.read_scores().data_vars) >= {"mig", "sap", "mig_per_factor"}
+        m = rd.read_measures()
+        assert 0 <= float(m["dead_unit_share"]) <= 1 and np.isnan(float(m["mask_sparsity"]))  # no masks
 
 
 def test_second_sweep_trains_nothing(swept, spec_file):

@@ -74,3 +74,26 @@ def test_conv_dead_channel_and_mode_restored():
     assert int(r["units"].sel(layer="encoder.convs.0")) == 32
     with pytest.raises(ValueError, match="at least one image"):
         unit_activity(m, images[:0])
+
+
+def test_add_unit_activity_describes_the_scalars(tmp_path):
+    import varstruct
+    from varstruct.measures.model import measure_model
+    from varstruct.models.units import add_unit_activity
+    from varstruct.schema import check_result
+
+    cfg = {"dataset": "toy_linear", "method": "beta_vae", "seed": 0, "hidden": [16], "latent_dim": 3,
+           "recon": "gaussian", "steps": 20, "batch_size": 8, "precision": "fp32",
+           "mask": {"mode": "hard_concrete", "l1": 0.01}}
+    model = varstruct.load_model(varstruct.train(cfg, out=tmp_path / "r", threads=1))
+    ds = varstruct.datasets.get("toy_linear")
+    m = add_unit_activity(measure_model(model, ds, n_anchors=5, n_variance=200, n_decoder=10), model, ds,
+                          seed=4, n_images=300)
+    check_result(m, "x.nc", "model_measures", "toy_linear")
+    rng = np.random.default_rng([4, 3])
+    r = unit_activity(model, ds.render(ds.sample_factors(300, rng), rng=rng))
+    assert float(m["dead_unit_share"]) == float(r["dead_share"])
+    assert float(m["mask_sparsity"]) == float(r["sparsity"]) == pytest.approx(model.sparsity())
+    assert float(m["mask_live_sparsity"]) == float(r["live_sparsity"])
+    assert m["mask_live_sparsity"].attrs["definition"].endswith("#unit-activity")
+    assert m.attrs["unit_activity"] == "300 images, rng seed [4, 3]"

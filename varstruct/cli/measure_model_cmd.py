@@ -54,6 +54,9 @@ def measure_model_cmd(
         model = load_model(rd, device=str(resolve_device(device, "--device")))
         try:
             m = measure_model(model, ds, n_anchors=A, seed=seed, response=c.value(response), progress=True)
+            from ..models.units import add_unit_activity
+
+            m = add_unit_activity(m, model, ds, seed=seed)
         except ValueError as e:
             raise c.VarstructError(f"{model_dir}: {c._line(e)}") from None
         write_netcdf(m, out_path)

@@ -122,3 +122,30 @@ def unit_activity(model, images: np.ndarray, batch_size: int = 512):
     ds["sparsity"] = int(ds["pruned_entries"].sum()) / entries if entries else np.nan
     ds.attrs.update(n_images=int(len(images)), threshold=SPARSITY_THRESHOLD)
     return ds
+
+
+# variable -> (long_name, units, docs/measures.md anchor): what the sweep and `varstruct measure
+# model` add to measures.nc (:func:`add_unit_activity`)
+UNIT_VARIABLES = {
+    "dead_unit_share": ("share of ReLU units that never fire on the images", "1", "unit-activity"),
+    "mask_sparsity": ("share of channel-mask entries with |M| < 1e-3 (NaN: no masks)", "1", "unit-activity"),
+    "mask_live_sparsity": ("share of live connections whose mask entry is below 1e-3 (NaN: no masks)", "1",
+                           "unit-activity"),
+}
+UNIT_IMAGES = 2000
+
+
+def add_unit_activity(measures, model, ds, seed: int = 0, n_images: int = UNIT_IMAGES):
+    """``measures`` (a model-measures Dataset) with the scalars of :data:`UNIT_VARIABLES` from
+    :func:`unit_activity` on ``n_images`` images of ``ds`` (factors and nuisances drawn from
+    ``numpy.random.default_rng([seed, 3])``), described as the other measures and recorded in
+    the attr ``unit_activity``."""
+    from ..schema import describe
+
+    rng = np.random.default_rng([int(seed), 3])
+    r = unit_activity(model, ds.render(ds.sample_factors(int(n_images), rng), rng=rng))
+    out = measures.assign(dead_unit_share=float(r["dead_share"]), mask_sparsity=float(r["sparsity"]),
+                          mask_live_sparsity=float(r["live_sparsity"]))
+    describe(out, UNIT_VARIABLES)
+    out.attrs["unit_activity"] = f"{int(n_images)} images, rng seed [{int(seed)}, 3]"
+    return out

@@ -203,7 +203,10 @@ def _run_job(run: dict, path: Path, threads: int, device: str = "auto") -> str:
         if not (rd.has_scores and _matches(rd.read_scores, ev, SCORE_ATTRS)):
             rd.write_scores(evaluate(model, ds, n_jobs=1, threads=threads, **ev))
         if not (rd.has_measures and _matches(rd.read_measures, me, MEASURE_ATTRS)):
-            rd.write_measures(measure_model(model, ds, threads=threads, **me))
+            from ..models.units import add_unit_activity
+
+            m = measure_model(model, ds, threads=threads, **me)
+            rd.write_measures(add_unit_activity(m, model, ds, seed=me.get("seed", 0)))
         rd.write_status("done")
     return "done"
 
