@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import (Missing, bootstrap_ci, draw_baselines, group_or, new_figure, normalised_by_oracle,
+from ._common import (Missing, active_latents, bootstrap_ci, draw_baselines, group_or, new_figure, normalised_by_oracle,
                       toy_baselines, toy_variance, training_summary, values)
 
 PROFILES = ("none", "noflip", "flip")
@@ -49,11 +49,38 @@ def summarise(study, methods) -> dict:
         for p in PROFILES:
             m = (prof == p) & (meth == mt)
             if m.any():
+                n_act = active_latents(study)[m]
                 res[f"{mt}/{p}"] = {"n_seeds": int(m.sum()),
                                     **{k: bootstrap_ci(values(study, k)[m], np.mean, seed=i)
                                        for i, (k, _) in enumerate(METRICS)},
-                                    "active_mig_values": values(study, "active_mig")[m].round(3).tolist()}
+                                    "active_mig_values": values(study, "active_mig")[m].round(3).tolist(),
+                                    "active_latents": {str(int(v)): int((n_act == v).sum())
+                                                       for v in np.unique(n_act[np.isfinite(n_act)])},
+                                    "learned_all": int(learned_all(study)[m].sum())}
     return res
+
+
+def n_factors(study) -> np.ndarray:
+    """Per model the number of ground-truth factors of its dataset configuration."""
+    import json
+
+    import varstruct
+
+    def count(key):
+        cfg = json.loads(key)
+        try:
+            return varstruct.datasets.get(cfg["dataset"], **cfg.get("params", {})).num_factors
+        except ValueError:  # a configuration this version refuses: the factors do not depend on it
+            return varstruct.datasets.get(cfg["dataset"]).num_factors
+
+    keys = study["dataset_config"].values.astype(str)
+    k = {key: count(key) for key in np.unique(keys)}
+    return np.array([k[key] for key in keys])
+
+
+def learned_all(study) -> np.ndarray:
+    """Per model: at least as many latents of mean KL >= 0.05 as the dataset has factors."""
+    return active_latents(study) >= n_factors(study)
 
 
 def plot(study, methods, title, fig=None, baselines=None):
@@ -80,18 +107,20 @@ def plot(study, methods, title, fig=None, baselines=None):
     return fig
 
 
-def contrasts(study, methods, score: str = "active_mig") -> dict:
+def contrasts(study, methods, score: str = "active_mig", keep=None) -> dict:
     """H2's tests: per method, every pair of profiles, mean(a) − mean(b) of ``score`` with its
-    permutation p and bootstrap CI (:func:`varstruct.study.contrasts.contrast`, seeds as units)."""
+    permutation p and bootstrap CI (:func:`varstruct.study.contrasts.contrast`, seeds as units);
+    ``keep`` (bool per model) restricts them to a subset (e.g. the seeds that learned all factors)."""
     from itertools import combinations
 
     from varstruct.study.contrasts import contrast
 
     prof, meth, v = study["data_profile"].values, study["method"].values, values(study, score)
+    keep = np.ones(len(v), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
     out = {}
     for mt in methods:
         for i, (a, b) in enumerate(combinations(PROFILES, 2)):
-            ma, mb = (prof == a) & (meth == mt), (prof == b) & (meth == mt)
+            ma, mb = (prof == a) & (meth == mt) & keep, (prof == b) & (meth == mt) & keep
             if ma.any() and mb.any():
                 out[f"{mt}: {a} - {b}"] = contrast(v[ma], v[mb], seed=i)
     return out
@@ -113,7 +142,8 @@ def numbers(study, methods, zoo=None) -> dict:
     summary = summarise(study, methods)
     out = {"summary": summary, "dataset_variance": toy_variance(study),
            "training": training_summary(study),
-           "contrasts_active_mig": contrasts(study, methods)}
+           "contrasts_active_mig": contrasts(study, methods),
+           "contrasts_active_mig_learned_all": contrasts(study, methods, keep=learned_all(study))}
     if zoo is not None:
         base = toy_baselines(zoo, study, "data_profile")
         out["baselines"] = base

@@ -45,7 +45,7 @@ def test_every_feature_of_a_result_file(tmp_path):
     _same(read_netcdf(p), _xarray(p))
 
 
-@pytest.mark.parametrize("pattern", ["pretrained/_dataset_measures/*.nc", "pretrained/toy_profiles/**/scores.nc",
+@pytest.mark.parametrize("pattern", ["pretrained/_dataset_measures/*.nc", "pretrained/toy_context/**/scores.nc",
                                      "pretrained/dsprites/**/measures.nc", "tests/data/**/*.nc"])
 def test_committed_result_files_read_identically(pattern):
     files = sorted(glob.glob(str(ROOT / pattern), recursive=True))[:3]
