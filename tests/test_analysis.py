@@ -95,6 +95,15 @@ def test_h1_summary_counts_failures():
     assert summ["2"]["failures"] == 2 and summ["2"]["rotation_median"][0] == pytest.approx(10.0)
     fig = fig_h1.plot(s, summ)
     assert len(fig.axes) == 3
+    # learning stages: every seed has two latents of KL >= 0.05 here, so mixing = failures
+    assert summ["1"]["stage"] == {"collapsed_0": 0, "partial_1": 0, "learned_2plus": 4}
+    assert summ["1"]["mixing"] == 1 and summ["1"]["mixing_rate"][0] == 0.25
+    s["latent_kl"][:2] = [[2.0, 0.01, 0.0], [0.0, 0.01, 0.02]]   # one partial, one collapsed seed at r = 1
+    summ = fig_h1.summarise(s)
+    assert summ["1"]["stage"] == {"collapsed_0": 1, "partial_1": 1, "learned_2plus": 2}
+    assert summ["1"]["mixing"] == 0 and summ["1"]["failures"] == 1   # the failing seed (0.5) is the partial one
+    tr = fig_h1.trend(summ)
+    assert tr["failure, all r"]["n_per_r"] == [4, 4] and tr["mixing among learned, all r"]["n_per_r"] == [2, 4]
 
 
 def test_profiles_figure_on_a_synthetic_study():
