@@ -13,14 +13,14 @@ def _get(**kw):
     return varstruct.datasets.get("toy_context", **kw)
 
 
-@pytest.mark.parametrize("r", [1.5, 2.0, 3.0])
-def test_global_shares_are_matched_across_profiles(r):
-    v = {p: _get(r=r, profile=p, amplitude=0.12).variance() for p in ("none", "noflip", "flip")}
+@pytest.mark.parametrize("r,a", [(1.5, 0.12), (2.0, 0.12), (3.0, 0.12), (1.5, 0.3)])  # (1.5, 0.3): the zoo's design
+def test_global_shares_are_matched_across_profiles(r, a):
+    v = {p: _get(r=r, profile=p, amplitude=a).variance() for p in ("none", "noflip", "flip")}
     for key in ("share_A", "share_B", "share_C", "A", "B", "C"):
         vals = [v[p][key] for p in v]
         assert max(vals) - min(vals) <= 1e-12 * max(abs(x) for x in vals)
     # closed form: global variances a² var(v) G / D · (1, r², q²)
-    ds = _get(r=r, profile="flip", amplitude=0.12)
+    ds = _get(r=r, profile="flip", amplitude=a)
     unit = ds.amplitude ** 2 * ds.levels.var() * (ds.blobs[0] ** 2).sum() / 256
     assert v["flip"]["A"] == pytest.approx(unit, rel=1e-12)
     assert v["flip"]["B"] == pytest.approx(unit * r ** 2, rel=1e-12)
