@@ -14,7 +14,8 @@ Data: the zoo's group ``mask`` (β-VAEs on toy_blobs with a channel mask on ever
 per seed and penalty; mode and λ read from each run's config.json ``mask``), and as the baseline
 the runs anywhere in the zoo with the same dataset configuration, method, hyper-parameters and
 steps but no mask, read with ``varstruct.collect``. Dots: seeds; diamonds: mean with a 95%
-bootstrap CI over seeds; dashed line and band: the baseline's mean and its CI.
+bootstrap CI over seeds; dashed line and band: the baseline's mean and its CI; other lines: the oracle readout (the ceiling),
+PCA, FastICA and the untrained network on the same dataset configuration (group ``toy_baselines``).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import json
 
 import numpy as np
 
-from ._common import Missing, bootstrap_ci, new_figure, save, values
+from ._common import BASELINE_STYLE, Missing, bootstrap_ci, new_figure, save, toy_baselines, values
 
 METRICS = (("mig", "MIG"), ("active_mig", "active MIG"), ("dci_disentanglement", "DCI disentanglement"),
            ("modularity", "Modularity"))
@@ -95,6 +96,7 @@ def make(zoo, out) -> dict:
     base = full.isel(model=np.flatnonzero(cand))
 
     units = unit_numbers(zoo, masked)
+    ref_baselines = toy_baselines(zoo, masked, "data_r")
     fig = new_figure(figsize=(18.0, 3.9))
     axes = fig.subplots(1, len(METRICS) + 1)
     ax = axes[-1]
@@ -117,7 +119,7 @@ def make(zoo, out) -> dict:
         ax.text(0.5, 0.5, "no weights: mask sparsity unknown", ha="center", transform=ax.transAxes)
     res = {"units": {k: {f"l1={lv:g}": bootstrap_ci(v[l1 == lv]) for lv in levels} for k, v in units.items()},
            "mask_modes": sorted({str((zoo.config(str(m)).get("mask") or {}).get("mode")) for m in masked["model"].values}),
-           "levels": levels, "n_baseline": int(base.sizes["model"]), "baseline_models": base["model"].values.tolist()}
+           "levels": levels, "baselines": ref_baselines, "n_baseline": int(base.sizes["model"]), "baseline_models": base["model"].values.tolist()}
     for ax, (var, name) in zip(axes, METRICS):
         if var not in masked:
             ax.text(0.5, 0.5, f"{var}: not in the zoo", ha="center", transform=ax.transAxes)
@@ -126,10 +128,15 @@ def make(zoo, out) -> dict:
         ax.set_xlabel("mask strength λ")
         ax.set_ylabel(name)
         ax.set_ylim(-0.02, 1.02)
+        for _cfg, kinds in ref_baselines.items():  # one dataset configuration: lines across the panel
+            for kind, (colour, ls, name) in BASELINE_STYLE.items():
+                v = kinds.get(kind, {}).get(var)
+                if v is not None and np.isfinite(v):
+                    ax.axhline(v, color=colour, ls=ls, lw=1.0, label=name)
         if base.sizes["model"]:
             est, lo, hi = bootstrap_ci(values(base, var))
-            ax.axhline(est, ls="--", color="black", label=f"unmasked (n = {base.sizes['model']})")
-            ax.axhspan(lo, hi, color="gray", alpha=0.15)
+            ax.axhline(est, ls="-", color="C2", label=f"unmasked (n = {base.sizes['model']})")
+            ax.axhspan(lo, hi, color="C2", alpha=0.12)
             ax.legend(fontsize=7, frameon=False)
             res.setdefault("baseline", {})[var] = (est, lo, hi)
         else:
