@@ -1,5 +1,5 @@
 """Sparsity: MIG, active MIG, DCI disentanglement and Modularity of β-VAEs with channel masks
-against the mask strength (the penalty λ of the mask), the unmasked model as a dashed baseline.
+against the mask strength (the penalty λ of the mask), the unmasked model as a green baseline.
 
 The last panel checks what the masks remove (measures.nc's ``mask_sparsity``,
 ``mask_live_sparsity`` and ``dead_unit_share``, docs/measures.md#unit-activity; for runs measured
@@ -14,7 +14,7 @@ Data: the zoo's group ``mask`` (β-VAEs on toy_blobs with a channel mask on ever
 per seed and penalty; mode and λ read from each run's config.json ``mask``), and as the baseline
 the runs anywhere in the zoo with the same dataset configuration, method, hyper-parameters and
 steps but no mask, read with ``varstruct.collect``. Dots: seeds; diamonds: mean with a 95%
-bootstrap CI over seeds; dashed line and band: the baseline's mean and its CI; other lines: the oracle readout (the ceiling),
+bootstrap CI over seeds; green line and band: the unmasked baseline's mean and its CI; other lines: the oracle readout (the ceiling),
 PCA, FastICA and the untrained network on the same dataset configuration (group ``toy_baselines``).
 """
 from __future__ import annotations
