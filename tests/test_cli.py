@@ -514,3 +514,24 @@ def test_more_threads_than_cores_is_warned(run, capsys, monkeypatch):
     assert main(["evaluate", str(run), "--metrics", "mig", "--train-points", "50", "--test-points", "20",
                  "--threads", "2", "--out", str(run.parent / "s2.nc")]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_ctrl_c_while_the_cli_imports_is_one_line(monkeypatch, capsys):
+    """Ctrl-C before the CLI's modules are loaded (seconds on a loaded machine): exit 130, one line."""
+    import builtins
+    import sys as _sys
+
+    from varstruct.cli import entry
+
+    real = builtins.__import__
+
+    def interrupted(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "app" or name.endswith("cli.app"):
+            raise KeyboardInterrupt
+        return real(name, globals, locals, fromlist, level)
+
+    monkeypatch.delitem(_sys.modules, "varstruct.cli.app", raising=False)
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    assert entry.main(["--help"]) == 130
+    err = capsys.readouterr().err
+    assert err == "error: interrupted while starting\n"
