@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Remake pretrained/ from the zoo specs (the toy groups about 40 min, the dSprites family hours; see
-# pretrained/README.md). Run from the repository root; OUT defaults to pretrained.
+# Remake pretrained/ from the zoo specs (the toy groups a few hours on 2 cores, the dSprites family
+# a day; see pretrained/README.md). Run from the repository root; OUT defaults to pretrained.
 # Finished runs are skipped, so an interrupted build resumes where it stopped.
 set -u
 OUT=${1:-pretrained}
 PY=${PYTHON:-python}
-for pair in toy_profiles:zoo_toy_profiles toy_ratios:zoo_toy_ratios longitudinal:zoo_longitudinal \
-            mask:zoo_mask dsprites_baselines:zoo_dsprites_baselines \
+for pair in toy_context:zoo_toy_context toy_h1:zoo_toy_h1 mask:zoo_mask \
+            toy_baselines:zoo_toy_baselines toy_baselines:zoo_toy_context_baselines toy_baselines:zoo_toy_untrained \
+            longitudinal:zoo_longitudinal_first dsprites_baselines:zoo_dsprites_baselines \
             dsprites_baselines:zoo_dsprites_baselines_family dsprites_baselines:zoo_dsprites_pca; do
   group=${pair%%:*}; spec=${pair##*:}
   $PY -m varstruct sweep studies/$spec.toml --out "$OUT/$group" --workers 2 --threads 1 || exit $?
@@ -18,7 +19,12 @@ for spec in zoo_dsprites_betas zoo_dsprites_variants zoo_dsprites_tc_factor zoo_
   $PY -m varstruct sweep studies/$spec.toml --out "$WORK" --workers 2 --threads 1 || exit $?
 done
 $PY -m varstruct.study.keep_converged "$WORK" "$OUT/dsprites" || exit $?
-# float16 weights (loading upcasts to float32) and the manifest with every run's sha256
-$PY -m varstruct.study.manifest "$OUT" --half float16 || exit $?
+# float16 weights (loading upcasts to float32) and the manifest with every run's sha256; the toy
+# runs of seed >= 1 are kept as results without weights (their config.json retrains them)
+RELEASE=()
+for d in $(cd "$OUT" && find toy_context toy_h1 mask toy_baselines -type d -name 'seed*' ! -name seed0 2>/dev/null | sort); do
+  RELEASE+=(--without-weights "$d")
+done
+$PY -m varstruct.study.manifest "$OUT" --half float16 "${RELEASE[@]}" || exit $?
 # the dataset-measure cache ($OUT/_dataset_measures), so that correlate needs no computing
 $PY -m varstruct collect "$OUT" --out "${TMPDIR:-/tmp}/zoo_study.nc"
