@@ -192,6 +192,15 @@ def active_latents(study, min_kl: float = MIN_KL) -> np.ndarray:
     return (study["latent_kl"].transpose("model", "latent").values >= min_kl).sum(1).astype(float)
 
 
+def with_factor_scores(study, var: str = "active_mig_per_factor", prefix: str = "active_mig_"):
+    """``study`` with one model-dim variable per factor, ``<prefix><factor>`` = ``var`` of that
+    factor (e.g. ``active_mig_A``), NaN where a model's dataset lacks the factor."""
+    if var not in study or "factor" not in study[var].dims:
+        return study
+    return study.assign({f"{prefix}{f}": study[var].sel(factor=f).drop_vars("factor")
+                         for f in study["factor"].values.astype(str)})
+
+
 def training_summary(study) -> dict:
     """How long the study's runs trained and how many meet the convergence criterion (collect's
     ``trained_steps`` and ``converged`` coordinates, judged from each run's own train_log.csv)."""
@@ -216,7 +225,7 @@ def group_or(zoo, groups, **coords):
     raise last
 
 
-BASELINE_SCORES = ("mig", "active_mig", "dci_disentanglement")
+BASELINE_SCORES = ("mig", "active_mig", "dci_disentanglement", "active_mig_A", "active_mig_B", "active_mig_C")
 
 
 def toy_baselines(zoo, study, by: str, scores=BASELINE_SCORES) -> dict:
@@ -226,7 +235,7 @@ def toy_baselines(zoo, study, by: str, scores=BASELINE_SCORES) -> dict:
     fastica and untrained, with ``label`` the value of coordinate ``by`` (``data_profile`` or
     ``data_r``) of the study's models of that configuration. {} when the group is absent."""
     try:
-        b = zoo.select("toy_baselines")
+        b = with_factor_scores(zoo.select("toy_baselines"))
     except Missing:
         return {}
     bkeys, kinds = b["dataset_config"].values.astype(str), b["baseline"].values.astype(str)
@@ -235,7 +244,7 @@ def toy_baselines(zoo, study, by: str, scores=BASELINE_SCORES) -> dict:
         label = study[by].values[study["dataset_config"].values.astype(str) == key][0]
         label = f"{label:g}" if isinstance(label, (float, np.floating)) else str(label)
         m = bkeys == key
-        out[label] = {k: {s: round(float(np.nanmean(values(b, s)[m & (kinds == k)])), 4) for s in scores}
+        out[label] = {k: {s: round(float(np.nanmean(values(b, s)[m & (kinds == k)])), 4) for s in scores if s in b}
                       for k in sorted(set(kinds[m]))}
     return out
 

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import (Missing, active_latents, bootstrap_ci, draw_baselines, group_or, new_figure, normalised_by_oracle,
+from ._common import (Missing, active_latents, bootstrap_ci, with_factor_scores, draw_baselines, group_or, new_figure, normalised_by_oracle,
                       toy_baselines, toy_variance, training_summary, values)
 
 PROFILES = ("none", "noflip", "flip")
 METRICS = (("mig", "MIG"), ("active_mig", "active MIG (KL < 0.05 held constant)"),
+           ("active_mig_A", "active MIG of factor A (one ceiling in every profile)"),
            ("encoding_inconsistency_mean", "encoding inconsistency"))
 
 
 def select(zoo, methods):
     try:
-        return group_or(zoo, ("toy_context", "toy_profiles"), method=list(methods))
+        s = group_or(zoo, ("toy_context", "toy_profiles"), method=list(methods))
     except Missing:
-        return zoo.select(None, dataset="toy_blobs", data_profile=list(PROFILES), method=list(methods))
+        s = zoo.select(None, dataset="toy_blobs", data_profile=list(PROFILES), method=list(methods))
+    return with_factor_scores(s)
 
 
 def dataset_name(study) -> str:
@@ -89,7 +91,7 @@ def plot(study, methods, title, fig=None, baselines=None):
     present = [m for m in methods if (study["method"].values == m).any()]
     if not present:
         raise Missing(f"runs of {' or '.join(methods)}")
-    fig = fig or new_figure(figsize=(13.0, 3.8))
+    fig = fig or new_figure(figsize=(17.0, 3.8))
     axes = fig.subplots(1, len(METRICS))
     order = [p for p in PROFILES if (study["data_profile"].values == p).any()]
     for ax, (var, label) in zip(axes, METRICS):
@@ -100,7 +102,7 @@ def plot(study, methods, title, fig=None, baselines=None):
                     labels=labels(study))
         ax.set_ylabel(label)
         ax.set_ylim(-0.02, 1.02)
-        if baselines and var in ("mig", "active_mig"):
+        if baselines and var in ("mig", "active_mig", "active_mig_A"):
             draw_baselines(ax, baselines, order, var)
             ax.legend(fontsize=6, loc="upper right")
     fig.suptitle(title, fontsize=10)
@@ -143,10 +145,13 @@ def numbers(study, methods, zoo=None) -> dict:
     out = {"summary": summary, "dataset_variance": toy_variance(study),
            "training": training_summary(study),
            "contrasts_active_mig": contrasts(study, methods),
-           "contrasts_active_mig_learned_all": contrasts(study, methods, keep=learned_all(study))}
+           "contrasts_active_mig_learned_all": contrasts(study, methods, keep=learned_all(study)),
+           "contrasts_active_mig_A": contrasts(study, methods, score="active_mig_A")}
     if zoo is not None:
         base = toy_baselines(zoo, study, "data_profile")
         out["baselines"] = base
         out["active_mig_over_oracle"] = normalised_by_oracle(
             {cell: (cell.split("/")[1], v["active_mig"][0]) for cell, v in summary.items()}, base)
+        out["active_mig_A_over_oracle"] = normalised_by_oracle(
+            {cell: (cell.split("/")[1], v["active_mig_A"][0]) for cell, v in summary.items()}, base, "active_mig_A")
     return out

@@ -27,7 +27,8 @@ def make(zoo, out) -> dict:
     return {**_profiles.numbers(study, METHODS, zoo),
             "interaction_active_mig": _profiles.interaction(study, METHODS),
             "interaction_mig": _profiles.interaction(study, METHODS, score="mig"),
-            "interaction_active_mig_noflip": _profiles.interaction(study, METHODS, control="noflip")}
+            "interaction_active_mig_noflip": _profiles.interaction(study, METHODS, control="noflip"),
+            "interaction_active_mig_A": _profiles.interaction(study, METHODS, score="active_mig_A")}
 
 
 if __name__ == "__main__":
