@@ -91,14 +91,20 @@ def _one_line(capsys, args, match):
     assert match in lines[-1], err
 
 
-@pytest.mark.parametrize("cmd", ["train", "evaluate", "measure", "sweep"])
-def test_bad_device_option_is_one_line(tmp_path, capsys, cmd):
+def _command(tmp_path, cmd):
+    """(args of ``cmd`` writing under tmp_path, the trained run dir it reads)."""
     run = varstruct.train(TOY, out=tmp_path / "r", threads=1)
     spec = tmp_path / "s.toml"
     spec.write_text('seeds = 1\nsteps = 4\n[train]\nlatent_dim = 3\nbatch_size = 8\nhidden = [[16]]\n'
                     '[[datasets]]\nname = "toy_linear"\n[[methods]]\nname = "beta_vae"\n')
     args = {"train": TRAIN + ["--out", str(tmp_path / "o")], "evaluate": ["evaluate", str(run)],
             "measure": ["measure", "model", str(run)], "sweep": ["sweep", str(spec), "--out", str(tmp_path / "z")]}[cmd]
+    return args, run
+
+
+@pytest.mark.parametrize("cmd", ["train", "evaluate", "measure", "sweep"])
+def test_bad_device_option_is_one_line(tmp_path, capsys, cmd):
+    args, _ = _command(tmp_path, cmd)
     _one_line(capsys, args + ["--device", "tpu"], "--device must be one of auto, cpu, cuda or cuda:N, not 'tpu'")
     assert not (tmp_path / "o").exists() and not (tmp_path / "z").exists()
 
@@ -106,12 +112,7 @@ def test_bad_device_option_is_one_line(tmp_path, capsys, cmd):
 @no_cuda
 @pytest.mark.parametrize("cmd", ["train", "evaluate", "measure", "sweep"])
 def test_cuda_without_a_gpu_is_one_line(tmp_path, capsys, cmd):
-    run = varstruct.train(TOY, out=tmp_path / "r", threads=1)
-    spec = tmp_path / "s.toml"
-    spec.write_text('seeds = 1\nsteps = 4\n[train]\nlatent_dim = 3\nbatch_size = 8\nhidden = [[16]]\n'
-                    '[[datasets]]\nname = "toy_linear"\n[[methods]]\nname = "beta_vae"\n')
-    args = {"train": TRAIN + ["--out", str(tmp_path / "o")], "evaluate": ["evaluate", str(run)],
-            "measure": ["measure", "model", str(run)], "sweep": ["sweep", str(spec), "--out", str(tmp_path / "z")]}[cmd]
+    args, run = _command(tmp_path, cmd)
     _one_line(capsys, args + ["--device", "cuda"], "--device cuda: no CUDA device here" if cmd != "sweep"
               else "device cuda: no CUDA device here")
     assert not (tmp_path / "o").exists() and not (tmp_path / "z").exists()
