@@ -24,7 +24,7 @@ import torch
 
 import varstruct
 from varstruct.metrics import dci, mig
-from varstruct.models import load_model, load_run_dataset
+from varstruct.models.load import dataset_from_config, load_model
 from varstruct.tensors import encode_batches
 
 RUNS = {
@@ -56,7 +56,7 @@ def main():
                                      checkpoint_every=10 ** 6), out=out, overwrite=True)
                 print(f"# trained {out} in {time.perf_counter() - t:.0f} s")
             model = load_model(out)
-            ds = load_run_dataset(model.config)
+            ds = dataset_from_config(model.config)
             rng = np.random.default_rng(seed)
             fac_tr = ds.sample_factors(a.points, rng)
             img_tr = ds.render(fac_tr, rng=rng)
