@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -128,3 +130,15 @@ def test_links_between_the_pages_resolve():
             assert dest.exists(), f"{page}: link to {target}: no such file"
             if anchor and dest.suffix == ".md":
                 assert anchor in _anchors(dest.read_text()), f"{page}: link to {target}: no such heading"
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "benchmarks").glob("*.py")))
+def test_benchmark_scripts_start(script):
+    """Every benchmark at least imports and parses its options (a renamed library function once
+    broke one silently: benchmarks are not run by the suite)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--help"], capture_output=True,
+                       text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0 and "usage" in r.stdout.lower(), r.stderr[-2000:]
