@@ -113,8 +113,16 @@ def test_profiles_figure_on_a_synthetic_study():
     assert summ["beta_vae/flip"]["encoding_inconsistency_mean"][0] == pytest.approx(0.4)
     assert summ["ada_gvae/none"]["active_mig"][0] > summ["ada_gvae/flip"]["active_mig"][0]
     fig = _profiles.plot(s, ("beta_vae", "ada_gvae", "ordered_ae"), "t")
-    assert len(fig.axes) == 3
+    assert len(fig.axes) == 4   # MIG, active MIG, A's active MIG, encoding inconsistency
     assert "flip\nr = 1, spread 2" in _profiles.labels(s).values()
+    # A's active MIG: the per-factor score of factor A, as its own variable
+    s["active_mig_per_factor"] = (("model", "factor"), np.c_[np.arange(s.sizes["model"]) / 100, np.ones(s.sizes["model"])])
+    a = _common.with_factor_scores(s)
+    np.testing.assert_allclose(a["active_mig_A"].values, np.arange(s.sizes["model"]) / 100)
+    assert (a["active_mig_B"].values == 1).all()
+    summ = _profiles.summarise(a, ("beta_vae",))
+    assert summ["beta_vae/none"]["active_mig_A"][0] == pytest.approx(np.mean(a["active_mig_A"].values[
+        (a["method"].values == "beta_vae") & (a["data_profile"].values == "none")]))
     with pytest.raises(_common.Missing):
         _profiles.plot(s, ("ordered_ae",), "t")
 

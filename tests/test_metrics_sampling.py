@@ -130,7 +130,7 @@ def test_cli_evaluate_with_known_encoder(tmp_path, capsys, monkeypatch, ds):
     from varstruct.models import load as load_mod
     from varstruct.runs.layout import REQUIRED_KEYS, RunDir
 
-    def load_model(run_dir):
+    def load_model(run_dir, device="cpu"):
         model = CoefficientEncoder(ds)
         model.config = RunDir(run_dir).read_config()
         return model
