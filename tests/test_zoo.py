@@ -141,3 +141,17 @@ def test_a_run_released_without_weights_keeps_its_results_and_its_hash(zoo, tmp_
     assert state is RunState.RELEASED and action == "refuse" and "without weights" in why  # never retrained in place
     again = varstruct.train(cfg, out=tmp_path / "again", threads=1)
     assert file_sha256(again / "model.safetensors") == digest  # bit-identical: the recorded hash checks it
+
+
+def test_runs_new_to_a_manifest_are_packed_and_released_in_one_call(zoo, tmp_path):
+    """A group added under a root whose manifest.csv predates it: --half then --without-weights in
+    one call releases its runs (the manifest is rewritten between the two, so the packed weights
+    are verifiable when released)."""
+    from varstruct.runs.layout import RunState
+
+    root = _copy(zoo, tmp_path)
+    assert main([str(root)]) == 0                      # a manifest.csv that lists g/ only
+    shutil.copytree(root / "g", root / "h")            # a new group, unlisted
+    assert main([str(root), "--half", "float16", "--without-weights", "h/run0"]) == 0
+    assert RunDir(root / "h/run0").progress() is RunState.RELEASED
+    assert RunDir(root / "h/run1").progress() is RunState.TRAINED and weights_dtype(root / "h/run1/model.safetensors") == "float16"

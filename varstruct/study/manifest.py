@@ -172,6 +172,8 @@ def main(argv=None) -> int:
                     and pack_half(RunDir(p).weights_path, args.half) != args.half]
             for p in kept:
                 print(f"kept float32 (a value beyond {args.half}'s range): {p}", file=sys.stderr)
+        if args.without_weights:  # list the packed weights first: runs new to an existing manifest.csv
+            write_manifest(root)   # are otherwise unverifiable (broken) until it is rewritten
         for sub in args.without_weights:  # after packing: the recorded hash is the shipped file's
             if not (root / sub).is_dir():
                 raise ConfigError(f"--without-weights {sub}: no such folder under {root}")
