@@ -244,8 +244,11 @@ def toy_baselines(zoo, study, by: str, scores=BASELINE_SCORES) -> dict:
         label = study[by].values[study["dataset_config"].values.astype(str) == key][0]
         label = f"{label:g}" if isinstance(label, (float, np.floating)) else str(label)
         m = bkeys == key
-        out[label] = {k: {s: round(float(np.nanmean(values(b, s)[m & (kinds == k)])), 4) for s in scores if s in b}
-                      for k in sorted(set(kinds[m]))}
+        out[label] = {}
+        for k in sorted(set(kinds[m])):
+            cells = {s: values(b, s)[m & (kinds == k)] for s in scores if s in b}
+            out[label][k] = {s: round(float(np.mean(v[np.isfinite(v)])), 4) for s, v in cells.items()
+                             if np.isfinite(v).any()}
     return out
 
 
