@@ -9,7 +9,7 @@ from ._common import (Missing, active_latents, bootstrap_ci, with_factor_scores,
 
 PROFILES = ("none", "noflip", "flip")
 METRICS = (("mig", "MIG"), ("active_mig", "active MIG (KL < 0.05 held constant)"),
-           ("active_mig_A", "active MIG of factor A (one ceiling in every profile)"),
+           ("active_mig_A", "active MIG of factor A (equal ceilings)"),
            ("encoding_inconsistency_mean", "encoding inconsistency"))
 
 
