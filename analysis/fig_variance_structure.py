@@ -4,8 +4,8 @@ PCA alignment, the local/global discrepancy and the near-degeneracy.
 
 Data (computed directly with ``varstruct.measure_dataset``, no zoo; 300 uniform anchors and 60
 PCA anchors, seed 0, nuisances frozen per anchor): toy_linear (amplitudes 2, 1.5, 1), toy_square,
-toy_blobs at the zoo's settings (amplitude 0.4: ``none`` r = 2, ``noflip`` r = 2 with its
-default spread, ``flip`` r = 1 spread 2), dsprites, color_dsprites, noisy_dsprites and the
+toy_blobs ``none`` r = 2 at the H1 zoo's amplitude 0.35, the three toy_context profiles of the
+H2/H3 zoo (r = 1.5, amplitude 0.3, c_ratio 2.15), dsprites, color_dsprites, noisy_dsprites and the
 procedural shapes3d. Definitions: docs/measures.md (variance_share, variance_cv,
 factor_discrepancy, local_pca_alignment: mean over PCA anchors, local_global_discrepancy,
 near_degeneracy). Categorical factors (shape) have no direction and take part in the variance
@@ -19,9 +19,9 @@ from ._common import new_figure, save
 
 DATASETS = (("toy_linear", "toy_linear", {}),
             ("toy_square", "toy_square", {}),
-            ("blobs none r2", "toy_blobs", {"r": 2.0, "profile": "none", "amplitude": 0.4}),
-            ("blobs noflip r2", "toy_blobs", {"r": 2.0, "profile": "noflip", "amplitude": 0.4}),
-            ("blobs flip r1", "toy_blobs", {"r": 1.0, "profile": "flip", "spread": 2.0, "amplitude": 0.4}),
+            ("blobs none r2", "toy_blobs", {"r": 2.0, "profile": "none", "amplitude": 0.35}),
+            *((f"context {p}", "toy_context", {"r": 1.5, "profile": p, "amplitude": 0.3, "c_ratio": 2.15})
+              for p in ("none", "noflip", "flip")),
             ("dsprites", "dsprites", {}),
             ("color_dsprites", "color_dsprites", {}),
             ("noisy_dsprites", "noisy_dsprites", {}),
