@@ -1,12 +1,12 @@
 """Measures × scores, each family of the zoo on its own, at each pair's unit of analysis.
 
-Data: every finished run of the zoo (``varstruct.collect``). The toy_blobs runs and the
-dSprites-family runs (dsprites, color_dsprites, noisy_dsprites, shapes3d) are analysed
+Data: every finished run of the zoo (``varstruct.collect``). The toy runs (toy_blobs and
+toy_context) and the dSprites-family runs (dsprites, color_dsprites, noisy_dsprites, shapes3d) are analysed
 separately: pooled, the family alone separates low from high scores. ``varstruct.correlate``
 finds each variable's unit from its values (docs/studies.md#units-of-analysis): a dataset
 measure's points are the dataset configurations (each with the mean score of its models), a
-model measure's the models. Panels: (a) toy_blobs, model level; (b) dSprites family, model
-level; (c) toy_blobs, factor level ((configuration, factor) points). Spearman's ρ with a
+model measure's the models. Panels: (a) toy family, model level; (b) dSprites family, model
+level; (c) toy family, factor level ((configuration, factor) points). Spearman's ρ with a
 permutation p-value over the units (999 permutations), Benjamini–Hochberg q over each panel
 ('*': q < 0.05); each cell shows ρ and, below it, the number of units. Cells are blank where
 fewer than 4 units have both values or one is constant: a dataset measure over three dSprites
@@ -28,7 +28,7 @@ FACTOR_X = ("variance_share", "variance_cv", "factor_discrepancy", "factor_near_
             "encoding_inconsistency", "encoding_purity", "discordant_fraction")
 FACTOR_Y = ("mig_per_factor", "active_mig_per_factor", "dci_completeness_per_factor",
             "explicitness_test_per_factor", "sap_per_factor")
-FAMILIES = {"toy": ("toy_blobs",), "dsprites": ("dsprites", "color_dsprites", "noisy_dsprites", "shapes3d")}
+FAMILIES = {"toy": ("toy_blobs", "toy_context"), "dsprites": ("dsprites", "color_dsprites", "noisy_dsprites", "shapes3d")}
 
 
 def _present(study, names, dims):
@@ -82,7 +82,7 @@ def make(zoo, out, n_permutations: int = 999, n_resamples: int = 999) -> dict:
                                    n_resamples=n_resamples, seed=0)
         plot_correlation_heatmap(corr, ax=ax)
         n_cfg = len(set(study["dataset_config"].values.tolist()))
-        ax.set_title(f"{'toy_blobs' if fam == 'toy' else 'dSprites family'}, {level} level: Spearman ρ, "
+        ax.set_title(f"{'toy family' if fam == 'toy' else 'dSprites family'}, {level} level: Spearman ρ, "
                      f"(n) units; {study.sizes['model']} models, {n_cfg} configurations ('*' q < 0.05)", fontsize=9)
         res[key] = {"n_models": int(study.sizes["model"]), "n_dataset_configs": n_cfg,
                     "n_tests": int(corr.attrs["n_tests"]), "top": _rows(corr),
