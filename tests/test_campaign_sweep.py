@@ -438,7 +438,7 @@ def test_bad_train_key_answers_without_torch(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=_env())
     msg, last = r.stdout.strip().splitlines()
     seconds, torch = last.split()
-    assert "log_evry" in msg and torch == "False" and float(seconds) < 1.0, r.stdout + r.stderr
+    assert "log_evry" in msg and torch == "False" and float(seconds) < 2.0, r.stdout + r.stderr  # ~0.3 s idle; 1.0 failed once on a loaded machine
     _one_line_error(_cli("sweep", spec, "--out", tmp_path / "o", "--dry-run"), "log_evry")
 
 
