@@ -1,43 +1,68 @@
-"""Ada-GVAE on longitudinal pairs, next to a β-VAE: latent traversals of both models and, for a
-few pairs of views that differ only in the longitudinal factors, the images, their difference,
-each model's reconstruction difference and how much each latent moves between the two views.
+"""Ada-GVAE on longitudinal pairs, against its two controls: does pair supervision in which only
+some factors change separate the code of the factors that stay fixed from the code of those that
+change?
 
-Data: the zoo's group ``longitudinal`` (dSprites; an Ada-GVAE with k = 1 trained on pairs whose
-changeable factors are posX, posY and scale, the ``changeable`` hyper-parameter, shape and
-orientation always shared; a β-VAE on the same images without pairs), loaded with their weights
-(``varstruct.load_model``). Pairs: drawn with ``ds.sample_pairs(k=1, changeable=...)`` (seed 0) with
-the Ada-GVAE's changeable factors (posX, posY, scale if its config names none). Traversals
-(``varstruct.plots.latent_traversals``): the encoder mean of one image (seed 0) with one latent
-set to 7 values in [−2.5, 2.5], the 6 latents of largest mean KL (``latent_kl``), decoded.
-|Δμ|: |μ_l(x2) − μ_l(x1)| divided by the latent's std over the first images of 500 such pairs,
-per latent, for the pair shown (bars) and its mean over the 500 pairs (black ticks); Ada-GVAE is expected to move only a few latents (those of the
-changing factors), the β-VAE possibly more.
+A dSprites proxy, not MRI data: two "scans" of one "subject" are two dSprites images in which only
+posX, posY and scale may change (shape and orientation stay fixed).
+
+Data: the zoo's group ``longitudinal`` (``studies/zoo_longitudinal.toml`` and
+``zoo_longitudinal_beta.toml``), three arms at matched images seen per step (128):
+
+- **restricted**: Ada-GVAE (k = 1, β = 1) on pairs in which only the ``changeable`` factors
+  (posX, posY, scale) may change, 64 pairs a step;
+- **any-factor**: the same Ada-GVAE on pairs in which any one factor may change (the control for
+  "pairs at all" vs "pairs that change only the longitudinal factors");
+- **β-VAE** (β = 1) at batch 128 without pairs (the control for pair supervision);
+
+each seed trained until the convergence criterion held (only converged runs are compared; the
+unconverged are counted), loaded with their weights (``varstruct.load_model``). The untrained
+network of the group ``dsprites_baselines`` (the same conv network at ``steps = 0``) is the floor.
+
+Per model, on 500 pairs drawn with ``ds.sample_pairs(k=1, changeable=[posX, posY, scale])``
+(seed 0; the same pairs for every model):
+``varstruct.measures.pairs.latent_movement`` d_l = mean |μ_l(x2) − μ_l(x1)| / sd(μ_l(x1)) over
+the active latents (``active``), and the **fixed-code drift**
+(``varstruct.measures.pairs.fixed_code_drift``): the importance-weighted movement of the latents
+that carry shape and orientation (weights: the run's ``dci_importance``) over that of the latents
+that carry posX, posY and scale; 0 = the fixed factors' code stays put, 1 = it moves as much as
+the changing code. Also the movement concentration (share of Σ d in the 3 largest d) and the
+run's MIG and DCI disentanglement.
+
+Tests (``varstruct.study.contrasts.contrast``: difference of means, two-sided permutation p,
+percentile bootstrap 95% CI; seeds are the replicates): restricted − β-VAE and restricted −
+any-factor, for the drift, MIG and DCI disentanglement.
+
+Panels: (top) latent traversals of the first seed of each arm, the 6 latents of largest mean KL
+(``varstruct.plots.latent_traversals``, 7 values in [−2.5, 2.5]); (bottom) d_l sorted by size per
+model (thin) and its arm mean (thick), one y-scale; the drift; MIG; DCI disentanglement, seeds as
+dots with the arm mean, the untrained network's range as a grey band; the score panels share the
+0–1 scale.
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
-from ._common import Missing, new_figure, save, values
+from ._common import Missing, active_latents, bootstrap_ci, new_figure, save, values
 
-N_PAIRS_SHOWN = 3
-N_PAIRS_STAT = 500
+N_PAIRS = 500
 N_LATENTS = 6
 DEFAULT_CHANGEABLE = ["posX", "posY", "scale"]
+ARMS = (("restricted", "Ada-GVAE,\nrestricted pairs", "C0"), ("any", "Ada-GVAE,\nany-factor pairs", "C2"),
+        ("beta", "β-VAE\n(no pairs)", "C1"))
+SCORES = (("drift", "fixed-code drift\n(0: fixed code still)"), ("mig", "MIG"),
+          ("dci_disentanglement", "DCI disentanglement"))
+CONTRASTS = (("restricted", "beta"), ("restricted", "any"))
 
 
-def pick(zoo):
-    """(ada_gvae model name, beta_vae model name) of the longitudinal group."""
-    try:
-        s = zoo.select("longitudinal", method=["ada_gvae", "beta_vae"])
-    except Missing:
-        s = zoo.select(None, dataset=["dsprites", "color_dsprites", "noisy_dsprites"], method="ada_gvae")
-    names = {}
-    for meth in ("ada_gvae", "beta_vae"):
-        m = s["model"].values[s["method"].values == meth]
-        if len(m) == 0:
-            raise Missing(f"a {meth} run in the longitudinal group")
-        names[meth] = str(sorted(m)[0])
-    return names["ada_gvae"], names["beta_vae"], s
+def arms(study) -> np.ndarray:
+    """The arm of each model: ``restricted`` (an Ada-GVAE with ``changeable``), ``any`` (an
+    Ada-GVAE without), ``beta`` (a β-VAE), ``''`` otherwise."""
+    meth = study["method"].values.astype(str)
+    ch = study["hp_changeable"].values.astype(str) if "hp_changeable" in study.coords else np.full(len(meth), "")
+    has = np.array([c not in ("", "nan", "None", "[]") for c in ch])
+    return np.where(meth == "ada_gvae", np.where(has, "restricted", "any"), np.where(meth == "beta_vae", "beta", ""))
 
 
 def encode(model, images):
@@ -49,102 +74,160 @@ def encode(model, images):
         return model.encode(to_torch(images))[0].double().numpy()
 
 
-def reconstruct(model, images):
-    import torch
-
-    from varstruct.tensors import to_numpy, to_torch
-
-    with torch.no_grad():
-        x = model.decode(model.encode(to_torch(images))[0])
-        if model.config.get("recon", "bernoulli") == "bernoulli":
-            x = torch.sigmoid(x)
-    return to_numpy(x)
+def pairs(ds, changeable):
+    """The shared pairs: (x1, x2, factor names) of N_PAIRS pairs in which only ``changeable`` may change (seed 0)."""
+    i1, i2 = ds.sample_pairs(N_PAIRS, np.random.default_rng(0), k=1, changeable=changeable)
+    return ds.render(i1, rng=1), ds.render(i2, rng=1)
 
 
-def gray(img):
-    return img.mean(-1) if img.shape[-1] > 1 else img[..., 0]
+def per_model(zoo, study, names, x1, x2, factor_names, fixed, only_active: bool = True) -> dict:
+    """{model: {movement, drift, concentration}} from each model's weights; over the active
+    latents, or all latents with ``only_active=False`` (the untrained network: no latent is
+    active by KL, yet its means still vary)."""
+    from varstruct.measures.pairs import fixed_code_drift, latent_movement, movement_concentration
+
+    out = {}
+    for name in names:
+        one = study.sel(model=name)
+        act = one["active"].values.astype(bool) if only_active and "active" in one else None
+        model = zoo.load_model(name)
+        d = latent_movement(encode(model, x1), encode(model, x2), active=act)
+        imp = one["dci_importance"].sel(factor=factor_names).transpose("latent", "factor").values if "dci_importance" in one else None
+        out[name] = {"movement": d,
+                     "drift": fixed_code_drift(d, imp, fixed) if imp is not None else float("nan"),
+                     "concentration": movement_concentration(d, int((~fixed).sum()))}
+    return out
+
+
+def _cell(v) -> dict:
+    v = np.asarray(v, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return {"n": 0}
+    _, lo, hi = bootstrap_ci(v)
+    return {"n": int(len(v)), "mean": round(float(v.mean()), 4), "ci95": [round(float(lo), 4), round(float(hi), 4)],
+            "values": v.round(4).tolist()}
 
 
 def make(zoo, out) -> dict:
-    from varstruct.plots import latent_traversals, plot_traversals
-
-    ada_name, beta_name, study = pick(zoo)
-    models = {"Ada-GVAE": zoo.load_model(ada_name), "β-VAE": zoo.load_model(beta_name)}
-    kl = {k: values(study.sel(model=n), "latent_kl") if "latent_kl" in study else None
-          for k, n in (("Ada-GVAE", ada_name), ("β-VAE", beta_name))}
-    cfg = zoo.config(ada_name)
-    changeable = (cfg.get("hparams") or {}).get("changeable") or DEFAULT_CHANGEABLE
     from varstruct.models.load import dataset_from_config
+    from varstruct.plots import latent_traversals, plot_traversals
+    from varstruct.study.contrasts import contrast
 
+    study = zoo.select("longitudinal", method=["ada_gvae", "beta_vae"])
+    arm = arms(study)
+    conv = values(study, "converged") == 1
+    keep = conv & (arm != "")
+    if not keep.any():
+        raise Missing("a converged run in the longitudinal group")
+    study_c = study.isel(model=np.flatnonzero(keep))
+    arm_c = arm[keep]
+    names = study_c["model"].values.astype(str)
+    restricted = [n for n, a in zip(names, arm_c) if a == "restricted"]
+    cfg = zoo.config(sorted(restricted)[0] if restricted else sorted(names)[0])
+    changeable = (cfg.get("hparams") or {}).get("changeable") or DEFAULT_CHANGEABLE
+    if isinstance(changeable, str):
+        changeable = json.loads(changeable)
     ds = dataset_from_config(cfg)
-    rng = np.random.default_rng(0)
-    i1, i2, mask = ds.sample_pairs(N_PAIRS_STAT, rng, k=1, changeable=changeable, return_mask=True)
-    x1, x2 = ds.render(i1, rng=1), ds.render(i2, rng=1)
-    dmu, dmu_pair = {}, {}
-    for name, model in models.items():
-        mu1, mu2 = encode(model, x1), encode(model, x2)
-        d = np.abs(mu2 - mu1) / np.maximum(mu1.std(0), 1e-8)
-        dmu[name], dmu_pair[name] = d.mean(0), d[:N_PAIRS_SHOWN]
+    factor_names = [f.name for f in ds.factors]  # the study's factor axis is the union over its datasets
+    fixed = np.array([f not in changeable for f in factor_names])
+    x1, x2 = pairs(ds, changeable)
+    pm = per_model(zoo, study_c, names, x1, x2, factor_names, fixed)
 
-    fig = new_figure(figsize=(13.0, 12.0))
-    top, bottom = fig.subfigures(2, 1, height_ratios=[1.0, 1.05])
-    axes = top.subplots(1, 2)
-    for ax, (name, model) in zip(axes, models.items()):
-        k = kl[name]
+    # the untrained network: the floor of every panel (same pairs, same statistics)
+    floor = {}
+    try:
+        b = zoo.select("dsprites_baselines", dataset=ds.name)
+        b = b.isel(model=np.flatnonzero(b["baseline"].values.astype(str) == "untrained"))
+        if b.sizes["model"]:
+            with_w = [n for n in b["model"].values.astype(str) if zoo.run(n).weights_path.is_file()]
+            bm = per_model(zoo, b, with_w, x1, x2, factor_names, fixed, only_active=False)
+            floor = {"drift": [bm[n]["drift"] for n in with_w],
+                     "mig": values(b, "mig").tolist(), "dci_disentanglement": values(b, "dci_disentanglement").tolist()}
+    except Missing:
+        pass
+
+    score = {"drift": np.array([pm[n]["drift"] for n in names]),
+             "concentration": np.array([pm[n]["concentration"] for n in names]),
+             "mig": values(study_c, "mig"), "dci_disentanglement": values(study_c, "dci_disentanglement")}
+    present = [a for a, _, _ in ARMS if (arm_c == a).any()]
+
+    fig = new_figure(figsize=(13.0, 10.5))
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.0, 0.85])
+    t_axes = top.subplots(1, len(ARMS))
+    kl_all = values(study_c, "latent_kl") if "latent_kl" in study_c else None
+    for ax, (a, label, _) in zip(t_axes, ARMS):
+        m = sorted(n for n, x in zip(names, arm_c) if x == a)
+        if not m:
+            ax.set_axis_off()
+            ax.set_title(f"{label.replace(chr(10), ' ')}: no converged run yet", fontsize=9)
+            continue
+        k = study_c["latent_kl"].sel(model=m[0]).values if kl_all is not None else None
         lat = np.argsort(-np.nan_to_num(k, nan=-1))[:N_LATENTS] if k is not None else range(N_LATENTS)
-        plot_traversals(latent_traversals(model, ds, n_values=7, latents=sorted(int(v) for v in lat)), ax=ax)
+        plot_traversals(latent_traversals(zoo.load_model(m[0]), ds, n_values=7, latents=sorted(int(v) for v in lat)), ax=ax)
         if k is not None:
             ax.set_yticks(ax.get_yticks(), [f"{t.get_text()} KL {k[int(t.get_text()[1:])]:.2f}"
                                             for t in ax.get_yticklabels()], fontsize=7)
-        ax.set_title(f"{name} latent traversals ({N_LATENTS} latents of largest KL)", fontsize=9)
-    grid = bottom.subplots(N_PAIRS_SHOWN, 7, width_ratios=[1, 1, 1, 1, 1.6, 1, 1.6])
-    rec = {name: (reconstruct(m, x1[:N_PAIRS_SHOWN]), reconstruct(m, x2[:N_PAIRS_SHOWN])) for name, m in models.items()}
-    factor_names = [f.name for f in ds.factors]
-    # one y-scale for every |Δμ| panel (compared panels share it): the largest bar or mean over both models
-    ymax = 1.05 * max(max(float(np.max(dmu_pair[n][:N_PAIRS_SHOWN])), float(np.max(dmu[n]))) for n in models)
-    for r in range(N_PAIRS_SHOWN):
-        changed = ", ".join(n for n, c in zip(factor_names, mask[r]) if c)
-        diff = gray(x2[r]) - gray(x1[r])
-        cells = [(gray(x1[r]), "view 1", "gray", (0, 1)), (gray(x2[r]), f"view 2 ({changed} changed)", "gray", (0, 1)),
-                 (diff, "view 2 − view 1", "RdBu_r", (-1, 1))]
-        for name in models:
-            a, b = rec[name]
-            cells.append((gray(b[r]) - gray(a[r]), f"{name}: recon 2 − recon 1", "RdBu_r", (-1, 1)))
-            cells.append((name, None, None, None))
-        for c, (img, title, cmap, lim) in enumerate(cells):
-            ax = grid[r, c]
-            if isinstance(img, str):
-                L = len(dmu[img])
-                ax.bar(range(L), dmu_pair[img][r], color="C0" if img == "Ada-GVAE" else "C1", label="this pair")
-                ax.plot(range(L), dmu[img], "k_", ms=8, label=f"mean, {N_PAIRS_STAT} pairs")
-                ax.set_xticks(range(L), [f"z{i}" for i in range(L)], fontsize=6)
-                ax.tick_params(labelsize=6)
-                ax.set_title(f"{img}: |Δμ| / std per latent", fontsize=7)
-                ax.set_ylim(0, ymax)
-                ax.set_xlabel("latent", fontsize=6)
-                ax.set_ylabel("|Δμ| / std", fontsize=6)
-                if r == 0:
-                    ax.legend(fontsize=6, frameon=False)
-                continue
-            ax.imshow(img, cmap=cmap, vmin=lim[0], vmax=lim[1])
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(title, fontsize=7)
+        ax.set_xlabel("latent value, −2.5 … 2.5", fontsize=7)
+        ax.set_title(f"{label.replace(chr(10), ' ')} ({m[0].split('/')[-1]}): traversals, {N_LATENTS} latents of largest KL",
+                     fontsize=8)
+    b_axes = bottom.subplots(1, 1 + len(SCORES), width_ratios=[1.3] + [1.0] * len(SCORES))
+    ax = b_axes[0]
+    for a, label, colour in ARMS:
+        rows = [np.sort(pm[n]["movement"][np.isfinite(pm[n]["movement"])])[::-1] for n, x in zip(names, arm_c) if x == a]
+        if not rows:
+            continue
+        L = max(len(r) for r in rows)
+        padded = np.array([np.pad(r, (0, L - len(r)), constant_values=np.nan) for r in rows])
+        for r in padded:
+            ax.plot(np.arange(1, L + 1), r, color=colour, lw=0.6, alpha=0.5)
+        ax.plot(np.arange(1, L + 1), np.nanmean(padded, 0), color=colour, lw=2.2, label=label.replace("\n", " "))
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("active latents, by movement (rank)")
+    ax.set_ylabel("|Δμ| / sd between the views")
+    ax.set_title(f"movement of each latent, {N_PAIRS} pairs\n(only {', '.join(changeable)} change)", fontsize=8)
+    ax.legend(fontsize=7, frameon=False)
+    for ax, (s, label) in zip(b_axes[1:], SCORES):
+        for x, (a, _, colour) in enumerate(ARMS):
+            v = score[s][arm_c == a]
+            v = v[np.isfinite(v)]
+            if len(v):
+                ax.scatter(np.full(len(v), x) + np.linspace(-0.12, 0.12, len(v)), v, s=18, color=colour, zorder=3)
+                ax.hlines(v.mean(), x - 0.25, x + 0.25, color=colour, lw=2)
+        f = np.asarray(floor.get(s, []), dtype=float)
+        f = f[np.isfinite(f)]
+        if len(f):
+            ax.axhspan(f.min(), f.max() if f.max() > f.min() else f.min() + 0.005, color="0.85", zorder=0,
+                       label=f"untrained network (n={len(f)})")
+            ax.legend(fontsize=6, loc="upper right", frameon=False)
+        ax.set_xticks(range(len(ARMS)), [lab for _, lab, _ in ARMS], fontsize=7)
+        ax.set_ylim(0, 1.2 if s == "drift" else 1.0)
+        ax.set_ylabel(label.replace("\n", " "), fontsize=8)
+        ax.set_title(label, fontsize=8)
     fig.suptitle(f"Longitudinal pairs on {ds.name}, a proxy (not MRI data): only {', '.join(changeable)} may change "
-                 f"between views (Ada-GVAE k = 1 vs β-VAE)", fontsize=10)
+                 f"between the views; converged runs, dots = seeds, bar = mean", fontsize=10)
     save(fig, out, "longitudinal_pairs")
 
-    def concentration(v):
-        v = np.sort(v)[::-1]
-        return float(v[:len(changeable)].sum() / v.sum()) if v.sum() > 0 else float("nan")
-
-    return {"ada_gvae": ada_name, "beta_vae": beta_name, "changeable": changeable,
-            "steps": int(cfg.get("steps", 0)),
-            "mean_abs_dmu_over_std": {k: v.round(3).tolist() for k, v in dmu.items()},
-            "share_of_dmu_in_top_n_changeable_latents": {k: round(concentration(v), 3) for k, v in dmu.items()},
-            "scores": {name: {s: float(values(study.sel(model=[n]), s)[0]) for s in
-                              ("mig", "active_mig", "dci_disentanglement", "modularity")}
-                       for name, n in (("Ada-GVAE", ada_name), ("β-VAE", beta_name))}}
+    nums = {"changeable": list(changeable), "fixed": [f for f, x in zip(factor_names, fixed) if x],
+            "n_pairs": N_PAIRS, "arms": {}, "contrasts": {}, "untrained": {}}
+    for a, label, _ in ARMS:
+        on = arm == a
+        m = arm_c == a
+        ts = values(study, "trained_steps")[on]
+        per_step = [int(values(study, "batch_size")[i]) * (2 if a != "beta" else 1) for i in np.flatnonzero(on)]
+        nums["arms"][a] = {"label": label.replace("\n", " "), "runs": int(on.sum()), "converged": int(m.sum()),
+                           "trained_steps": ts[np.isfinite(ts)].astype(int).tolist(),
+                           "images_per_step": sorted(set(per_step)),
+                           "active_latents": active_latents(study_c)[m].astype(int).tolist(),
+                           **{s: _cell(score[s][m]) for s in ("drift", "concentration", "mig", "dci_disentanglement")}}
+    for a, b in CONTRASTS:
+        if a in present and b in present:
+            nums["contrasts"][f"{a} - {b}"] = {s: {k: (round(v, 4) if isinstance(v, float) else v)
+                                                  for k, v in contrast(score[s][arm_c == a], score[s][arm_c == b]).items()}
+                                              for s in ("drift", "mig", "dci_disentanglement")}
+    for s, v in floor.items():
+        nums["untrained"][s] = _cell(v)
+    return nums
 
 
 if __name__ == "__main__":

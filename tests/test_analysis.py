@@ -178,3 +178,13 @@ def test_learning_curve_schedule_picks_the_cheapest_converged_stable_milestone()
     assert [r["all_converged"] for r in s["milestones"]] == [False, False, True, True]
     assert s["milestones"][2]["max_abs_dmig"] == pytest.approx(0.04)
     assert s["chosen_steps"] == 40000
+
+
+def test_longitudinal_arms_from_method_and_changeable():
+    from analysis.fig_longitudinal import arms
+
+    s = xr.Dataset(coords={"model": ["a", "b", "c", "d"],
+                           "method": ("model", ["ada_gvae", "ada_gvae", "beta_vae", "factor_vae"]),
+                           "hp_changeable": ("model", ['["posX", "posY", "scale"]', "", "", ""])})
+    assert arms(s).tolist() == ["restricted", "any", "beta", ""]
+    assert arms(s.drop_vars("hp_changeable")).tolist() == ["any", "any", "beta", ""]
