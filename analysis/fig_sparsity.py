@@ -16,6 +16,10 @@ the runs anywhere in the zoo with the same dataset configuration, method, hyper-
 steps but no mask, read with ``varstruct.collect``. Dots: seeds; diamonds: mean with a 95%
 bootstrap CI over seeds; green line and band: the unmasked baseline's mean and its CI; other lines: the oracle readout (the ceiling),
 PCA, FastICA and the untrained network on the same dataset configuration (group ``toy_baselines``).
+Every seed is drawn and counted, converged or not (leaving the unconverged out would select
+seeds by how they learn); a red × marks a seed that did not meet the convergence criterion
+(collect's ``converged`` = 0: it reached the step budget still improving), and the numbers give
+``n_unconverged`` per λ.
 """
 from __future__ import annotations
 
@@ -125,6 +129,10 @@ def make(zoo, out) -> dict:
             ax.text(0.5, 0.5, f"{var}: not in the zoo", ha="center", transform=ax.transAxes)
             continue
         plot_groups(masked, var, "mask_l1", order=list(label), ax=ax, labels=label)
+        unconv = values(masked, "converged") == 0
+        if unconv.any():
+            ax.scatter([levels.index(v) for v in l1[unconv]], values(masked, var)[unconv], marker="x", color="C3",
+                       s=28, zorder=4, label=f"unconverged ({int(unconv.sum())})")
         ax.set_xlabel("mask strength λ")
         ax.set_ylabel(name)
         ax.set_ylim(-0.02, 1.02)
@@ -143,7 +151,8 @@ def make(zoo, out) -> dict:
             ax.text(0.5, 0.97, "no unmasked baseline in the zoo", ha="center", va="top", fontsize=7,
                     transform=ax.transAxes)
         for lv in levels:
-            res.setdefault(f"l1={lv:g}", {"n_seeds": int((l1 == lv).sum())})[var] = \
+            res.setdefault(f"l1={lv:g}", {"n_seeds": int((l1 == lv).sum()),
+                                          "n_unconverged": int(np.sum(values(masked, "converged")[l1 == lv] == 0))})[var] = \
                 bootstrap_ci(values(masked, var)[l1 == lv])
     ds = [json.loads(k) for k in np.unique(masked["dataset_config"].values)]
     ds = "; ".join(d["dataset"] + " " + ", ".join(f"{k}={v}" for k, v in d["params"].items()) for d in ds)
