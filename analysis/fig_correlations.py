@@ -1,6 +1,7 @@
 """Measures × scores, each family of the zoo on its own, at each pair's unit of analysis.
 
-Data: every finished run of the zoo (``varstruct.collect``). The toy runs (toy_blobs and
+Data: every finished run of the zoo (``varstruct.collect``) but the baselines and the
+channel-masked runs (the mask series is a treatment, section 8 of RESULTS). The toy runs (toy_blobs and
 toy_context) and the dSprites-family runs (dsprites, color_dsprites, noisy_dsprites, shapes3d) are analysed
 separately: pooled, the family alone separates low from high scores. ``varstruct.correlate``
 finds each variable's unit from its values (docs/studies.md#units-of-analysis): a dataset
@@ -42,10 +43,13 @@ def _present(study, names, dims):
 
 
 def family(study, name):
-    """The trained models of a family (baselines, ``baseline`` != "", are not part of a correlation)."""
+    """The trained models of a family. Not part of a correlation: baselines (``baseline`` != "")
+    and channel-masked models (``mask_mode`` != "": a treatment of the mask series, which would
+    pull their configuration's mean score away from that of the unmasked models)."""
     keep = np.isin(study["dataset"].values, FAMILIES[name])
-    if "baseline" in study.coords:
-        keep &= np.asarray(study["baseline"].values).astype(str) == ""
+    for coord in ("baseline", "mask_mode"):
+        if coord in study.coords:
+            keep &= np.asarray(study[coord].values).astype(str) == ""
     return study.isel(model=np.flatnonzero(keep))
 
 

@@ -27,7 +27,7 @@ import json
 
 import numpy as np
 
-from ._common import BASELINE_STYLE, Missing, bootstrap_ci, new_figure, save, toy_baselines, values
+from ._common import BASELINE_STYLE, Missing, active_latents, bootstrap_ci, new_figure, save, toy_baselines, values
 
 METRICS = (("mig", "MIG"), ("active_mig", "active MIG"), ("dci_disentanglement", "DCI disentanglement"),
            ("modularity", "Modularity"))
@@ -154,6 +154,17 @@ def make(zoo, out) -> dict:
             res.setdefault(f"l1={lv:g}", {"n_seeds": int((l1 == lv).sum()),
                                           "n_unconverged": int(np.sum(values(masked, "converged")[l1 == lv] == 0))})[var] = \
                 bootstrap_ci(values(masked, var)[l1 == lv])
+    # learning stage per λ (active latents: 2 = both factors learned) and each λ against the
+    # gated λ = 0 cell (difference of means, permutation p, bootstrap CI: seeds are the replicates)
+    from varstruct.study.contrasts import contrast
+
+    n_act = active_latents(masked)
+    res["stages"] = {f"l1={lv:g}": {str(int(k)): int(np.sum(n_act[l1 == lv] == k)) for k in np.unique(n_act[np.isfinite(n_act)])}
+                     for lv in levels}
+    if 0.0 in levels:
+        res["contrasts_vs_l1_0"] = {f"l1={lv:g}": {var: contrast(values(masked, var)[l1 == lv], values(masked, var)[l1 == 0.0])
+                                                   for var, _ in METRICS if var in masked}
+                                    for lv in levels if lv != 0.0}
     ds = [json.loads(k) for k in np.unique(masked["dataset_config"].values)]
     ds = "; ".join(d["dataset"] + " " + ", ".join(f"{k}={v}" for k, v in d["params"].items()) for d in ds)
     fig.suptitle(f"Sparsity: channel-masked β-VAEs against the mask strength ({ds}), "

@@ -486,3 +486,15 @@ def test_collect_carries_each_run_s_convergence_verdict(swept):
         v = run_convergence(swept / m)
         assert conv == float(v["converged"]) and imp == pytest.approx(v["improvement"])
     assert "criterion" in s["converged"].attrs
+
+
+def test_collect_config_coords_carry_the_channel_mask():
+    from varstruct.study.collect import _config_coords
+
+    base = {"dataset": "toy_blobs", "dataset_params": {"r": 2.0}, "method": "beta_vae", "hparams": {"beta": 2},
+            "seed": 0, "steps": 10}
+    masked = {**base, "mask": {"mode": "hard_concrete", "l1": 1e-4}}
+    c = _config_coords([base, masked])
+    assert c["mask_mode"][1].tolist() == ["", "hard_concrete"]
+    np.testing.assert_array_equal(c["mask_l1"][1], [np.nan, 1e-4])
+    assert "mask_mode" not in _config_coords([base, base])  # no masked run: no mask coordinates

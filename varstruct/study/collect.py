@@ -4,7 +4,8 @@ Dims: ``model`` (the run dir relative to ``models_dir``), and ``factor``, ``fact
 ``angle_bin`` where a variable has them (outer join over runs; NaN where a run lacks an entry).
 Coordinates on ``model``: the run config (dataset, method, seed, steps, batch_size, latent_dim,
 arch, lr, recon), ``data_<p>`` per dataset parameter, ``hp_<h>`` per hyper-parameter (NaN or ""
-where a run has none) and ``dataset_config`` (dataset name + parameters as JSON: the key of its
+where a run has none), ``mask_mode`` and ``mask_l1`` where some run has a channel mask ("" and NaN
+for the runs without) and ``dataset_config`` (dataset name + parameters as JSON: the key of its
 dataset measures). Variables, each with attr ``source``:
 - ``score``: every variable of scores.nc;
 - ``model_measure``: measures.nc reduced over anchors (float: NaN-mean over anchors; integer
@@ -250,6 +251,8 @@ def _config_coords(configs: list[dict]) -> dict:
         items = [(k, cfg.get(k)) for k in CONFIG_COORDS]
         items += [(f"data_{k}", v) for k, v in sorted((cfg.get("dataset_params") or {}).items())]
         items += [(f"hp_{k}", v) for k, v in sorted((cfg.get("hparams") or {}).items())]
+        if cfg.get("mask"):  # channel-masked runs: their mask's mode and penalty ("" / NaN for the others)
+            items += [("mask_mode", cfg["mask"].get("mode")), ("mask_l1", cfg["mask"].get("l1"))]
         items.append(("dataset_config", dataset_key(cfg)))
         items.append(("baseline", baseline_kind(cfg)))
         for k, v in items:
