@@ -7,7 +7,7 @@ OUT=${1:-pretrained}
 PY=${PYTHON:-python}
 for pair in toy_context:zoo_toy_context toy_h1:zoo_toy_h1 mask:zoo_mask \
             toy_baselines:zoo_toy_baselines toy_baselines:zoo_toy_context_baselines toy_baselines:zoo_toy_untrained \
-            longitudinal:zoo_longitudinal_first dsprites_baselines:zoo_dsprites_baselines \
+            longitudinal:zoo_longitudinal longitudinal:zoo_longitudinal_beta dsprites_baselines:zoo_dsprites_baselines \
             dsprites_baselines:zoo_dsprites_baselines_family dsprites_baselines:zoo_dsprites_pca; do
   group=${pair%%:*}; spec=${pair##*:}
   $PY -m varstruct sweep studies/$spec.toml --out "$OUT/$group" --workers 2 --threads 1 || exit $?
