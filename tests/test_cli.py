@@ -535,3 +535,11 @@ def test_ctrl_c_while_the_cli_imports_is_one_line(monkeypatch, capsys):
     assert entry.main(["--help"]) == 130
     err = capsys.readouterr().err
     assert err == "error: interrupted while starting\n"
+
+
+def test_train_summary_says_where_an_unconverged_runs_trend_meets_the_criterion(tmp_path, capsys):
+    """40 steps of a toy run still fall fast: the summary gives the verdict and the fitted trend's
+    reach (varstruct.training.convergence.horizon on the log's last half)."""
+    assert main(TRAIN + ["-n", "40", "--log-every", "2", "-o", str(tmp_path / "r")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "NOT converged" in out and "at its trend" in out and "recon ≈" in out, out

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from varstruct.training.convergence import convergence, log_convergence
+from varstruct.training.convergence import convergence, horizon, log_convergence
 
 
 def test_a_linear_tail_is_judged_by_its_exact_trend():
@@ -54,3 +54,59 @@ def test_log_table_and_explicit_total_steps():
     v = log_convergence(log)
     assert v["recon_start"] == 2.0 and v["recon_end"] == 2.0 and v["converged"] is True
     assert log_convergence(log, total_steps=400)["steps"] == 400
+
+
+# horizon: the fitted trend and the length at which the criterion holds on it
+
+
+def _log(a, b, k, last, every=100, t0=10_000):
+    steps = np.arange(every, last + 1, every, dtype=float)
+    return steps, a + b * (steps / t0) ** (-k)
+
+
+def test_a_pure_power_law_never_converges_and_improves_by_the_same_share_every_quarter():
+    """recon = 90·(t/10⁴)^−0.3: every last quarter improves by the same share (≈ 1 − 0.75^0.3 =
+    8.3%), so no length meets the criterion; the share is the criterion's own verdict on the log."""
+    steps, recon = _log(0.0, 90.0, 0.3, 55_000)
+    h = horizon(steps, recon)
+    assert h["k"] == pytest.approx(0.3, rel=1e-3) and h["a"] == pytest.approx(0.0, abs=1e-3)
+    assert h["steps_needed"] is None  # not within 1000 × 55k steps: never, to the fit
+    assert h["limit"] == pytest.approx(1 - 0.75 ** 0.3, abs=2e-3)
+    for last in (20_000, 55_000, 400_000):  # the criterion itself, at any length: the same share
+        s, r = _log(0.0, 90.0, 0.3, last)
+        assert convergence(s, r)["improvement"] == pytest.approx(h["limit"], rel=5e-3)  # up to row spacing
+
+
+def test_a_power_law_with_a_floor_meets_the_criterion_where_the_definition_says():
+    """recon = 20 + 60·(t/10⁴)^−0.5 logged to 40k: the fit recovers (a, b, k), and the criterion
+    judged on the true curve holds at steps_needed and fails 2% earlier."""
+    steps, recon = _log(20.0, 60.0, 0.5, 40_000)
+    h = horizon(steps, recon)
+    assert (h["a"], h["b"] * 4 ** 0.5, h["k"]) == pytest.approx((20.0, 60.0, 0.5), rel=1e-3)  # b in units of T0 = 40k
+    n = h["steps_needed"]
+    assert n > 40_000
+    hold = convergence(*_log(20.0, 60.0, 0.5, n, every=max(n // 1000, 1)), total_steps=n)
+    early = convergence(*_log(20.0, 60.0, 0.5, int(0.98 * n), every=max(n // 1000, 1)), total_steps=int(0.98 * n))
+    assert hold["improvement"] == pytest.approx(0.02, abs=2e-4) and early["converged"] is False
+    # closed form for the curve's two ends (the criterion's trend is the line, close to them)
+    x = 0.02 * 20 / ((0.75 ** -0.5 - 1) - 0.02 * 0.75 ** -0.5)
+    assert n == pytest.approx(10_000 * (60 / x) ** 2, rel=0.05)
+
+
+def test_a_flat_or_already_converged_log_needs_no_more_steps():
+    steps, recon = _log(100.0, 1.0, 0.5, 20_000)  # ≈ 0.1% a quarter
+    assert convergence(steps, recon)["converged"] is True
+    h = horizon(steps, recon)
+    assert h["steps_needed"] <= 20_000 and h["improvement"] < 0.02
+    assert horizon(steps, np.full_like(steps, 7.0))["steps_needed"] == 0
+
+
+def test_horizon_fits_from_the_given_step_and_rejects_short_logs():
+    steps, recon = _log(20.0, 60.0, 0.5, 40_000)
+    recon = np.where(steps < 10_000, recon + 50, recon)  # an early stage the fit must not see
+    h = horizon(steps, recon, fit_from=10_000)
+    assert h["k"] == pytest.approx(0.5, rel=1e-3) and h["fit_from"] == 10_000 and h["rmse"] < 1e-6
+    with pytest.raises(ValueError, match="at least 4"):
+        horizon(steps[:3], recon[:3], fit_from=0)
+    with pytest.raises(ValueError, match="no finite rows"):
+        horizon(steps, np.full_like(steps, np.nan))

@@ -204,6 +204,25 @@ def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
                           f"drop --resume to start one")
 
 
+def _horizon_line(rd) -> str:
+    """Where the trend of an unconverged run's last half meets the criterion
+    (:func:`varstruct.training.convergence.horizon`)."""
+    from ..training.convergence import TOLERANCE, horizon
+
+    log = rd.read_log()
+    try:
+        h = horizon(log["step"].to_numpy(float), log["recon"].to_numpy(float))
+    except (ValueError, RuntimeError, KeyError):  # too short a log, or a fit that does not settle
+        return "too few log rows to fit a trend"
+    t0 = int(log["step"].iloc[-1])
+    trend = f"recon ≈ {h['a']:.4g} + {h['b']:.4g}·(t/{t0})^-{h['k']:.2f}"
+    if not h["improvement"] >= TOLERANCE:  # the fitted curve is flat where the log is not: no trend to follow
+        return f"no falling trend fits the last half (best fit {trend}, rms error {h['rmse']:.3g})"
+    if h["steps_needed"] is None:
+        return f"{trend} does not meet it within 1000x the steps so far"
+    return f"{trend} meets it at ≈ {h['steps_needed']:,} steps"
+
+
 def _summary(run: Path) -> None:
     from rich.table import Table
 
@@ -243,4 +262,6 @@ def _summary(run: Path) -> None:
         verdict = "converged" if v["converged"] else "NOT converged (train longer)"
         table.add_row("convergence", f"{verdict}: reconstruction {v['improvement']:+.1%} over the last quarter "
                                      f"(criterion < {TOLERANCE:.0%})")
+        if not v["converged"]:
+            table.add_row("at its trend", _horizon_line(rd))
     console.print(table)

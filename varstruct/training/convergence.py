@@ -16,8 +16,14 @@ verdict says nothing about *what* was learned (a collapsed model can have conver
 scores' active latents say that. A log without finite recon values in its tail (a diverged run)
 has no verdict (``converged`` None).
 
-Pure numpy, torch-free: the same function judges a run while it trains, a finished run dir
-(:func:`run_convergence`) and a committed zoo.
+How far off is an unconverged run? :func:`horizon` fits the trend R(t) = a + b·t^(−k) to the
+log's last half and applies the criterion to that curve at every length: a pure power law
+(a = 0) improves by the same share over every last quarter (about 1 − 0.75^k), however long the
+run, so it meets the criterion at some length only if that share is below the tolerance, or
+if a > 0.
+
+Pure numpy (scipy for the fit), torch-free: the same function judges a run while it trains, a
+finished run dir (:func:`run_convergence`) and a committed zoo.
 """
 from __future__ import annotations
 
@@ -69,6 +75,80 @@ def convergence(steps, recon, total_steps: int | None = None, tail: float = TAIL
     out["improvement"] = float((ra - rb) / abs(ra))
     out["share_of_total"] = float((ra - rb) / (first - rb)) if first != rb else float("nan")
     out["converged"] = bool(out["improvement"] < tolerance)
+    return out
+
+
+def _tail_shape(k: float, tail: float, n: int = 101) -> tuple[float, float]:
+    """(E, F): the ends, at s = 1 − tail and s = 1, of the least-squares line through s^(−k) on n
+    evenly spaced s in (1 − tail, 1] (the criterion's trend applied to a unit power law)."""
+    s = np.linspace(1 - tail, 1, n + 1)[1:]
+    slope, icpt = np.polyfit(s, s ** (-k), 1)
+    return icpt + slope * (1 - tail), icpt + slope
+
+
+def horizon(steps, recon, fit_from: float | None = None, tail: float = TAIL,
+            tolerance: float = TOLERANCE, within: float = 1000.0) -> dict:
+    """The length at which a run would meet the criterion if it kept its fitted trend.
+
+    steps, recon: the log [R] as for :func:`convergence`; fit_from: the first step of the fit
+    (default half the last logged step T0: the trend now, not the early drop). Fits, by bounded
+    least squares on the finite rows with step >= fit_from (time in units of T0),
+
+        R(t) = a + b·(t/T0)^(−k),   a >= 0, b >= 0, 0 < k <= 5,
+
+    and applies the criterion to R at length T: its trend through the last quarter has ends
+    a + x·E and a + x·F with x = b·(T/T0)^(−k) and (E, F) the trend's ends for s^(−k), s in
+    (1 − tail, 1], so
+
+        improvement(T) = x·(E − F) / (a + x·E),   limit = (E − F) / E  (x → ∞, a pure power law),
+
+    which falls as T grows. The criterion holds from x* = tolerance·a / (E − F − tolerance·E), i.e.
+    T* = T0·(b / x*)^(1/k); if limit < tolerance it holds at every length (T* = 0), and if
+    a = 0 < b and limit >= tolerance at none. T* beyond ``within``·T0 is reported as None: a
+    fitted floor a near 0 puts T* anywhere past that, so "not within 1000 times the steps so far"
+    is what the fit can say.
+
+    Returns {a, b, k, fit_from, rmse (of the fit, recon units), limit, improvement (of the
+    fitted curve at T0), steps_needed (int, or None: never or not within ``within``·T0)}. Raises ValueError with fewer than 4 finite
+    rows to fit. The trend is a model: a learning stage still to come (a plateau, then a drop)
+    is not in it.
+    """
+    from scipy.optimize import curve_fit
+
+    steps = np.asarray(steps, dtype=np.float64)
+    recon = np.asarray(recon, dtype=np.float64)
+    if steps.shape != recon.shape or steps.ndim != 1:
+        raise ValueError(f"horizon: steps and recon must be 1-D of one length, got {steps.shape}, {recon.shape}")
+    ok = np.isfinite(recon) & np.isfinite(steps) & (steps > 0)
+    if not ok.any():
+        raise ValueError("horizon: the log has no finite rows")
+    t0 = float(steps[ok][-1])
+    start = t0 / 2 if fit_from is None else float(fit_from)
+    sel = ok & (steps >= start)
+    if sel.sum() < 4:
+        raise ValueError(f"horizon: need at least 4 finite rows from step {start:g} on to fit a trend, got {int(sel.sum())}")
+    t, r = steps[sel] / t0, recon[sel]
+
+    def model(t, a, b, k):
+        return a + b * t ** (-k)
+
+    lo = max(float(r.min()), 0.0)
+    p0 = (0.5 * lo, max(float(r.max()) - 0.5 * lo, 1e-9), 0.5)
+    (a, b, k), _ = curve_fit(model, t, r, p0=p0, bounds=([0, 0, 1e-6], [np.inf, np.inf, 5]), maxfev=20000)
+    e, f = _tail_shape(k, tail)
+    limit = (e - f) / e
+    x0 = b  # x at T = T0
+    out = {"a": float(a), "b": float(b), "k": float(k), "fit_from": start,
+           "rmse": float(np.sqrt(np.mean((model(t, a, b, k) - r) ** 2))), "limit": float(limit),
+           "improvement": float(x0 * (e - f) / (a + x0 * e)) if a + x0 * e > 0 else float("nan"),
+           "steps_needed": None}
+    if limit < tolerance or b == 0:
+        out["steps_needed"] = 0
+    elif a > 0 and b > 0:
+        x_star = tolerance * a / (e - f - tolerance * e)
+        ratio = (b / x_star) ** (1 / k)
+        if ratio <= within:
+            out["steps_needed"] = int(np.ceil(t0 * ratio))
     return out
 
 
