@@ -20,10 +20,14 @@ for spec in zoo_dsprites_betas zoo_dsprites_variants zoo_dsprites_tc_factor zoo_
 done
 $PY -m varstruct.study.keep_converged "$WORK" "$OUT/dsprites" || exit $?
 # float16 weights (loading upcasts to float32) and the manifest with every run's sha256; the toy
-# runs of seed >= 1 are kept as results without weights (their config.json retrains them)
+# runs of seed >= 1 and the untrained baselines of color_dsprites, noisy_dsprites and shapes3d (no
+# figure loads them) are kept as results without weights (their config.json retrains them)
 RELEASE=()
 for d in $(cd "$OUT" && find toy_context toy_h1 mask toy_baselines -type d -name 'seed*' ! -name seed0 2>/dev/null | sort); do
   RELEASE+=(--without-weights "$d")
+done
+for d in color_dsprites noisy_dsprites shapes3d; do
+  [ -d "$OUT/dsprites_baselines/$d" ] && RELEASE+=(--without-weights "dsprites_baselines/$d")
 done
 $PY -m varstruct.study.manifest "$OUT" --half float16 "${RELEASE[@]}" || exit $?
 # the dataset-measure cache ($OUT/_dataset_measures), so that correlate needs no computing

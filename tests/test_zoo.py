@@ -128,7 +128,7 @@ def test_a_run_released_without_weights_keeps_its_results_and_its_hash(zoo, tmp_
     assert not (run / "model.safetensors").exists() and RunDir(run).progress() is RunState.RELEASED
     with open(root / "manifest.csv", newline="") as f:
         row = next(r for r in csv.DictReader(f) if r["path"] == "g/run0")
-    assert row["weights_sha256"] == digest and row["weights_bytes"] == ""
+    assert row["weights_sha256"] == digest and row["weights_bytes"] == "" and row["state"] == "released"
     after = collect(root, n_anchors=20, n_pca_anchors=4)
     assert float(after["mig"].sel(model="g/run0")) == float(before["mig"].sel(model="g/run0"))
     with pytest.raises(RunDirError, match="results without weights") as e:
@@ -155,3 +155,20 @@ def test_runs_new_to_a_manifest_are_packed_and_released_in_one_call(zoo, tmp_pat
     assert main([str(root), "--half", "float16", "--without-weights", "h/run0"]) == 0
     assert RunDir(root / "h/run0").progress() is RunState.RELEASED
     assert RunDir(root / "h/run1").progress() is RunState.TRAINED and weights_dtype(root / "h/run1/model.safetensors") == "float16"
+
+
+def test_the_committed_zoo_fits_its_budget_and_its_manifest_lists_every_run():
+    """pretrained/ stays within 80 MB (10^6 bytes; file sizes, as a checkout holds them) and its
+    manifest.csv has one row per run dir, with each row's state what the run's files say."""
+    from pathlib import Path
+
+    from varstruct.study.collect import find_runs
+
+    root = Path(__file__).resolve().parents[1] / "pretrained"
+    total = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    assert total <= 80e6, f"pretrained/ holds {total / 1e6:.1f} MB"
+    with open(root / "manifest.csv", newline="") as f:
+        rows = {r["path"]: r["state"] for r in csv.DictReader(f)}
+    runs = {p.relative_to(root).as_posix(): p for p in find_runs(root)}
+    assert set(rows) == set(runs)
+    assert all(rows[k] == RunDir(p).progress().value for k, p in runs.items())

@@ -8,7 +8,7 @@
 - ``--without-weights SUBDIR``: release the scored runs under ROOT/SUBDIR as results only
   (:func:`release_without_weights`: the weights' sha256 is kept in a sidecar, the weights go).
 - ``ROOT/manifest.csv``: one row per run dir under ROOT (as :func:`varstruct.collect` finds them):
-  its path relative to ROOT, the config fields, the main global scores, the convergence verdict
+  its path relative to ROOT, its state (:meth:`RunDir.progress`: measured, scored, released, ...), the config fields, the main global scores, the convergence verdict
   from its own train_log.csv (trained_steps, converged, recon_improvement), the weights' dtype,
   size and sha256. Loading a run listed there checks the weights against that sha256
   (:func:`varstruct.runs.weights.verify_sha256`, which reads the manifest: the file name and the
@@ -112,7 +112,7 @@ def manifest_rows(root) -> list[dict]:
     for path in find_runs(root):
         rd = RunDir(path)
         row = {"path": path.relative_to(root).as_posix(), "group": path.relative_to(root).parts[0],
-               "state": rd.state}
+               "state": rd.progress().value}
         try:
             cfg = rd.read_config()
         except VarstructError:
