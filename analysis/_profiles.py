@@ -141,12 +141,16 @@ def interaction(study, methods, score: str = "active_mig", control: str = "none"
 
 
 def numbers(study, methods, zoo=None) -> dict:
+    """The figure's numbers; its profile contrasts are one family for Holm's adjustment
+    (``p_holm``, :func:`varstruct.study.contrasts.with_holm`)."""
+    from varstruct.study.contrasts import with_holm
+
     summary = summarise(study, methods)
     out = {"summary": summary, "dataset_variance": toy_variance(study),
            "training": training_summary(study),
-           "contrasts_active_mig": contrasts(study, methods),
-           "contrasts_active_mig_learned_all": contrasts(study, methods, keep=learned_all(study)),
-           "contrasts_active_mig_A": contrasts(study, methods, score="active_mig_A")}
+           **with_holm({"contrasts_active_mig": contrasts(study, methods),
+                        "contrasts_active_mig_learned_all": contrasts(study, methods, keep=learned_all(study)),
+                        "contrasts_active_mig_A": contrasts(study, methods, score="active_mig_A")})}
     if zoo is not None:
         base = toy_baselines(zoo, study, "data_profile")
         out["baselines"] = base

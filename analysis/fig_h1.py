@@ -143,8 +143,9 @@ def make(zoo, out) -> dict:
 
 def trend(summary: dict) -> dict:
     """H1's test: the Cochran–Armitage trend of the failure rate (and of the collapse rate) over r,
-    scores r itself, all ratios and from r >= 1.25 on (``varstruct.study.contrasts.trend_test``)."""
-    from varstruct.study.contrasts import trend_test
+    scores r itself, all ratios and from r >= 1.25 on (``varstruct.study.contrasts.trend_test``);
+    the tests are one family for Holm's adjustment (``p_holm``)."""
+    from varstruct.study.contrasts import trend_test, with_holm
 
     rs = sorted(summary, key=float)
     out = {}
@@ -161,7 +162,7 @@ def trend(summary: dict) -> dict:
             n = [kn(summary[r])[1] for r in keep]
             out[f"{what}, {name}"] = {**trend_test(k, n, [float(r) for r in keep]),
                                       "r": [float(r) for r in keep], "k_per_r": k, "n_per_r": n}
-    return out
+    return with_holm(out)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ run's MIG and DCI disentanglement.
 
 Tests (``varstruct.study.contrasts.contrast``: difference of means, two-sided permutation p,
 percentile bootstrap 95% CI; seeds are the replicates): restricted − β-VAE and restricted −
-any-factor, for the drift, MIG and DCI disentanglement.
+any-factor, for the drift (the primary outcome), MIG and DCI disentanglement; per measure the two
+contrasts are one family, Holm-adjusted (``p_holm``).
 
 Panels: (top) latent traversals of the first seed of each arm, the 6 latents of largest mean KL
 (``varstruct.plots.latent_traversals``, 7 values in [−2.5, 2.5]); (bottom) d_l sorted by size per
@@ -114,7 +115,7 @@ def _cell(v) -> dict:
 def make(zoo, out) -> dict:
     from varstruct.models.load import dataset_from_config
     from varstruct.plots import latent_traversals, plot_traversals
-    from varstruct.study.contrasts import contrast
+    from varstruct.study.contrasts import contrast, with_holm
 
     study = zoo.select("longitudinal", method=["ada_gvae", "beta_vae"])
     arm = arms(study)
@@ -222,11 +223,15 @@ def make(zoo, out) -> dict:
                            "images_per_step": sorted(set(per_step)),
                            "active_latents": active_latents(study_c)[m].astype(int).tolist(),
                            **{s: _cell(score[s][m]) for s in ("drift", "concentration", "mig", "dci_disentanglement")}}
-    for a, b in CONTRASTS:
-        if a in present and b in present:
-            nums["contrasts"][f"{a} - {b}"] = {s: {k: (round(v, 4) if isinstance(v, float) else v)
-                                                  for k, v in contrast(score[s][arm_c == a], score[s][arm_c == b]).items()}
-                                              for s in ("drift", "mig", "dci_disentanglement")}
+    # the planned contrasts; per measure, the two are one family for Holm's adjustment (p_holm).
+    # The primary outcome is the drift (the hypothesis: pairs separate the fixed factors' code)
+    tests = {f"{a} - {b}": {s: contrast(score[s][arm_c == a], score[s][arm_c == b])
+                            for s in ("drift", "mig", "dci_disentanglement")}
+             for a, b in CONTRASTS if a in present and b in present}
+    for s in ("drift", "mig", "dci_disentanglement"):
+        for c, res in with_holm({c: t[s] for c, t in tests.items()}).items():
+            tests[c][s] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in res.items()}
+    nums["contrasts"] = tests
     for s, v in floor.items():
         nums["untrained"][s] = _cell(v)
     return nums

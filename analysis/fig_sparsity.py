@@ -155,16 +155,18 @@ def make(zoo, out) -> dict:
                                           "n_unconverged": int(np.sum(values(masked, "converged")[l1 == lv] == 0))})[var] = \
                 bootstrap_ci(values(masked, var)[l1 == lv])
     # learning stage per λ (active latents: 2 = both factors learned) and each λ against the
-    # gated λ = 0 cell (difference of means, permutation p, bootstrap CI: seeds are the replicates)
-    from varstruct.study.contrasts import contrast
+    # gated λ = 0 cell (difference of means, permutation p, bootstrap CI: seeds are the replicates;
+    # every λ and score one family for Holm's adjustment, p_holm)
+    from varstruct.study.contrasts import contrast, with_holm
 
     n_act = active_latents(masked)
     res["stages"] = {f"l1={lv:g}": {str(int(k)): int(np.sum(n_act[l1 == lv] == k)) for k in np.unique(n_act[np.isfinite(n_act)])}
                      for lv in levels}
     if 0.0 in levels:
-        res["contrasts_vs_l1_0"] = {f"l1={lv:g}": {var: contrast(values(masked, var)[l1 == lv], values(masked, var)[l1 == 0.0])
-                                                   for var, _ in METRICS if var in masked}
-                                    for lv in levels if lv != 0.0}
+        res["contrasts_vs_l1_0"] = with_holm({f"l1={lv:g}": {var: contrast(values(masked, var)[l1 == lv],
+                                                                                     values(masked, var)[l1 == 0.0])
+                                                             for var, _ in METRICS if var in masked}
+                                              for lv in levels if lv != 0.0})
     ds = [json.loads(k) for k in np.unique(masked["dataset_config"].values)]
     ds = "; ".join(d["dataset"] + " " + ", ".join(f"{k}={v}" for k, v in d["params"].items()) for d in ds)
     fig.suptitle(f"Sparsity: channel-masked β-VAEs against the mask strength ({ds}), "

@@ -106,7 +106,7 @@ def test_h1_summary_counts_failures():
     assert tr["failure, all r"]["n_per_r"] == [4, 4] and tr["mixing among learned, all r"]["n_per_r"] == [2, 4]
 
 
-def test_profiles_figure_on_a_synthetic_study():
+def test_profiles_figure_on_a_synthetic_study(monkeypatch):
     s = _study(3)
     summ = _profiles.summarise(s, ("beta_vae", "ada_gvae"))
     assert summ["beta_vae/flip"]["n_seeds"] == 3
@@ -125,6 +125,16 @@ def test_profiles_figure_on_a_synthetic_study():
         (a["method"].values == "beta_vae") & (a["data_profile"].values == "none")]))
     with pytest.raises(_common.Missing):
         _profiles.plot(s, ("ordered_ae",), "t")
+    # the figure's profile contrasts are one family: p_holm is Holm over all of them
+    from varstruct.study.contrasts import holm
+
+    monkeypatch.setattr(_profiles, "toy_variance", lambda study: {})  # the synthetic study's
+    monkeypatch.setattr(_profiles, "training_summary", lambda study: {})  # configs are not real datasets
+    nums = _profiles.numbers(a, ("beta_vae",))
+    tests = [t for k in ("contrasts_active_mig", "contrasts_active_mig_learned_all", "contrasts_active_mig_A")
+             for t in nums[k].values()]
+    assert len(tests) == 9
+    np.testing.assert_allclose([t["p_holm"] for t in tests], holm([t["p"] for t in tests]))
 
 
 def test_cell_means_by_hand():

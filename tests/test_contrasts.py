@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from varstruct.study.contrasts import contrast, interaction, trend_test
+from varstruct.study.contrasts import contrast, holm, interaction, trend_test, with_holm
 
 
 def test_cochran_armitage_on_agresti_s_malformation_table():
@@ -67,3 +67,23 @@ def test_interaction_by_hand():
     v = interaction([1.0, 1.0], [0.0, 0.0], [1.0, 1.0], [0.5, 0.5])
     assert v["drop_a"] == 1.0 and v["drop_b"] == 0.5 and v["diff"] == 0.5
     assert v["ci_low"] == v["ci_high"] == 0.5 and v["p"] == 0.0
+
+
+def test_holm_by_hand():
+    """p = (0.01, 0.04, 0.03, 0.005), m = 4: sorted 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06,
+    0.04·1 = 0.04 → running max 0.06; returned in the input's order. NaN is no test."""
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    out = holm([0.2, np.nan, 0.01])  # m = 2: 0.01·2 = 0.02, 0.2·1 = 0.2
+    np.testing.assert_allclose(out[[0, 2]], [0.2, 0.02])
+    assert np.isnan(out[1])
+    np.testing.assert_allclose(holm([0.6, 0.5]), [1.0, 1.0])  # capped at 1, monotone
+    assert holm([]).shape == (0,) and np.isnan(holm([np.nan])).all()
+
+
+def test_with_holm_adjusts_every_test_of_a_nested_family_as_one():
+    tests = {"a": {"x": {"p": 0.01, "diff": 1.0}, "y": {"p": 0.04}}, "b": {"p": 0.03}, "c": {"p": 0.005},
+             "note": "not a test"}
+    out = with_holm(tests)
+    assert (out["a"]["x"]["p_holm"], out["a"]["y"]["p_holm"], out["b"]["p_holm"], out["c"]["p_holm"]) == \
+        pytest.approx((0.03, 0.06, 0.06, 0.02))
+    assert out["a"]["x"]["diff"] == 1.0 and out["note"] == "not a test" and "p_holm" not in tests["b"]

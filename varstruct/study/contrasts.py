@@ -21,6 +21,11 @@ same dataset configuration, and the hypotheses compare cells, so seeds are the r
   2·min(P*(d* ≤ 0), P*(d* ≥ 0)) (an interval that excludes 0 at level 1 − α ⇔ p < α, up to
   resampling error).
 
+- :func:`holm`: Holm–Bonferroni adjusted p-values for a family of m tests (step-down): with the
+  p sorted ascending, p̃_(i) = max_{j ≤ i} min(1, (m − j + 1)·p_(j)); rejecting p̃ < α keeps the
+  family-wise error at α. :func:`with_holm` adds them (``p_holm``) to every test of a nested
+  dict of results (a figure's family).
+
 Every random choice takes ``seed``; NaN values are dropped; a cell with fewer than 2 values gives NaNs.
 """
 from __future__ import annotations
@@ -95,6 +100,48 @@ def interaction(a_ctrl, a_treat, b_ctrl, b_treat, n_resamples: int = 9999, confi
     out["ci_low"], out["ci_high"] = _percentiles(boot, confidence_level)
     out["p"] = float(min(1.0, 2 * min(np.mean(boot <= 0), np.mean(boot >= 0))))
     return out
+
+
+def holm(p) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values of p [m] (any order, returned in it). NaN entries (tests
+    without a result) stay NaN and do not count in m."""
+    p = np.asarray(p, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    if not len(ok):
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = len(order)
+    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out[order] = np.maximum.accumulate(scaled)
+    return out
+
+
+def with_holm(tests: dict, key: str = "p") -> dict:
+    """A copy of ``tests`` (nested dicts whose leaves are results with a ``key`` p-value) in which
+    every result also holds ``p_holm``: :func:`holm` over all the results found, one family."""
+    found: list[tuple[tuple, float]] = []
+
+    def walk(d, path):
+        if isinstance(d, dict) and key in d and not isinstance(d[key], dict):
+            found.append((path, d[key]))
+        elif isinstance(d, dict):
+            for k, v in d.items():
+                walk(v, path + (k,))
+
+    walk(tests, ())
+    adjusted = holm([p for _, p in found]) if found else []
+
+    def copy(d, path):
+        if not isinstance(d, dict):
+            return d
+        out = {k: copy(v, path + (k,)) for k, v in d.items()}
+        for (fp, _), q in zip(found, adjusted):
+            if fp == path:
+                out["p_holm"] = float(q)
+        return out
+
+    return copy(tests, ())
 
 
 def _boot_means(v: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
