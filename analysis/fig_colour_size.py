@@ -1,5 +1,6 @@
 """Colour × size on ``toy_square``: the local variance of each factor over the factor grid, and
-where the order of brightness ("colour") and position flips with the size of the square.
+where the local order of brightness ("colour") and size flips with the size and brightness of
+the square (brightness and position never swap).
 
 Data (computed directly with ``varstruct.measure_dataset``, no zoo): ``toy_square`` (a square of
 side s ∈ {3..8} px at one of 20 columns with one of 8 brightnesses on a 32×32 canvas) measured at

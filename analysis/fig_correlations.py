@@ -10,8 +10,8 @@ model measure's the models. Panels: (a) toy family, model level; (b) dSprites fa
 level; (c) toy family, factor level ((configuration, factor) points). Spearman's ρ with a
 permutation p-value over the units (999 permutations), Benjamini–Hochberg q over each panel
 ('*': q < 0.05); each cell shows ρ and, below it, the number of units. Cells are blank where
-fewer than 4 units have both values or one is constant: a dataset measure over three dSprites
-configurations cannot be tested, however many models were trained on them. These are
+fewer than 4 units have both values or one is constant: a dataset measure over fewer than four
+dSprites configurations (one at present) cannot be tested, however many models were trained on them. These are
 associations across configurations, not causal effects (the configurations differ in more than
 the measure).
 """

@@ -457,3 +457,20 @@ def test_one_attr_cleaner(tmp_path):
         assert varstruct.schema.attrs_equal(dict(got), want)
     assert "none" not in back.attrs and back.attrs["flag"] == 1 and back.attrs["one"] == "[3]"
     assert back.attrs["d"] == '{"a": [1, 2], "b": 1}'
+
+
+# ---- collect's and correlate's anchors and seed: checked as in `measure dataset`, short forms too --
+@pytest.mark.parametrize("extra,what", [
+    (["-a", "0"], "--anchors must be an integer >= 1"),
+    (["-a", "20", "--pca-anchors", "21"], "--pca-anchors 21 exceeds --anchors 20"),
+    (["-a", "20", "-s", "-1"], "--seed must be an integer in [0,"),
+])
+def test_collect_refuses_bad_anchors_and_seeds_before_any_work(models, tmp_path, capsys, extra, what):
+    out = tmp_path / "s.nc"
+    one_line_error(capsys, ["collect", models, "-o", out, *extra], match=what)
+    assert not out.exists()
+
+
+def test_correlate_takes_the_shared_seed_option(models, tmp_path, capsys):
+    one_line_error(capsys, ["correlate", models, "-o", tmp_path / "r", "-s", "-1"], match="--seed must be")
+    assert not (tmp_path / "r").exists()

@@ -143,6 +143,23 @@ def anchors_option(default: int):
     return typer.Option(default, "--anchors", "-a", help="Anchors drawn from the factor grid.")
 
 
+def pca_anchors_option():
+    return typer.Option(None, "--pca-anchors", show_default=False,
+                        help="Anchors used for local PCA (the first ones), at most --anchors. "
+                             "[default: min(200, --anchors)]")
+
+
+def check_anchors(anchors: int, pca_anchors: int | None) -> tuple[int, int]:
+    """(A, P): --anchors >= 1 and --pca-anchors in [0, A] (default min(200, A)), or one line."""
+    from ..validate import check_int
+
+    A = check_int("--anchors", anchors, 1)
+    P = min(200, A) if pca_anchors is None else check_int("--pca-anchors", pca_anchors, 0)
+    if P > A:
+        raise VarstructError(f"--pca-anchors {P} exceeds --anchors {A}; give at most {A}")
+    return A, P
+
+
 def threads_option():
     return typer.Option(None, "--threads", help="CPU threads for torch and BLAS. [default: all cores]",
                         show_default=False)

@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from . import common as c
 from .common import app, console, warnings_to_stderr
 
 
@@ -25,7 +26,7 @@ def correlate_cmd(
     method: str = typer.Option("spearman", "--method", help="spearman, pearson or kendall."),
     permutations: int = typer.Option(999, "--permutations", help="Permutations of the p-value."),
     resamples: int = typer.Option(999, "--resamples", help="Bootstrap resamples of the 95% CI."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the permutations and resamples."),
+    seed: int = c.seed_option("the permutations and resamples"),
     top: int = typer.Option(15, "--top", help="Rows of the table printed here."),
     scatters: int = typer.Option(4, "--scatters", help="Scatter plots of the strongest pairs."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the report in a non-empty --out (its "
@@ -37,9 +38,10 @@ def correlate_cmd(
     from ..io import check_output_dir, write_netcdf, write_text
     from ..study.correlate import LEVELS, METHODS, _load, correlate, to_table
     from ..study.units import LEVELS as UNIT_LEVELS
-    from ..validate import check_choice, check_int
+    from ..validate import check_choice, check_int, check_seed
 
     check_choice("--level", level, LEVELS, error=ConfigError)
+    seed = check_seed("--seed", seed)
     check_choice("--method", method, METHODS, error=ConfigError)
     if within is not None:
         check_choice("--within", within, UNIT_LEVELS[:-1], error=ConfigError)

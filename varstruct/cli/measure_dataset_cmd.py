@@ -73,9 +73,7 @@ def measure_dataset_cmd(
     overwrite: bool = c.overwrite_option(),
     no_freeze_nuisance: bool = typer.Option(False, "--no-freeze-nuisance",
                                             help="Draw a fresh nuisance per image instead of one per anchor."),
-    pca_anchors: Optional[int] = typer.Option(None, "--pca-anchors", show_default=False,
-                                              help="Anchors used for local PCA (the first ones), at most "
-                                                   "--anchors. [default: min(200, --anchors)]"),
+    pca_anchors: Optional[int] = c.pca_anchors_option(),
     threads: Optional[int] = c.threads_option(),
 ):
     """Measure how a dataset's variance is structured (docs/measures.md#dataset-measures); writes
@@ -85,11 +83,8 @@ def measure_dataset_cmd(
 
     # Validate everything before the work (no torch import until then).
     name = c.value(dataset)
-    A = check_int("--anchors", anchors, 1)
+    A, P = c.check_anchors(anchors, pca_anchors)
     seed = check_seed("--seed", seed)
-    P = min(200, A) if pca_anchors is None else check_int("--pca-anchors", pca_anchors, 0)
-    if P > A:
-        raise c.VarstructError(f"--pca-anchors {P} exceeds --anchors {A}; give at most {A}")
     if threads is not None:
         check_int("--threads", threads, 1, 4096)
     params = c.parse_params(param)
