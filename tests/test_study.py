@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -498,3 +499,28 @@ def test_collect_config_coords_carry_the_channel_mask():
     assert c["mask_mode"][1].tolist() == ["", "hard_concrete"]
     np.testing.assert_array_equal(c["mask_l1"][1], [np.nan, 1e-4])
     assert "mask_mode" not in _config_coords([base, base])  # no masked run: no mask coordinates
+
+
+def test_a_run_another_process_holds_is_left_to_it_and_picked_up_later(tmp_path):
+    """Two sweeps over one dir share the work: a run dir whose writer lock another process holds
+    is reported busy (naming the holder), not failed, and a later sweep trains it."""
+    from varstruct.study.sweep import sweep
+
+    runs = runs_from_dict(tomllib.loads(SPEC.replace("seeds = [0, 1]", "seeds = [0]")))
+    out = tmp_path / "models"
+    held = runs[0].rel
+    (out / held).parent.mkdir(parents=True)
+    script = ("import sys\nfrom varstruct.runs.layout import RunDir\n"
+              f"with RunDir({str(out / held)!r}).lock():\n    print('locked', flush=True)\n    sys.stdin.readline()\n")
+    holder = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, cwd=ROOT, env=_env())
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        res = sweep(runs, out, workers=1)
+        assert list(res.busy) == [held] and f"in use by process {holder.pid}" in res.busy[held]
+        assert res.ok and not res.failed and res.done == [runs[1].rel]
+        assert not (out / held / "model.safetensors").exists() and not (out / held / "status.json").exists()
+    finally:
+        holder.communicate("\n", timeout=30)
+    res = sweep(runs, out, workers=1)
+    assert res.done == [held] and res.skipped == [runs[1].rel] and not res.busy

@@ -52,12 +52,16 @@ def sweep_cmd(
                       on_start=lambda i: console.print(f"dask scheduler {i.address}, dashboard: {i.dashboard}"))
     who = f"{res.workers} workers" if res.workers is not None else "the cluster's workers"
     parts = [f"{len(res.done)} done", f"{len(res.skipped)} skipped", f"{len(res.failed)} failed"]
+    if res.busy:
+        parts.append(f"{len(res.busy)} busy (held by another process, left to it)")
     if res.interrupted or res.not_started:
         parts += [f"{len(res.interrupted)} interrupted", f"{len(res.not_started)} not started"]
     console.print(f"sweep of {len(runs)} runs into {res.out}: {', '.join(parts)} in {res.seconds:.1f} s "
                   f"({plan.scheduler}, {who} x {plan.threads} threads)", markup=False, highlight=False, soft_wrap=True)
     for rel, err in sorted(res.failed.items()):
         console.print(f"  failed {rel}: {err}", markup=False, highlight=False, soft_wrap=True)
+    for rel, err in sorted(res.busy.items()):
+        console.print(f"  busy {rel}: {err}", markup=False, highlight=False, soft_wrap=True)
     if res.interrupted or res.not_started:
         console.print("  interrupted; run the same command again to finish the study", markup=False, soft_wrap=True)
         return 130

@@ -141,7 +141,8 @@ def run_job(run: dict, root: str, threads: int = 1, device: str = "auto") -> dic
     """Train + evaluate + measure one run (a :meth:`Run.to_dict`) under ``root`` on ``device``
     (:mod:`varstruct.devices`; a missing GPU fails the run with one line). Never raises
     for a run's own failure: returns {rel, outcome, error, seconds}, outcome one of done,
-    skipped, failed, interrupted."""
+    skipped, failed, interrupted, busy (another process holds the run dir's lock: it is that
+    process's run, e.g. a second sweep over the same dir, and is left to it)."""
     t0 = time.perf_counter()
     rel = run["rel"]
     try:
@@ -150,13 +151,15 @@ def run_job(run: dict, root: str, threads: int = 1, device: str = "auto") -> dic
         error = None
     except KeyboardInterrupt:
         outcome, error = "interrupted", "interrupted"
+    except RunDirLocked as e:
+        outcome, error = "busy", first_line(e)
     except Exception as e:  # noqa: BLE001 - a failing run is recorded, the others go on
         if type(e).__name__ == "TrainingInterrupted":
             outcome, error = "interrupted", first_line(e)
         else:
             outcome, error = "failed", first_line(e) if isinstance(e, VarstructError) else \
                 f"{type(e).__name__}: {first_line(e)}"
-            if not isinstance(e, (RunDirLocked, _Refused)):  # a dir held or owned by another run is not ours
+            if not isinstance(e, _Refused):  # a dir owned by another run is not ours
                 _record_failure(RunDir(Path(root) / rel), error)
     return {"rel": rel, "outcome": outcome, "error": error, "seconds": time.perf_counter() - t0}
 

@@ -33,7 +33,7 @@ from .executors import (PRELOAD, DaskInfo, InProcessExecutor, Scheduler, dask_ex
 from .job import plan, run_job  # noqa: F401
 from .spec import Run
 
-OUTCOMES = ("done", "skipped", "failed", "interrupted", "not_started")
+OUTCOMES = ("done", "skipped", "failed", "busy", "interrupted", "not_started")
 
 
 def default_workers() -> int:
@@ -69,14 +69,16 @@ class SweepPlan:
 @dataclass
 class SweepResult:
     """Outcome of a sweep: run rel dirs per outcome; ``failed`` maps rel -> error line;
-    ``interrupted``: jobs that had started when the sweep was stopped, ``not_started``: the
-    jobs it never reached; ``workers``: the worker processes really used (None: an existing
+    ``busy`` maps rel -> the line naming the process that holds it (another sweep or trainer
+    running it: left to that process, not a failure); ``interrupted``: jobs that had started
+    when the sweep was stopped, ``not_started``: the jobs it never reached; ``workers``: the worker processes really used (None: an existing
     dask cluster's)."""
 
     out: Path
     done: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
     failed: dict = field(default_factory=dict)
+    busy: dict = field(default_factory=dict)
     interrupted: list = field(default_factory=list)
     not_started: list = field(default_factory=list)
     seconds: float = 0.0
@@ -316,8 +318,8 @@ def _stopped(res: SweepResult, p: SweepPlan, in_flight: list, never: list, runni
 
 def _record(result: SweepResult, res: dict) -> None:
     result.job_seconds[res["rel"]] = res["seconds"]
-    if res["outcome"] == "failed":
-        result.failed[res["rel"]] = res["error"]
+    if res["outcome"] in ("failed", "busy"):
+        getattr(result, res["outcome"])[res["rel"]] = res["error"]
     else:
         getattr(result, res["outcome"]).append(res["rel"])
 
