@@ -516,6 +516,11 @@ def test_a_run_another_process_holds_is_left_to_it_and_picked_up_later(tmp_path)
                               text=True, cwd=ROOT, env=_env())
     try:
         assert holder.stdout.readline().strip() == "locked"
+        spec = tmp_path / "one.toml"
+        spec.write_text(SPEC.replace("seeds = [0, 1]", "seeds = [0]"))
+        listing = subprocess.run([sys.executable, "-m", "varstruct", "sweep", str(spec), "--out", str(out), "--dry-run"],
+                                 cwd=ROOT, env={**_env(), "COLUMNS": "300"}, capture_output=True, text=True, timeout=120)
+        assert listing.returncode == 0 and f"busy: in use by process {holder.pid}" in listing.stdout, listing.stdout
         res = sweep(runs, out, workers=1)
         assert list(res.busy) == [held] and f"in use by process {holder.pid}" in res.busy[held]
         assert res.ok and not res.failed and res.done == [runs[1].rel]

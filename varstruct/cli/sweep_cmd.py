@@ -101,6 +101,10 @@ def _list(plan) -> None:
             state = f"failed: {RunDir(plan.out / r.rel).failure()}"
         elif state in ("trained", "scored", "measured"):
             state = f"{state} (results to compute)"
+        if r.rel not in skipped:
+            holder = RunDir(plan.out / r.rel).busy()
+            if holder:
+                state = f"{state}, busy: in use by {holder}"
         t = r.train
         table.add_row(r.rel, _kv(t["dataset_params"]), _kv(t["hparams"]), str(t["steps"]), state)
     from rich.console import Console
