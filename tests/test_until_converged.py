@@ -114,3 +114,45 @@ def test_keep_converged_copies_only_runs_that_meet_the_criterion(stopped, tmp_pa
     assert not (tmp_path / "dst" / "g" / "short").exists()
     assert main([str(src), str(tmp_path / "dst")]) == 0 and "present      g/conv" in capsys.readouterr().out
     assert main([str(tmp_path / "nope"), str(tmp_path / "dst")]) == 2
+
+
+def _budget_runs(steps: int):
+    from varstruct.study.spec import runs_from_dict
+
+    train = {k: v for k, v in TOY.items() if k not in ("dataset", "method", "hparams")}
+    train["hidden"] = [train["hidden"]]  # a list in a spec's [train] is a grid of values
+    return runs_from_dict({"steps": steps, "train": {**train, "until_converged": UC},
+                           "datasets": [{"name": "toy_linear"}], "methods": [{"name": "beta_vae", "hparams": {"beta": 1.0}}],
+                           "evaluate": {"metrics": ["mig"], "n_train": 100, "n_test": 50},
+                           "measure": {"n_anchors": 4, "n_variance": 50, "n_decoder": 20}})
+
+
+def test_raising_the_budget_keeps_converged_runs_and_trains_the_others_longer(stopped, tmp_path):
+    """A sweep whose spec raises the until_converged budget: a run that converged within it is
+    kept (only config.json's budget changes); one that stopped unconverged at the old budget
+    trains again and ends as the run trained with the new budget from the start, bit for bit."""
+    from varstruct.study.sweep import prepare, sweep
+
+    T = int(_log(stopped)["step"].iloc[-1])
+    assert 100 < T < 2000
+    conv, short = tmp_path / "conv", tmp_path / "short"
+    assert sweep(_budget_runs(2000), conv, workers=1).done  # converges at T
+    assert sweep(_budget_runs(100), short, workers=1).done  # the only check, at the budget: unconverged
+    (rel,) = [r.rel for r in _budget_runs(100)]
+    assert run_convergence(short / rel)["converged"] is False
+    files = {p.name: p.read_bytes() for p in (conv / rel).iterdir() if p.is_file() and p.name != "config.json"}
+
+    p = prepare(_budget_runs(3000), conv, workers=1)
+    assert p.budget[rel][0] == "rebudget" and f"converged at {T} steps" in p.budget[rel][1]
+    res = sweep(_budget_runs(3000), conv, workers=1)
+    assert res.skipped == [rel] and varstruct.RunDir(conv / rel).read_config()["steps"] == 3000
+    assert {p.name: p.read_bytes() for p in (conv / rel).iterdir() if p.is_file() and p.name != "config.json"} == files
+    assert sweep(_budget_runs(3000), conv, workers=1).skipped == [rel]  # now simply the spec's run
+
+    assert prepare(_budget_runs(2000), short, workers=1).budget[rel][0] == "retrain"
+    assert sweep(_budget_runs(2000), short, workers=1).done == [rel]
+    assert int(_log(short / rel)["step"].iloc[-1]) == T and _same_weights(short / rel, conv / rel)
+    assert _same_weights(short / rel, stopped)
+
+    with pytest.raises(ConfigError, match="holds a different run"):  # a budget below where it stopped
+        prepare(_budget_runs(T - 20), conv, workers=1)

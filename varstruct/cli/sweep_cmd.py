@@ -99,6 +99,8 @@ def _list(plan) -> None:
             state = f"{state}: {plan.failed[r.rel]}"
         elif state == "failed":
             state = f"failed: {RunDir(plan.out / r.rel).failure()}"
+        elif r.rel in plan.budget:
+            state = f"{state}, {plan.budget[r.rel][1]}"
         elif state in ("trained", "scored", "measured"):
             state = f"{state} (results to compute)"
         if r.rel not in skipped:

@@ -13,7 +13,17 @@ trained, scored          ``finish`` (the missing or stale scores / measures)
 measured                 ``skip`` when scores and measures match the spec, else ``finish``
 diverged                 ``diverged``: reported as failed, nothing is retrained
 broken, other run        ``refuse`` (the dir is not the spec's run: reported, never touched)
+other budget             ``rebudget`` or ``retrain`` (below)
 ======================== ========================================================
+
+**A changed ``until_converged`` budget** (the spec differs from a finished run dir in ``steps``
+only, with the same ``until_converged`` table): the stream of batches does not depend on the
+budget, so a run of budget B' is, step for step, the run of budget B up to min(B, B').
+:func:`budget_change` therefore keeps a run that met the criterion at T <= B' (``rebudget``: its
+config.json's ``steps`` becomes B', nothing else changes; it stops at T under either budget), and
+trains again, from step 0, a run that stopped unconverged at its old budget B < B' (``retrain``:
+its files are replaced; its first B steps replay bit for bit and it goes on until the criterion
+holds or B'). Any other change of ``steps`` is a different run (``refuse``).
 
 A job never raises for its run's own failure (:func:`run_job` returns an outcome), and a failed
 attempt writes ``status.json`` only into a dir without a trained model, so it can never
@@ -31,7 +41,8 @@ from ..runs.layout import RunDir, RunState
 # spec key -> attr of the stored Dataset that records it
 SCORE_ATTRS = {"metrics": "metrics", "seed": "seed", "n_train": "points_train", "n_test": "points_test"}
 MEASURE_ATTRS = {"n_anchors": "n_anchors", "seed": "seed", "response": "response"}
-ACTIONS = ("train", "resume", "finish", "skip", "diverged", "refuse")
+ACTIONS = ("train", "resume", "finish", "skip", "diverged", "refuse", "rebudget", "retrain")
+FINISHED = (RunState.TRAINED, RunState.SCORED, RunState.MEASURED, RunState.RELEASED)
 
 
 def differences(record: dict, train: dict) -> list[str]:
@@ -62,9 +73,31 @@ def settings_match(ds, spec: dict, attr_names: dict) -> bool:
     return True
 
 
+def budget_change(rd: RunDir, record: dict, train: dict) -> tuple[str | None, str]:
+    """For a finished until_converged run whose config differs from ``train`` in ``steps`` only:
+    ("rebudget" | "retrain" | None, one line saying why). None: a different run."""
+    from ..training.convergence import run_convergence
+
+    uc = record.get("until_converged")
+    old, new = record.get("steps"), train.get("steps")
+    if not uc or uc != train.get("until_converged") or not isinstance(old, int) or not isinstance(new, int):
+        return None, "not an until_converged run with the same table"
+    try:
+        v = run_convergence(rd.path)
+    except (ValueError, OSError, VarstructError):
+        return None, "its train_log.csv gives no verdict"
+    stopped = v["steps"]
+    if v["converged"] and stopped <= new:
+        return "rebudget", f"converged at {stopped} steps: kept, its budget set from {old} to {new}"
+    if v["converged"] is False and stopped == old < new:
+        return "retrain", (f"stopped unconverged at its budget of {old} steps: trained again to at most {new} "
+                           f"(its first {old} steps replay bit for bit)")
+    return None, f"stopped at {stopped} steps, {'converged' if v['converged'] else 'unconverged'}"
+
+
 def plan(run: dict, root) -> tuple[RunState, str, str | None]:
     """(state, action, why) for a run (a :meth:`Run.to_dict`) under ``root``; ``why`` is one
-    line for ``refuse`` and ``diverged`` (None otherwise). Reads the JSON config, the
+    line for ``refuse``, ``diverged``, ``rebudget`` and ``retrain`` (None otherwise). Reads the JSON config, the
     safetensors header (and the recorded hash) and, for a measured run, the netCDF attrs."""
     return plan_dir(RunDir(Path(root) / run["rel"]), run)
 
@@ -90,7 +123,12 @@ def plan_dir(rd: RunDir, run: dict) -> tuple[RunState, str, str | None]:
         return state, "refuse", f"broken run dir ({why})"
     if state is RunState.FAILED and not rd.config_path.is_file():
         return state, "train", None
-    diff = differences(rd.read_config(), run["train"])
+    record = rd.read_config()
+    diff = differences(record, run["train"])
+    if diff == ["steps"] and state in FINISHED:
+        action, why = budget_change(rd, record, run["train"])
+        if action:
+            return state, action, why
     if diff:
         return state, "refuse", (f"{rd.path} holds a different run (differs in {', '.join(diff)}); "
                                  "remove it or sweep into another --out")
@@ -182,12 +220,24 @@ def _run_job(run: dict, path: Path, threads: int, device: str = "auto") -> str:
     _, action, why = plan_dir(rd, run)
     if action in ("refuse", "diverged"):
         raise _Refused(why)
+    if action == "rebudget":
+        with rd.lock():
+            rd.write_config({**rd.read_config(), "steps": run["train"]["steps"]})
+        _, action, why = plan_dir(rd, run)
+        if action in ("refuse", "diverged"):
+            raise _Refused(why)
     if action == "skip":
         return "skipped"
 
     from ..training import train
 
-    if action == "train":
+    if action == "retrain":
+        with rd.lock():
+            for f in rd.path.iterdir():
+                if f.name not in (rd.LOCK, rd.LOCK_PID) and f.is_file():
+                    f.unlink()
+        train(run["train"], out=path, threads=threads, device=device)
+    elif action == "train":
         path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):  # left by an earlier failure of this run
             rd.status_path.unlink()

@@ -60,6 +60,7 @@ class SweepPlan:
     failed: dict = field(default_factory=dict)
     states: dict = field(default_factory=dict)    # rel -> RunState
     warnings: list = field(default_factory=list)
+    budget: dict = field(default_factory=dict)    # rel -> (rebudget | retrain, why): a changed until_converged budget
 
     @property
     def in_process(self) -> bool:
@@ -203,7 +204,16 @@ def prepare(runs, out, scheduler="local", workers: int | None = None, threads: i
         elif action == "refuse":
             other.append((r.rel, why))
         else:
+            if action in ("rebudget", "retrain"):
+                p.budget[r.rel] = (action, why)
             p.jobs.append(job)
+    for kind, what in (("rebudget", "met the convergence criterion within the new budget: kept, their config.json's "
+                                    "budget raised"),
+                       ("retrain", "stopped unconverged at the old budget: trained again from step 0 to the new "
+                                   "one (their first steps replay bit for bit)")):
+        n = sum(a == kind for a, _ in p.budget.values())
+        if n:
+            p.warnings.append(f"{n} run(s) {what}")
     if sched.kind == "address":  # a listener that is not a dask scheduler: refused now, in bounded time
         from .executors import probe_scheduler
 
