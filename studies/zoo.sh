@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Remake pretrained/ from the zoo specs (the toy groups a few hours on 2 cores, the dSprites family
-# a day; see pretrained/README.md). Run from the repository root; OUT defaults to pretrained.
+# Make a zoo like pretrained/ from the zoo specs (the toy groups a few hours on 2 cores, the dSprites
+# family a day; see pretrained/README.md) into a new folder OUT (default pretrained: a packed zoo
+# there, with its manifest.csv, takes no new training). Run from the repository root.
 # Finished runs are skipped, so an interrupted build resumes where it stopped.
 set -u
 OUT=${1:-pretrained}

@@ -149,6 +149,12 @@ def test_raising_the_budget_keeps_converged_runs_and_trains_the_others_longer(st
     assert {p.name: p.read_bytes() for p in (conv / rel).iterdir() if p.is_file() and p.name != "config.json"} == files
     assert sweep(_budget_runs(3000), conv, workers=1).skipped == [rel]  # now simply the spec's run
 
+    from varstruct.runs.weights import file_sha256
+
+    digest = file_sha256(short / rel / "model.safetensors")  # a packed zoo that lists it: nothing trains in it
+    (short / "manifest.csv").write_text(f"path,weights_sha256\n{rel},{digest}\n")
+    assert "is in a packed zoo" in prepare(_budget_runs(2000), short, workers=1).failed[rel]
+    (short / "manifest.csv").unlink()
     assert prepare(_budget_runs(2000), short, workers=1).budget[rel][0] == "retrain"
     assert sweep(_budget_runs(2000), short, workers=1).done == [rel]
     assert int(_log(short / rel)["step"].iloc[-1]) == T and _same_weights(short / rel, conv / rel)

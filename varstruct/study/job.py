@@ -14,6 +14,9 @@ measured                 ``skip`` when scores and measures match the spec, else 
 diverged                 ``diverged``: reported as failed, nothing is retrained
 broken, other run        ``refuse`` (the dir is not the spec's run: reported, never touched)
 other budget             ``rebudget`` or ``retrain`` (below)
+in a packed zoo          ``packed`` for what would train (``train``, ``resume``, ``retrain``):
+                         a ``manifest.csv`` above the dir records the zoo's weights, so a
+                         model trained there would fail its sha256 check; reported as failed
 ======================== ========================================================
 
 **A changed ``until_converged`` budget** (the spec differs from a finished run dir in ``steps``
@@ -41,7 +44,8 @@ from ..runs.layout import RunDir, RunState
 # spec key -> attr of the stored Dataset that records it
 SCORE_ATTRS = {"metrics": "metrics", "seed": "seed", "n_train": "points_train", "n_test": "points_test"}
 MEASURE_ATTRS = {"n_anchors": "n_anchors", "seed": "seed", "response": "response"}
-ACTIONS = ("train", "resume", "finish", "skip", "diverged", "refuse", "rebudget", "retrain")
+ACTIONS = ("train", "resume", "finish", "skip", "diverged", "refuse", "rebudget", "retrain", "packed")
+TRAINS = ("train", "resume", "retrain")
 FINISHED = (RunState.TRAINED, RunState.SCORED, RunState.MEASURED, RunState.RELEASED)
 
 
@@ -104,6 +108,27 @@ def plan(run: dict, root) -> tuple[RunState, str, str | None]:
 
 def plan_dir(rd: RunDir, run: dict) -> tuple[RunState, str, str | None]:
     """:func:`plan` for the run dir ``rd``."""
+    state, action, why = _plan_dir(rd, run)
+    if action in TRAINS:
+        manifest = packed_zoo(rd)
+        if manifest is not None:
+            return state, "packed", (f"{rd.path} is in a packed zoo ({manifest} records its runs' weights, so a model "
+                                     f"trained here would fail its sha256 check); sweep into a work dir, then pack it "
+                                     f"with `python -m varstruct.study.manifest`")
+    return state, action, why
+
+
+def packed_zoo(rd: RunDir) -> Path | None:
+    """The ``manifest.csv`` of the nearest folder above a run dir, if any (a packed zoo)."""
+    from ..runs.weights import MANIFEST
+
+    for folder in rd.path.resolve().parents:
+        if (folder / MANIFEST).exists():
+            return folder / MANIFEST
+    return None
+
+
+def _plan_dir(rd: RunDir, run: dict) -> tuple[RunState, str, str | None]:
     state = rd.progress()
     if state in (RunState.MISSING, RunState.EMPTY):
         return state, "train", None
@@ -218,13 +243,13 @@ def _record_failure(rd: RunDir, error: str) -> None:
 def _run_job(run: dict, path: Path, threads: int, device: str = "auto") -> str:
     rd = RunDir(path)
     _, action, why = plan_dir(rd, run)
-    if action in ("refuse", "diverged"):
+    if action in ("refuse", "diverged", "packed"):
         raise _Refused(why)
     if action == "rebudget":
         with rd.lock():
             rd.write_config({**rd.read_config(), "steps": run["train"]["steps"]})
         _, action, why = plan_dir(rd, run)
-        if action in ("refuse", "diverged"):
+        if action in ("refuse", "diverged", "packed"):
             raise _Refused(why)
     if action == "skip":
         return "skipped"

@@ -199,7 +199,7 @@ def prepare(runs, out, scheduler="local", workers: int | None = None, threads: i
         p.states[r.rel] = state
         if action == "skip":
             p.skipped.append(r.rel)
-        elif action == "diverged" or (action == "refuse" and state is RunState.BROKEN):
+        elif action in ("diverged", "packed") or (action == "refuse" and state is RunState.BROKEN):
             p.failed[r.rel] = why
         elif action == "refuse":
             other.append((r.rel, why))
