@@ -155,6 +155,10 @@ def test_raising_the_budget_keeps_converged_runs_and_trains_the_others_longer(st
     (short / "manifest.csv").write_text(f"path,weights_sha256\n{rel},{digest}\n")
     assert "is in a packed zoo" in prepare(_budget_runs(2000), short, workers=1).failed[rel]
     (short / "manifest.csv").unlink()
+    digest = file_sha256(conv / rel / "model.safetensors")  # nor does it change a config there
+    (conv / "manifest.csv").write_text(f"path,weights_sha256\n{rel},{digest}\n")
+    assert "is in a packed zoo" in prepare(_budget_runs(4000), conv, workers=1).failed[rel]
+    (conv / "manifest.csv").unlink()
     assert prepare(_budget_runs(2000), short, workers=1).budget[rel][0] == "retrain"
     assert sweep(_budget_runs(2000), short, workers=1).done == [rel]
     assert int(_log(short / rel)["step"].iloc[-1]) == T and _same_weights(short / rel, conv / rel)

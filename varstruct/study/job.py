@@ -14,9 +14,10 @@ measured                 ``skip`` when scores and measures match the spec, else 
 diverged                 ``diverged``: reported as failed, nothing is retrained
 broken, other run        ``refuse`` (the dir is not the spec's run: reported, never touched)
 other budget             ``rebudget`` or ``retrain`` (below)
-in a packed zoo          ``packed`` for what would train (``train``, ``resume``, ``retrain``):
-                         a ``manifest.csv`` above the dir records the zoo's weights, so a
-                         model trained there would fail its sha256 check; reported as failed
+in a packed zoo          ``packed`` for what would train or change a config (``train``,
+                         ``resume``, ``retrain``, ``rebudget``): a ``manifest.csv`` above the
+                         dir records the zoo's weights and configs, so a model trained there
+                         would fail its sha256 check; reported as failed
 ======================== ========================================================
 
 **A changed ``until_converged`` budget** (the spec differs from a finished run dir in ``steps``
@@ -45,7 +46,7 @@ from ..runs.layout import RunDir, RunState
 SCORE_ATTRS = {"metrics": "metrics", "seed": "seed", "n_train": "points_train", "n_test": "points_test"}
 MEASURE_ATTRS = {"n_anchors": "n_anchors", "seed": "seed", "response": "response"}
 ACTIONS = ("train", "resume", "finish", "skip", "diverged", "refuse", "rebudget", "retrain", "packed")
-TRAINS = ("train", "resume", "retrain")
+TRAINS = ("train", "resume", "retrain", "rebudget")  # what a packed zoo refuses
 FINISHED = (RunState.TRAINED, RunState.SCORED, RunState.MEASURED, RunState.RELEASED)
 
 
@@ -112,9 +113,9 @@ def plan_dir(rd: RunDir, run: dict) -> tuple[RunState, str, str | None]:
     if action in TRAINS:
         manifest = packed_zoo(rd)
         if manifest is not None:
-            return state, "packed", (f"{rd.path} is in a packed zoo ({manifest} records its runs' weights, so a model "
-                                     f"trained here would fail its sha256 check); sweep into a work dir, then pack it "
-                                     f"with `python -m varstruct.study.manifest`")
+            return state, "packed", (f"{rd.path} is in a packed zoo ({manifest} records its runs' weights and configs, "
+                                     f"so a model trained here would fail its sha256 check); sweep a copy in a work dir, "
+                                     f"then pack it with `python -m varstruct.study.manifest`")
     return state, action, why
 
 
