@@ -54,15 +54,22 @@ def row(src: str, run: str, log: pd.DataFrame) -> dict:
            "converged": now["converged"]}
     per_step = float(log["seconds"].iloc[-1]) / t0 if "seconds" in log.columns else float("nan")
     for tag, start in (("half", t0 / 2), ("3q", t0 / 4)):
-        h = horizon(steps, recon, fit_from=start)
+        try:
+            h = horizon(steps, recon, fit_from=start)
+        except (ValueError, RuntimeError):  # too few rows, or a fit that does not settle
+            h = {"k": float("nan"), "a": float("nan"), "rmse": float("nan"), "steps_needed": float("nan")}
         n = h["steps_needed"]
         out |= {f"k_{tag}": h["k"], f"floor_{tag}": h["a"], f"rmse_{tag}": h["rmse"], f"needed_{tag}": n,
                 f"core_h_{tag}": (max(n - t0, 0) * per_step / 3600) if n is not None else float("inf")}
+        # T* is a total length: at or below the steps so far, the fitted trend meets it already
+        # (the log's own verdict, `now`, may still say otherwise: the fit is a smooth model of it)
     return out
 
 
 def fmt_n(n) -> str:
-    return "never" if n is None or (isinstance(n, float) and np.isnan(n)) else f"{int(n):,}"
+    if isinstance(n, float) and np.isnan(n):
+        return "no fit"
+    return "never" if n is None else f"{int(n):,}"
 
 
 def main(argv=None) -> int:

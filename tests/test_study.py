@@ -525,6 +525,9 @@ def test_a_run_another_process_holds_is_left_to_it_and_picked_up_later(tmp_path)
         assert list(res.busy) == [held] and f"in use by process {holder.pid}" in res.busy[held]
         assert res.ok and not res.failed and res.done == [runs[1].rel]
         assert not (out / held / "model.safetensors").exists() and not (out / held / "status.json").exists()
+        again = subprocess.run([sys.executable, "-m", "varstruct", "sweep", str(spec), "--out", str(out)],
+                               cwd=ROOT, env={**_env(), "COLUMNS": "300"}, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 75 and "1 busy" in again.stdout, again.stdout + again.stderr  # try again later
     finally:
         holder.communicate("\n", timeout=30)
     res = sweep(runs, out, workers=1)

@@ -116,6 +116,23 @@ def test_keep_converged_copies_only_runs_that_meet_the_criterion(stopped, tmp_pa
     assert main([str(tmp_path / "nope"), str(tmp_path / "dst")]) == 2
 
 
+def test_a_run_ended_by_its_budget_is_kept_only_if_that_step_was_a_check(stopped, tmp_path):
+    """The trainer judges the criterion at multiples of check_every from min_steps on: a run that
+    ended at its budget T with a converged log stops there under a larger budget only if T is such
+    a check; otherwise it would have gone on, so it trains again."""
+    import shutil
+
+    from varstruct.study.job import budget_change
+
+    T = int(_log(stopped)["step"].iloc[-1])
+    for every, want in ((20, "rebudget"), (next(c for c in range(15, 200, 5) if T % c), "retrain")):
+        rd = varstruct.RunDir(shutil.copytree(stopped, tmp_path / f"every{every}"))
+        record = {**rd.read_config(), "steps": T, "until_converged": {"min_steps": 100, "check_every": every}}
+        rd.write_config(record)
+        action, why = budget_change(rd, record, {"train": {**record, "steps": T + 1000}})
+        assert action == want, why
+
+
 def _budget_runs(steps: int):
     from varstruct.study.spec import runs_from_dict
 

@@ -155,6 +155,11 @@ def test_runs_new_to_a_manifest_are_packed_and_released_in_one_call(zoo, tmp_pat
     assert main([str(root), "--half", "float16", "--without-weights", "h/run0"]) == 0
     assert RunDir(root / "h/run0").progress() is RunState.RELEASED
     assert RunDir(root / "h/run1").progress() is RunState.TRAINED and weights_dtype(root / "h/run1/model.safetensors") == "float16"
+    shutil.copytree(root / "g", root / "k")            # the state column reads the files, not the old manifest's hashes
+    assert main([str(root)]) == 0
+    with open(root / "manifest.csv", newline="") as f:
+        states = {r["path"]: r["state"] for r in csv.DictReader(f)}
+    assert states["k/run0"] == states["g/run0"] == "scored" and states["k/run1"] == "trained"
 
 
 def test_the_committed_zoo_fits_its_budget_and_its_manifest_lists_every_run():

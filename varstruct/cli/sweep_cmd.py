@@ -65,7 +65,13 @@ def sweep_cmd(
     if res.interrupted or res.not_started:
         console.print("  interrupted; run the same command again to finish the study", markup=False, soft_wrap=True)
         return 130
-    return 1 if res.failed else 0
+    if res.failed:
+        return 1
+    if res.busy:
+        console.print("  busy runs are not done yet: run the same command again once their processes have "
+                      "finished", markup=False, soft_wrap=True)
+        return 75  # EX_TEMPFAIL: nothing failed, try again later
+    return 0
 
 
 _FLAGS = (("scheduler ", "--scheduler "), ("models dir ", "--out "), ("cannot create models dir ", "cannot create --out "),

@@ -138,19 +138,20 @@ class RunDir:
             return "interrupted"
         return "trained" if _weights.header_ok(self.weights_path) else "broken"
 
-    def progress(self) -> RunState:
+    def progress(self, verify: bool = True) -> RunState:
         """The run's :class:`RunState`, from its files only (config.json, model.safetensors and
         its recorded sha256 where a sidecar or manifest holds one, train_log.csv, scores.nc,
         measures.nc); status.json only tells ``failed`` from ``empty``/``interrupted``. Cost: the
         JSON config, the safetensors header, the weights' hash where one is recorded and the
-        last line of the log; netCDF files are checked for presence only."""
+        last line of the log; netCDF files are checked for presence only. ``verify=False`` skips
+        the recorded-hash check (the manifest writer judging runs it is about to record)."""
         if not self.path.exists():
             return RunState.MISSING
         if not self.path.is_dir():
             return RunState.BROKEN
         has_config = self.config_path.exists()
         if self.weights_path.exists():
-            if not has_config or not self._config_ok() or not self._weights_ok():
+            if not has_config or not self._config_ok() or not self._weights_ok(verify):
                 return RunState.BROKEN
             if not self.has_scores:
                 return RunState.TRAINED
@@ -180,9 +181,11 @@ class RunDir:
         except RunDirError:
             return False
 
-    def _weights_ok(self) -> bool:
+    def _weights_ok(self, verify: bool = True) -> bool:
         if not _weights.header_ok(self.weights_path):
             return False
+        if not verify:
+            return True
         side = self.path / self.WEIGHTS_SHA
         if not side.exists() and not any((p / _weights.MANIFEST).exists() for p in self.path.resolve().parents):
             return True  # nothing records a hash: skip hashing

@@ -78,11 +78,13 @@ def settings_match(ds, spec: dict, attr_names: dict) -> bool:
     return True
 
 
-def budget_change(rd: RunDir, record: dict, train: dict) -> tuple[str | None, str]:
-    """For a finished until_converged run whose config differs from ``train`` in ``steps`` only:
-    ("rebudget" | "retrain" | None, one line saying why). None: a different run."""
+def budget_change(rd: RunDir, record: dict, run: dict) -> tuple[str | None, str]:
+    """For a finished until_converged run whose config differs from the spec's ``run`` (a
+    :meth:`Run.to_dict`) in ``steps`` only: ("rebudget" | "retrain" | None, one line saying why).
+    None: a different run."""
     from ..training.convergence import run_convergence
 
+    train = run["train"]
     uc = record.get("until_converged")
     old, new = record.get("steps"), train.get("steps")
     if not uc or uc != train.get("until_converged") or not isinstance(old, int) or not isinstance(new, int):
@@ -92,10 +94,17 @@ def budget_change(rd: RunDir, record: dict, train: dict) -> tuple[str | None, st
     except (ValueError, OSError, VarstructError):
         return None, "its train_log.csv gives no verdict"
     stopped = v["steps"]
-    if v["converged"] and stopped <= new:
+    # the trainer judges the criterion only at multiples of check_every from min_steps on, and not at
+    # the budget's own end: a run that ended at its old budget stopped there under a larger one only
+    # if that step was a check (and passed)
+    checked = stopped >= uc.get("min_steps", 0) and stopped % uc.get("check_every", 1) == 0
+    if v["converged"] and stopped <= new and (stopped < old or checked):
+        if rd.progress() is RunState.RELEASED and not _results_match(rd, run):  # it could not be finished
+            return None, "results without weights, scored or measured with other settings"
         return "rebudget", f"converged at {stopped} steps: kept, its budget set from {old} to {new}"
-    if v["converged"] is False and stopped == old < new:
-        return "retrain", (f"stopped unconverged at its budget of {old} steps: trained again to at most {new} "
+    if stopped == old < new and not (v["converged"] and checked):
+        why = {False: "unconverged", None: "without a verdict"}.get(v["converged"], "without a convergence check there")
+        return "retrain", (f"stopped {why} at its budget of {old} steps: trained again to at most {new} "
                            f"(its first {old} steps replay bit for bit)")
     return None, f"stopped at {stopped} steps, {'converged' if v['converged'] else 'unconverged'}"
 
@@ -152,7 +161,7 @@ def _plan_dir(rd: RunDir, run: dict) -> tuple[RunState, str, str | None]:
     record = rd.read_config()
     diff = differences(record, run["train"])
     if diff == ["steps"] and state in FINISHED:
-        action, why = budget_change(rd, record, run["train"])
+        action, why = budget_change(rd, record, run)
         if action:
             return state, action, why
     if diff:
@@ -211,7 +220,14 @@ def run_job(run: dict, root: str, threads: int = 1, device: str = "auto") -> dic
     rel = run["rel"]
     try:
         with _no_dask_in_job():
-            outcome = _run_job(run, Path(root) / rel, threads, device)
+            for attempt in range(3):  # a lock held for a moment (a --dry-run probe) is not a busy run
+                try:
+                    outcome = _run_job(run, Path(root) / rel, threads, device)
+                    break
+                except RunDirLocked:
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.5)
         error = None
     except KeyboardInterrupt:
         outcome, error = "interrupted", "interrupted"
@@ -243,50 +259,48 @@ def _record_failure(rd: RunDir, error: str) -> None:
 
 def _run_job(run: dict, path: Path, threads: int, device: str = "auto") -> str:
     rd = RunDir(path)
-    _, action, why = plan_dir(rd, run)
+    _, action, why = plan_dir(rd, run)  # cheap, without the lock: what needs no work ends here
     if action in ("refuse", "diverged", "packed"):
         raise _Refused(why)
-    if action == "rebudget":
-        with rd.lock():
-            rd.write_config({**rd.read_config(), "steps": run["train"]["steps"]})
-        _, action, why = plan_dir(rd, run)
-        if action in ("refuse", "diverged", "packed"):
-            raise _Refused(why)
     if action == "skip":
         return "skipped"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rd.lock():  # planned again under the lock: no other process changes the dir from here on
+        _, action, why = plan_dir(rd, run)
+        if action == "rebudget":
+            rd.write_config({**rd.read_config(), "steps": run["train"]["steps"]})
+            _, action, why = plan_dir(rd, run)
+        if action in ("refuse", "diverged", "packed", "rebudget"):
+            raise _Refused(why or f"{rd.path}: its budget could not be changed")
+        if action == "skip":
+            return "skipped"
 
-    from ..training import train
+        from ..training import train
 
-    if action == "retrain":
-        with rd.lock():
-            for f in rd.path.iterdir():
-                if f.name not in (rd.LOCK, rd.LOCK_PID) and f.is_file():
-                    f.unlink()
-        train(run["train"], out=path, threads=threads, device=device)
-    elif action == "train":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):  # left by an earlier failure of this run
-            rd.status_path.unlink()
-        train(run["train"], out=path, threads=threads, device=device)
-    elif action == "resume":  # from the checkpoint, or from step 0 without one (the same weights)
-        train(run["train"], out=path, resume=True, threads=threads, device=device)
+        if action in ("train", "retrain"):
+            with contextlib.suppress(FileNotFoundError):  # left by an earlier attempt or the old run
+                rd.status_path.unlink()
+            # retrain: the run files are replaced (other files in the dir are left alone)
+            train(run["train"], out=path, overwrite=action == "retrain", threads=threads, device=device)
+        elif action == "resume":  # from the checkpoint, or from step 0 without one (the same weights)
+            train(run["train"], out=path, resume=True, threads=threads, device=device)
 
-    from ..measures.model import measure_model
-    from ..metrics.evaluate import evaluate
-    from ..models.load import dataset_from_config, load_model
+        from ..measures.model import measure_model
+        from ..metrics.evaluate import evaluate
+        from ..models.load import dataset_from_config, load_model
 
-    ev, me = dict(run["evaluate"]), dict(run["measure"])
-    with rd.lock(), _limits(threads):
-        model = load_model(rd, device=device)
-        ds = dataset_from_config(model.config)
-        if not (rd.has_scores and _matches(rd.read_scores, ev, SCORE_ATTRS)):
-            rd.write_scores(evaluate(model, ds, n_jobs=1, threads=threads, **ev))
-        if not (rd.has_measures and _matches(rd.read_measures, me, MEASURE_ATTRS)):
-            from ..models.units import add_unit_activity
+        ev, me = dict(run["evaluate"]), dict(run["measure"])
+        with _limits(threads):
+            model = load_model(rd, device=device)
+            ds = dataset_from_config(model.config)
+            if not (rd.has_scores and _matches(rd.read_scores, ev, SCORE_ATTRS)):
+                rd.write_scores(evaluate(model, ds, n_jobs=1, threads=threads, **ev))
+            if not (rd.has_measures and _matches(rd.read_measures, me, MEASURE_ATTRS)):
+                from ..models.units import add_unit_activity
 
-            m = measure_model(model, ds, threads=threads, **me)
-            rd.write_measures(add_unit_activity(m, model, ds, seed=me.get("seed", 0)))
-        rd.write_status("done")
+                m = measure_model(model, ds, threads=threads, **me)
+                rd.write_measures(add_unit_activity(m, model, ds, seed=me.get("seed", 0)))
+            rd.write_status("done")
     return "done"
 
 

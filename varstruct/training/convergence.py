@@ -78,7 +78,7 @@ def convergence(steps, recon, total_steps: int | None = None, tail: float = TAIL
     return out
 
 
-def _tail_shape(k: float, tail: float, n: int = 101) -> tuple[float, float]:
+def _tail_shape(k: float, tail: float, n: int = 2001) -> tuple[float, float]:
     """(E, F): the ends, at s = 1 − tail and s = 1, of the least-squares line through s^(−k) on n
     evenly spaced s in (1 − tail, 1] (the criterion's trend applied to a unit power law)."""
     s = np.linspace(1 - tail, 1, n + 1)[1:]
