@@ -177,3 +177,31 @@ def test_the_committed_zoo_fits_its_budget_and_its_manifest_lists_every_run():
     runs = {p.relative_to(root).as_posix(): p for p in find_runs(root)}
     assert set(rows) == set(runs)
     assert all(rows[k] == RunDir(p).progress().value for k, p in runs.items())
+
+
+def test_weights_files_are_byte_identical_across_processes(tmp_path):
+    """safetensors writes header metadata in a hash map's order, which differs between processes;
+    write_weights sorts it, so the same weights give the same bytes (and sha256) every time."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    code = ("import sys, torch\nfrom varstruct.runs.weights import write_weights\n"
+            "write_weights(sys.argv[1], {'w': torch.arange(6.0).reshape(2, 3), 'b': torch.ones(3, dtype=torch.float16)},"
+            " metadata={'stored_dtype': 'float16', 'load_dtype': 'float32', 'format': 'pt', 'z': '1', 'a': '2'})\n")
+    root = Path(__file__).resolve().parents[1]
+    outs = []
+    for i in range(4):
+        out = tmp_path / f"w{i}.safetensors"
+        subprocess.run([sys.executable, "-c", code, str(out)], check=True, cwd=root,
+                       env={**os.environ, "PYTHONPATH": str(root), "PYTHONHASHSEED": str(i)})
+        outs.append(out.read_bytes())
+    assert len(set(outs)) == 1
+    header = outs[0][8:8 + int.from_bytes(outs[0][:8], "little")].decode()
+    assert header.index('"a"') < header.index('"format"') < header.index('"load_dtype"') < header.index('"z"')
+    with safe_open(str(out), "pt") as f:
+        assert f.metadata() == {"a": "2", "format": "pt", "load_dtype": "float32", "stored_dtype": "float16", "z": "1"}
+        assert torch.equal(f.get_tensor("w"), torch.arange(6.0).reshape(2, 3))

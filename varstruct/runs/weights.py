@@ -180,10 +180,27 @@ def verify_sha256(path) -> None:
 
 def write_weights(path, tensors: dict, metadata: dict | None = None) -> Path:
     """Atomically write a dict of torch tensors (detached, made contiguous, moved to the CPU) to a
-    safetensors file; ``metadata``: str -> str pairs stored in its header."""
+    safetensors file; ``metadata``: str -> str pairs stored in its header, in sorted key order
+    (safetensors writes them in a hash map's order, which varies between processes: the same
+    weights would give files that differ in bytes and in sha256)."""
     from safetensors.torch import save
 
     from ..io import write_bytes
 
-    return write_bytes(path, save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata))
+    data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
+    return write_bytes(path, _canonical_metadata(data) if metadata else data)
+
+
+def _canonical_metadata(data: bytes) -> bytes:
+    """The safetensors bytes with the header's ``__metadata__`` keys sorted; the header keeps its
+    length (the same JSON, reordered, space-padded as before), so the data offsets stand."""
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n].rstrip(b" "))
+    meta = header.pop("__metadata__", None)
+    if meta is None:
+        return data
+    text = json.dumps({"__metadata__": dict(sorted(meta.items())), **header}, separators=(",", ":")).encode()
+    if len(text) > n:  # not the compact form safetensors writes: leave the file as it is
+        return data
+    return data[:8] + text + b" " * (n - len(text)) + data[8 + n:]
 
