@@ -155,18 +155,18 @@ def test_the_graph_sees_circles(tmp_path):
 
 # the modules at the bottom of the graph: the run-dir modules may import only these (and themselves)
 BOTTOM = {"varstruct", "varstruct.errors", "varstruct.io", "varstruct.validate", "varstruct.runs",
-          "varstruct.runs.layout", "varstruct.runs.weights"}
+          "varstruct.runs.layout", "varstruct.runs.lock", "varstruct.runs.weights"}
 
 
 def test_run_dir_modules_import_nothing_above_them():
     for lazy in (False, True):
         g = import_graph(lazy=lazy)
-        for name in ("varstruct.runs", "varstruct.runs.layout", "varstruct.runs.weights"):
+        for name in ("varstruct.runs", "varstruct.runs.layout", "varstruct.runs.lock", "varstruct.runs.weights"):
             assert g[name] <= BOTTOM, f"{name} imports {sorted(g[name] - BOTTOM)}"
 
 
 def test_run_dir_modules_do_not_import_torch():
-    code = ("import sys, varstruct.runs.layout, varstruct.runs.weights\n"
+    code = ("import sys, varstruct.runs.layout, varstruct.runs.lock, varstruct.runs.weights\n"
             "heavy = [m for m in ('torch', 'safetensors', 'xarray', 'pandas', 'filelock') if m in sys.modules]\n"
             "assert not heavy, heavy")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT.parent)

@@ -129,7 +129,7 @@ def test_a_run_ended_by_its_budget_is_kept_only_if_that_step_was_a_check(stopped
         rd = varstruct.RunDir(shutil.copytree(stopped, tmp_path / f"every{every}"))
         record = {**rd.read_config(), "steps": T, "until_converged": {"min_steps": 100, "check_every": every}}
         rd.write_config(record)
-        action, why = budget_change(rd, record, {"train": {**record, "steps": T + 1000}})
+        action, why = budget_change(rd, rd.progress(), record, {"train": {**record, "steps": T + 1000}})
         assert action == want, why
 
 

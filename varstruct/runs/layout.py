@@ -33,13 +33,12 @@ import os
 import time
 from pathlib import Path
 
-from ..errors import OutputError, RunDirError, RunDirLocked, first_line
+from ..errors import OutputError, RunDirError, first_line
 from . import weights as _weights
 
 REQUIRED_KEYS = ("dataset", "dataset_params", "data_file", "method", "hparams", "seed", "steps", "batch_size",
                  "arch", "latent_dim", "image_shape", "version")
 STATES = ("missing", "empty", "interrupted", "trained", "broken")
-_HELD: dict[str, int] = {}  # lock files this process holds -> nesting depth
 
 
 class RunState(str, enum.Enum):
@@ -361,22 +360,14 @@ class RunDir:
 
         check_folder(parent, f"cannot create run dir {p}")
 
-    # ------------------------------------------------------------------ lock
+    # ------------------------------------------------------------------ lock (varstruct.runs.lock)
     @contextlib.contextmanager
     def lock(self):
         """Hold the dir's exclusive writer lock (creating the dir if needed). Raises
         RunDirLocked("DIR is in use by process PID") at once if another process holds it.
         Re-entrant within a process (a sweep holding the lock may call ``train``). A dir this
         call created is removed again on exit if nothing but the lock files is in it."""
-        key = os.path.realpath(self.lock_path)
-        if key in _HELD:
-            _HELD[key] += 1
-            try:
-                yield self
-            finally:
-                _HELD[key] -= 1
-            return
-        from filelock import FileLock, Timeout
+        from . import lock as _lock
 
         self.check_writable()
         created = not self.path.exists()
@@ -384,25 +375,10 @@ class RunDir:
             self.path.mkdir(exist_ok=True)
         except OSError as e:
             raise OutputError(f"cannot create run dir {self.path}: {e.strerror or first_line(e)}") from None
-        fl = FileLock(str(self.lock_path), timeout=0, thread_local=False)
         try:
-            fl.acquire()
-        except Timeout:
-            raise RunDirLocked(f"{self.path} is in use by process {self._holder()}; wait for it to "
-                               f"finish") from None
-        except OSError as e:
-            raise OutputError(f"cannot lock {self.path}: {e.strerror or first_line(e)}") from None
-        pid_file = self.path / self.LOCK_PID
-        _HELD[key] = 1
-        try:
-            with contextlib.suppress(OSError):
-                pid_file.write_text(f"{os.getpid()}\n")
-            yield self
+            with _lock.hold(self.lock_path, self.path / self.LOCK_PID, self.path):
+                yield self
         finally:
-            del _HELD[key]
-            with contextlib.suppress(OSError):
-                pid_file.unlink()
-            fl.release()
             if created:
                 with contextlib.suppress(OSError):
                     if {p.name for p in self.path.iterdir()} <= {self.LOCK, self.LOCK_PID}:
@@ -412,26 +388,9 @@ class RunDir:
     def busy(self) -> str | None:
         """"process PID" when another process holds this dir's writer lock; None when it is free
         or cannot be probed (a read-only dir)."""
-        from filelock import FileLock, Timeout
+        from . import lock as _lock
 
-        if not self.lock_path.is_file():
-            return None
-        fl = FileLock(str(self.lock_path), timeout=0, thread_local=False)
-        try:
-            fl.acquire()
-        except Timeout:
-            return f"process {self._holder()}"
-        except OSError:
-            return None
-        fl.release()
-        return None
-
-    def _holder(self) -> str:
-        try:
-            pid = (self.path / self.LOCK_PID).read_text().strip()
-        except OSError:
-            pid = ""
-        return pid if pid.isdigit() else "(unknown PID)"
+        return _lock.probe(self.lock_path, self.path / self.LOCK_PID)
 
 
 def log_diverged(log_path) -> bool:

@@ -120,28 +120,22 @@ def holm(p) -> np.ndarray:
 def with_holm(tests: dict, key: str = "p") -> dict:
     """A copy of ``tests`` (nested dicts whose leaves are results with a ``key`` p-value) in which
     every result also holds ``p_holm``: :func:`holm` over all the results found, one family."""
-    found: list[tuple[tuple, float]] = []
+    import copy
 
-    def walk(d, path):
+    out = copy.deepcopy(tests)
+    results = []
+
+    def walk(d):
         if isinstance(d, dict) and key in d and not isinstance(d[key], dict):
-            found.append((path, d[key]))
+            results.append(d)
         elif isinstance(d, dict):
-            for k, v in d.items():
-                walk(v, path + (k,))
+            for v in d.values():
+                walk(v)
 
-    walk(tests, ())
-    adjusted = holm([p for _, p in found]) if found else []
-
-    def copy(d, path):
-        if not isinstance(d, dict):
-            return d
-        out = {k: copy(v, path + (k,)) for k, v in d.items()}
-        for (fp, _), q in zip(found, adjusted):
-            if fp == path:
-                out["p_holm"] = float(q)
-        return out
-
-    return copy(tests, ())
+    walk(out)
+    for d, q in zip(results, holm([d[key] for d in results])):
+        d["p_holm"] = float(q)
+    return out
 
 
 def _boot_means(v: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:

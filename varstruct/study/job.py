@@ -78,7 +78,7 @@ def settings_match(ds, spec: dict, attr_names: dict) -> bool:
     return True
 
 
-def budget_change(rd: RunDir, record: dict, run: dict) -> tuple[str | None, str]:
+def budget_change(rd: RunDir, state: RunState, record: dict, run: dict) -> tuple[str | None, str]:
     """For a finished until_converged run whose config differs from the spec's ``run`` (a
     :meth:`Run.to_dict`) in ``steps`` only: ("rebudget" | "retrain" | None, one line saying why).
     None: a different run."""
@@ -99,7 +99,7 @@ def budget_change(rd: RunDir, record: dict, run: dict) -> tuple[str | None, str]
     # if that step was a check (and passed)
     checked = stopped >= uc.get("min_steps", 0) and stopped % uc.get("check_every", 1) == 0
     if v["converged"] and stopped <= new and (stopped < old or checked):
-        if rd.progress() is RunState.RELEASED and not _results_match(rd, run):  # it could not be finished
+        if state is RunState.RELEASED and not _results_match(rd, run):  # it could not be finished
             return None, "results without weights, scored or measured with other settings"
         return "rebudget", f"converged at {stopped} steps: kept, its budget set from {old} to {new}"
     if stopped == old < new and not (v["converged"] and checked):
@@ -161,7 +161,7 @@ def _plan_dir(rd: RunDir, run: dict) -> tuple[RunState, str, str | None]:
     record = rd.read_config()
     diff = differences(record, run["train"])
     if diff == ["steps"] and state in FINISHED:
-        action, why = budget_change(rd, record, run)
+        action, why = budget_change(rd, state, record, run)
         if action:
             return state, action, why
     if diff:
