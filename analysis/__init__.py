@@ -5,4 +5,4 @@ numbers behind the figure) and runnable alone: ``python -m analysis.fig_h1 --zoo
 
 FIGURES = ("fig_pca_finite_sample", "fig_colour_size", "fig_variance_structure", "fig_h1", "fig_h2",
            "fig_h3", "fig_longitudinal", "fig_sparsity", "fig_encoding_maps", "fig_correlations", "fig_learning_curve",
-           "fig_dsprites_scores")
+           "fig_dsprites_scores", "fig_training_length")

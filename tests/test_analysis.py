@@ -198,3 +198,70 @@ def test_longitudinal_arms_from_method_and_changeable():
                            "hp_changeable": ("model", ['["posX", "posY", "scale"]', "", "", ""])})
     assert arms(s).tolist() == ["restricted", "any", "beta", ""]
     assert arms(s.drop_vars("hp_changeable")).tolist() == ["any", "any", "beta", ""]
+
+
+def _training_length_zoo():
+    """Two H1 seeds (r = 1) and two toy_context β-VAE flip seeds, each at its stop (toy_h1,
+    toy_context) and trained on (toy_longer), with hand-made logs."""
+    import pandas as pd
+    from types import SimpleNamespace
+
+    from analysis import fig_training_length
+
+    cells = [("toy_blobs", "toy_h1", "none", "r1", s) for s in (0, 1)] + [("toy_context", "toy_context", "flip", "c", s) for s in (0, 1)]
+    models, coords = [], {k: [] for k in ("dataset", "method", "data_r", "data_profile", "converged", "recon_improvement_se", "group")}
+    amig = {"toy_h1": [0.1, 0.7, 0.3, 0.5], "toy_context": [0.1, 0.7, 0.3, 0.5], "toy_longer": [0.8, 0.75, 0.6, 0.7]}
+    kl = []
+    for group in ("toy_h1", "toy_context", "toy_longer"):
+        for i, (ds, twin, prof, cell, seed) in enumerate(cells):
+            if group not in ("toy_longer", twin):
+                continue
+            models.append(f"{group}/{ds}-{cell}/m/seed{seed}")
+            for k, v in zip(coords, (ds, "beta_vae", 1.0 if ds == "toy_blobs" else 1.5, prof,
+                                     0.0 if group == "toy_longer" else 1.0, 0.01, group)):
+                coords[k].append(v)
+            kl.append([1.0, 1.0 if group == "toy_longer" or seed == 1 else 0.0, 0.0])
+    a = np.array([amig[g][i % 4] for g, i in zip(coords["group"], [0, 1, 2, 3, 0, 1, 2, 3])])
+    study = xr.Dataset({"active_mig": ("model", a), "latent_kl": (("model", "latent"), np.array(kl)),
+                        "active_mig_per_factor": (("model", "factor"), np.c_[a / 2, a])},
+                       coords={"model": models, "factor": ["A", "B"], **{k: ("model", v) for k, v in coords.items()}})
+    steps = np.arange(50, 20001, 50)
+    twin_log = pd.DataFrame({"step": steps[steps <= 5000], "recon": 2.0})
+    longer = pd.DataFrame({"step": steps, "recon": np.where(steps <= 5000, 2.0, np.where(steps <= 19000, 1.8, 1.5))})
+    logs = {m: (longer if m.startswith("toy_longer") else twin_log) for m in models}
+    logs["toy_longer/toy_context-c/m/seed1"] = longer.assign(recon=longer["recon"].where(longer["step"] != 100, 2.5))
+
+    class FakeZoo(_common.Zoo):
+        def __init__(self):
+            self.path = None
+            self.__dict__["study"] = study
+
+        def run(self, model):
+            return SimpleNamespace(read_log=lambda: logs[model])
+
+    return fig_training_length, FakeZoo()
+
+
+def test_training_length_pairs_each_run_with_its_twin(tmp_path):
+    mod, zoo = _training_length_zoo()
+    nums, (cells, logs, a0, a1, c1) = mod.summarise(zoo)
+    assert nums["n_pairs"] == 4
+    assert nums["replayed"] == 3                                  # one longer log differs from its twin at step 100
+    np.testing.assert_allclose(logs["gain"], 0.25)               # R(5000) = 2.0 (rows 4050-5000), R(20000) = 1.5
+    np.testing.assert_allclose(a0, [0.1, 0.7, 0.3, 0.5])
+    np.testing.assert_allclose(a1, [0.8, 0.75, 0.6, 0.7])
+    h1 = nums["cells"]["H1 r = 1"]
+    assert (h1["failures_at_stop"], h1["failures_at_20000"]) == (1, 0)
+    assert h1["failure_mcnemar"]["b"] == 0 and h1["failure_mcnemar"]["c"] == 1
+    assert h1["change_active_mig"]["diff"] == pytest.approx((0.7 + 0.05) / 2)
+    assert h1["stages_at_stop"] == [1, 2] and h1["stages_at_20000"] == [2, 2]
+    ctx = nums["cells"]["beta_vae flip"]
+    assert ctx["change_active_mig_A"]["diff"] == pytest.approx((0.15 + 0.1) / 2)
+    assert (nums["converged_at_stop"], nums["converged_at_20000"]) == (4, 0)
+    from varstruct.study.contrasts import holm
+
+    ps = [h1["change_active_mig"]["p"], ctx["change_active_mig"]["p"], ctx["change_active_mig_A"]["p"]]
+    np.testing.assert_allclose([h1["change_active_mig"]["p_holm"], ctx["change_active_mig"]["p_holm"],
+                                ctx["change_active_mig_A"]["p_holm"]], holm(ps))
+    out = mod.make(zoo, tmp_path)
+    assert out["n_pairs"] == 4 and (tmp_path / "training_length.png").is_file()

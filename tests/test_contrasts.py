@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from varstruct.study.contrasts import contrast, holm, interaction, trend_test, with_holm
+from varstruct.study.contrasts import contrast, holm, interaction, mcnemar, paired, trend_test, with_holm
 
 
 def test_cochran_armitage_on_agresti_s_malformation_table():
@@ -87,3 +87,35 @@ def test_with_holm_adjusts_every_test_of_a_nested_family_as_one():
     assert (out["a"]["x"]["p_holm"], out["a"]["y"]["p_holm"], out["b"]["p_holm"], out["c"]["p_holm"]) == \
         pytest.approx((0.03, 0.06, 0.06, 0.02))
     assert out["a"]["x"]["diff"] == 1.0 and out["note"] == "not a test" and "p_holm" not in tests["b"]
+
+
+def test_paired_exact_sign_flip_p():
+    # 5 positive differences: of the 2^5 sign patterns only all-plus and all-minus are as extreme
+    v = paired([3.0, 4.0, 5.0, 6.0, 7.5], [1.0, 1.0, 1.0, 1.0, 1.0])
+    assert v["diff"] == pytest.approx(4.1) and v["n"] == 5
+    assert v["p"] == pytest.approx(2 / 32)
+    assert 2.0 <= v["ci_low"] < 4.1 < v["ci_high"] <= 6.5
+    # differences 1, -1, 2: enumerate the 8 sign patterns by hand
+    d = np.array([1.0, -1.0, 2.0])
+    signs = np.array([[i >> k & 1 for k in range(3)] for i in range(8)]) * 2 - 1
+    want = np.mean(np.abs((signs * d).mean(axis=1)) >= abs(d.mean()) - 1e-12)
+    assert paired(d, np.zeros(3))["p"] == pytest.approx(want)
+
+
+def test_paired_drops_nan_pairs_and_handles_no_change():
+    v = paired([1.0, np.nan, 2.0, 3.0], [1.0, 5.0, 2.0, 3.0])
+    assert v["n"] == 3 and v["diff"] == 0 and v["p"] == 1.0
+    assert np.isnan(paired([1.0], [0.0])["p"])
+    with pytest.raises(ValueError):
+        paired([1.0, 2.0], [1.0])
+
+
+def test_mcnemar_exact_binomial():
+    # 6 switch 0 -> 1, 1 switches 1 -> 0: p = 2 * P[Bin(7, 1/2) <= 1] = 2 * 8/128
+    before = [0] * 6 + [1] + [1] * 3 + [0] * 2
+    after = [1] * 6 + [0] + [1] * 3 + [0] * 2
+    v = mcnemar(before, after)
+    assert (v["b"], v["c"], v["n"]) == (6, 1, 12)
+    assert v["p"] == pytest.approx(16 / 128)
+    assert mcnemar([0, 1, 1], [0, 1, 1])["p"] == 1.0
+    assert mcnemar([0, 1], [1, 0])["p"] == 1.0  # one each way: 2 * P[Bin(2, 1/2) <= 1] capped at 1

@@ -30,6 +30,24 @@ def test_noise_around_a_flat_tail_converges_and_a_falling_tail_does_not():
     assert v["converged"] is False and v["improvement"] == pytest.approx(2.5 / 32.5, abs=0.02)
 
 
+def test_improvement_se_is_the_trend_slopes_standard_error_scaled_to_the_quarter():
+    """Against scipy.stats.linregress (the reference OLS): SE = stderr(slope)·(tail·T)/|R_a|;
+    an exact line has SE 0, fewer than 3 tail rows none."""
+    from scipy.stats import linregress
+
+    rng = np.random.default_rng(3)
+    steps = np.arange(50, 6001, 50)
+    recon = 2.5 - 2e-5 * steps + rng.normal(0, 0.1, len(steps))
+    v = convergence(steps, recon)
+    tail = steps > 4500
+    ref = linregress(steps[tail], recon[tail])
+    ra = ref.intercept + ref.slope * 4500
+    assert v["improvement"] == pytest.approx(-ref.slope * 1500 / ra)
+    assert v["improvement_se"] == pytest.approx(ref.stderr * 1500 / abs(ra))
+    assert convergence(np.arange(10, 1001, 10), 10 - 0.0008 * np.arange(10, 1001, 10))["improvement_se"] == pytest.approx(0, abs=1e-12)
+    assert np.isnan(convergence([100, 700, 800, 1000], [5.0, 4.0, 3.9, 3.8])["improvement_se"])  # 2 tail rows
+
+
 def test_exponential_decay_converges_once_its_tail_is_flat():
     steps = np.arange(10, 1001, 10)
     assert convergence(steps, 100 + 50 * np.exp(-steps / 50.0))["converged"] is True

@@ -327,6 +327,8 @@ def collect(models_dir, n_anchors: int = 1000, seed: int = 0, n_pca_anchors: int
                     "criterion": CRITERION}),
         recon_improvement=("model", np.array([v["improvement"] for v in verdicts], dtype=float),
                            {"long_name": "relative reconstruction improvement over the last 25% of steps"}),
+        recon_improvement_se=("model", np.array([v.get("improvement_se", np.nan) for v in verdicts], dtype=float),
+                              {"long_name": "standard error of recon_improvement (the tail rows' scatter about the trend)"}),
         trained_steps=("model", np.array([float(v.get("steps") or np.nan) for v in verdicts]),
                        {"long_name": "steps trained (an until_converged run's stopping step; NaN: no train log)"}))
     from ..schema import call_string, provenance

@@ -21,6 +21,13 @@ same dataset configuration, and the hypotheses compare cells, so seeds are the r
   2·min(P*(d* ≤ 0), P*(d* ≥ 0)) (an interval that excludes 0 at level 1 − α ⇔ p < α, up to
   resampling error).
 
+- :func:`paired`: the mean of paired differences a_i − b_i (the same model measured twice, e.g.
+  at its stopping point and trained longer), a two-sided sign-flip permutation p (exact: all 2^n
+  sign patterns up to ``n_resamples``) and a percentile bootstrap CI over the pairs.
+- :func:`mcnemar`: the exact McNemar test of a change in a binary outcome on the same units
+  (b units switch 0 → 1, c switch 1 → 0): two-sided binomial p of min(b, c) in b + c trials
+  at ½, p = min(1, 2·P[Bin(b + c, ½) <= min(b, c)]); 1 when nothing switches.
+
 - :func:`holm`: Holm–Bonferroni adjusted p-values for a family of m tests (step-down): with the
   p sorted ascending, p̃_(i) = max_{j ≤ i} min(1, (m − j + 1)·p_(j)); rejecting p̃ < α keeps the
   family-wise error at α. :func:`with_holm` adds them (``p_holm``) to every test of a nested
@@ -100,6 +107,41 @@ def interaction(a_ctrl, a_treat, b_ctrl, b_treat, n_resamples: int = 9999, confi
     out["ci_low"], out["ci_high"] = _percentiles(boot, confidence_level)
     out["p"] = float(min(1.0, 2 * min(np.mean(boot <= 0), np.mean(boot >= 0))))
     return out
+
+
+def paired(a, b, n_resamples: int = 9999, confidence_level: float = 0.95, seed: int = 0) -> dict:
+    """mean(a − b) over pairs (a_i, b_i) [n], with a two-sided sign-flip permutation p and a
+    percentile bootstrap CI (the pairs resampled). Pairs with a NaN are dropped. Returns {diff, p,
+    ci_low, ci_high, n}; fewer than 2 pairs give NaNs. All differences 0 gives p = 1."""
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"paired: a and b must have one length, got {a.shape} and {b.shape}")
+    d = (a - b)[np.isfinite(a) & np.isfinite(b)]
+    out = {"diff": float("nan"), "p": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": len(d)}
+    if len(d) < 2:
+        return out
+    out["diff"] = float(d.mean())
+    rng = np.random.default_rng(seed)
+    if np.all(d == 0):
+        out["p"] = 1.0
+    else:
+        res = stats.permutation_test((d,), lambda x, axis: np.mean(x, axis=axis), permutation_type="samples",
+                                     vectorized=True, n_resamples=n_resamples, alternative="two-sided",
+                                     random_state=rng)
+        out["p"] = float(res.pvalue)
+    out["ci_low"], out["ci_high"] = _percentiles(_boot_means(d, n_resamples, rng), confidence_level)
+    return out
+
+
+def mcnemar(before, after) -> dict:
+    """Exact McNemar test of a binary outcome measured twice on the same units (before, after:
+    [n] of 0/1 or bool). Returns {b (0 → 1), c (1 → 0), p, n}; p = 1 when no unit switches."""
+    x, y = np.asarray(before).astype(bool).ravel(), np.asarray(after).astype(bool).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"mcnemar: before and after must have one length, got {x.shape} and {y.shape}")
+    b, c = int(np.sum(~x & y)), int(np.sum(x & ~y))
+    p = 1.0 if b + c == 0 else float(min(1.0, 2 * stats.binom.cdf(min(b, c), b + c, 0.5)))
+    return {"b": b, "c": c, "p": p, "n": int(x.size)}
 
 
 def holm(p) -> np.ndarray:

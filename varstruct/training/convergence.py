@@ -9,7 +9,16 @@ rather than two windows' means deciding):
     converged  ⇔  improvement < tolerance (2%)
 
 A run still improving by >= 2% of its level over its last quarter is *unconverged*: longer
-training would change it. With fewer than 2 rows in the tail the two ends are the last row at or
+training would change it. The verdict is only as sure as the trend: ``improvement_se`` is its
+standard error from the rows' scatter about the line (ordinary least squares, n rows, s the
+residual standard deviation with n − 2 degrees of freedom),
+
+    SE(improvement) = s / √Σ(t_i − t̄)² · tail·T / |R_a|,
+
+NaN with fewer than 3 tail rows. Batch-mean rows of a small model scatter by several percent, so
+a short run's improvement can have an SE near the tolerance itself: a verdict with
+|improvement − tolerance| < 2·SE is one the noise could have decided, and training longer is the
+way to know (RESULTS.md reports how often that changed a toy run's scores). With fewer than 2 rows in the tail the two ends are the last row at or
 before (1 − tail)·T and the last row. ``share_of_total`` reports (R_a − R_b) / (R_first − R_b),
 the part of the whole reduction that the last quarter brought, for reading near a floor. The
 verdict says nothing about *what* was learned (a collapsed model can have converged); the
@@ -42,7 +51,7 @@ def convergence(steps, recon, total_steps: int | None = None, tail: float = TAIL
     steps: logged steps [R] (increasing; a row's step is the steps done); recon: the mean
     reconstruction loss of each row [R]; total_steps: T (default the last logged step).
     Returns {converged: bool | None, improvement, share_of_total, recon_start (R_a), recon_end
-    (R_b), at_step ((1 − tail)·T), steps (T), criterion}.
+    (R_b), at_step ((1 − tail)·T), steps (T), improvement_se, criterion}.
     """
     steps = np.asarray(steps, dtype=np.float64)
     recon = np.asarray(recon, dtype=np.float64)
@@ -52,7 +61,7 @@ def convergence(steps, recon, total_steps: int | None = None, tail: float = TAIL
         raise ValueError(f"convergence: need 0 < tail < 1 and tolerance >= 0, got {tail}, {tolerance}")
     T = float(total_steps if total_steps is not None else (steps[-1] if len(steps) else 0))
     start = (1 - tail) * T
-    out = {"converged": None, "improvement": float("nan"), "share_of_total": float("nan"),
+    out = {"converged": None, "improvement": float("nan"), "improvement_se": float("nan"), "share_of_total": float("nan"),
            "recon_start": float("nan"), "recon_end": float("nan"), "at_step": int(round(start)), "steps": int(T),
            "criterion": CRITERION}
     ok = np.isfinite(recon)
@@ -62,6 +71,11 @@ def convergence(steps, recon, total_steps: int | None = None, tail: float = TAIL
     if sel.sum() >= 2 and np.ptp(steps[sel]) > 0:
         beta, alpha = np.polyfit(steps[sel], recon[sel], 1)
         ra, rb = alpha + beta * start, alpha + beta * T
+        n = int(sel.sum())
+        if n >= 3 and ra != 0:
+            resid = recon[sel] - (alpha + beta * steps[sel])
+            sxx = np.sum((steps[sel] - steps[sel].mean()) ** 2)
+            out["improvement_se"] = float(np.sqrt(np.sum(resid ** 2) / (n - 2) / sxx) * (T - start) / abs(ra))
     else:
         before = np.flatnonzero(ok & (steps <= start))
         last = np.flatnonzero(ok & (steps <= T))

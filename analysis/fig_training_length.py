@@ -1,0 +1,169 @@
+"""Training length: do the toy zoo's scores change when its runs train four times longer?
+
+Data: the zoo's group ``toy_longer`` (``studies/zoo_toy_h1_longer*.toml``,
+``studies/zoo_toy_context_longer.toml``): toy runs of the H1 and H2/H3 zoos (``toy_h1``,
+``toy_context``) trained again with the same config and seed for a fixed 20,000 steps instead of
+until the convergence criterion held. Every batch is a pure function of (seed, step), so a
+longer run replays its twin's steps bit for bit and then goes on: each pair is one model seen at
+its stopping step T0 and at 20,000 (``replayed``: how many longer logs equal their twin's rows).
+Pairs: H1's r = 1 and 1.25 cells (all 20 seeds; the cells whose failure rates carry H1's trend),
+its r = 1.5, 2, 3 cells (seeds 0-2) and every toy_context cell (seeds 0-4).
+
+Per pair:
+- *reconstruction gained after the stop*: (R(T0) − R(20,000)) / R(T0), with R the mean recon of
+  the log rows in the 1,000 steps up to the step (20 rows: batch noise ≈ 1%);
+- the convergence verdict at T0 (the twin's) and at 20,000 (the longer run's own), with the
+  improvement's standard error (``varstruct.training.convergence``);
+- the change of active MIG (and, on toy_context, of factor A's active MIG, H2/H3's outcome), of
+  the learning stage (latents with mean KL >= 0.05) and, on H1, of failure (active MIG < 0.6).
+
+Panels: (a) reconstruction gained after the stop, per run, by cell; (b) active MIG at T0 against
+at 20,000 steps, per run (the diagonal: no change). Tests (numbers.json ``cells``): per cell the
+mean paired change of active MIG (and of A's) with a sign-flip permutation p and a bootstrap CI
+(``varstruct.study.contrasts.paired``), Holm over all cells' changes as one family; H1 failures
+before and after by the exact McNemar test; on the 20,000-step runs, H2/H3's contrasts and
+interaction again (5 seeds a cell), next to the same seeds at T0.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import Missing, active_latents, new_figure, save, values, with_factor_scores
+
+TWINS = ("toy_h1", "toy_context")
+FAIL = 0.6  # H1's failure threshold (fig_h1.THRESHOLD)
+WINDOW = 1000  # steps of log rows averaged for R(T)
+
+
+def _pairs(zoo):
+    """(longer study, twin study) aligned model by model (the same path under each group)."""
+    longer = with_factor_scores(zoo.select("toy_longer"))
+    names = [m.split("/", 1)[1] for m in longer["model"].values.astype(str)]
+    twins = with_factor_scores(zoo.study.isel(model=np.flatnonzero(np.isin(zoo.study["group"].values, TWINS))))
+    index = {m.split("/", 1)[1]: i for i, m in enumerate(twins["model"].values.astype(str))}
+    keep = [i for i, n in enumerate(names) if n in index]
+    if not keep:
+        raise Missing("no toy_longer run with a twin in toy_h1 or toy_context")
+    return longer.isel(model=keep), twins.isel(model=[index[names[i]] for i in keep])
+
+
+def _recon_at(log, step: float) -> float:
+    s, r = log["step"].to_numpy(float), log["recon"].to_numpy(float)
+    m = (s > step - WINDOW) & (s <= step)
+    return float(np.mean(r[m])) if m.any() else float("nan")
+
+
+def _logs(zoo, longer, twins) -> dict:
+    """Per pair: T0, R(T0), R(20,000) from the longer log, and whether it replays the twin's rows."""
+    t0, gain, replay = [], [], []
+    for a, b in zip(longer["model"].values.astype(str), twins["model"].values.astype(str)):
+        la, lb = zoo.run(a).read_log(), zoo.run(b).read_log()
+        T0, T = float(lb["step"].iloc[-1]), float(la["step"].iloc[-1])
+        r0, r1 = _recon_at(la, T0), _recon_at(la, T)
+        t0.append(T0)
+        gain.append((r0 - r1) / r0)
+        n = len(lb)
+        replay.append(bool(len(la) >= n and np.array_equal(la["recon"].to_numpy()[:n], lb["recon"].to_numpy())))
+    return {"t0": np.array(t0), "gain": np.array(gain), "replay": np.array(replay)}
+
+
+def _cells(study) -> np.ndarray:
+    ds, meth = study["dataset"].values.astype(str), study["method"].values.astype(str)
+    r, prof = values(study, "data_r"), study["data_profile"].values.astype(str)
+    return np.array([f"H1 r = {rv:g}" if d == "toy_blobs" else f"{m} {p}" for d, m, rv, p in zip(ds, meth, r, prof)])
+
+
+def summarise(zoo) -> dict:
+    from varstruct.study.contrasts import mcnemar, paired, with_holm
+
+    longer, twins = _pairs(zoo)
+    logs = _logs(zoo, longer, twins)
+    cells = _cells(twins)
+    a0, a1 = values(twins, "active_mig"), values(longer, "active_mig")
+    A0, A1 = values(twins, "active_mig_A"), values(longer, "active_mig_A")
+    s0, s1 = active_latents(twins), active_latents(longer)
+    c0, c1 = values(twins, "converged"), values(longer, "converged")
+    se0, se1 = values(twins, "recon_improvement_se"), values(longer, "recon_improvement_se")
+    out = {"n_pairs": int(len(cells)), "replayed": int(logs["replay"].sum()),
+           "converged_at_stop": int(np.nansum(c0 == 1)), "converged_at_20000": int(np.nansum(c1 == 1)),
+           "improvement_se_at_stop_median": float(np.nanmedian(se0)),
+           "improvement_se_at_20000_median": float(np.nanmedian(se1)),
+           "recon_gain_median": float(np.median(logs["gain"])),
+           "recon_gain_quartiles": np.quantile(logs["gain"], [0.25, 0.75]).round(4).tolist(),
+           "stage_changed": int(np.sum(s0 != s1)), "stage_up": int(np.sum(s1 > s0)), "stage_down": int(np.sum(s1 < s0))}
+    tests = {}
+    for c in dict.fromkeys(cells):
+        m = cells == c
+        row = {"n": int(m.sum()), "stop_steps": np.unique(logs["t0"][m]).astype(int).tolist(),
+               "converged_at_stop": int(np.nansum(c0[m] == 1)), "converged_at_20000": int(np.nansum(c1[m] == 1)),
+               "recon_gain_median": round(float(np.median(logs["gain"][m])), 4),
+               "active_mig_at_stop": round(float(np.mean(a0[m])), 3), "active_mig_at_20000": round(float(np.mean(a1[m])), 3),
+               "stages_at_stop": s0[m].astype(int).tolist(), "stages_at_20000": s1[m].astype(int).tolist()}
+        tests[c] = {"change_active_mig": paired(a1[m], a0[m], seed=0)}
+        if np.isfinite(A0[m]).all() and not c.startswith("H1"):
+            tests[c]["change_active_mig_A"] = paired(A1[m], A0[m], seed=1)
+        if c.startswith("H1"):
+            row["failures_at_stop"], row["failures_at_20000"] = int(np.sum(a0[m] < FAIL)), int(np.sum(a1[m] < FAIL))
+            row["failure_mcnemar"] = mcnemar(a0[m] < FAIL, a1[m] < FAIL)
+        out.setdefault("cells", {})[c] = row
+    tests = with_holm(tests)
+    for c, t in tests.items():
+        out["cells"][c].update(t)
+    out["contrasts_at_20000"] = _profile_contrasts(longer, cells)
+    out["contrasts_at_stop_same_seeds"] = _profile_contrasts(twins, cells)
+    return out, (cells, logs, a0, a1, c1)
+
+
+def _profile_contrasts(study, cells) -> dict:
+    """H2's noflip − flip and none − flip (β-VAE) and H3's interaction on the toy_context pairs."""
+    from varstruct.study.contrasts import contrast, interaction
+
+    A = values(study, "active_mig_A")
+    get = {c: A[cells == c] for c in dict.fromkeys(cells) if not c.startswith("H1")}
+    if not all(f"{m} {p}" in get for m in ("beta_vae", "ordered_ae") for p in ("none", "noflip", "flip")):
+        return {}
+    return {"h2_beta_vae_noflip_minus_flip_A": contrast(get["beta_vae noflip"], get["beta_vae flip"]),
+            "h2_beta_vae_none_minus_flip_A": contrast(get["beta_vae none"], get["beta_vae flip"]),
+            "h3_interaction_A": interaction(get["ordered_ae none"], get["ordered_ae flip"],
+                                            get["beta_vae none"], get["beta_vae flip"])}
+
+
+def make(zoo, out) -> dict:
+    numbers, (cells, logs, a0, a1, c1) = summarise(zoo)
+    order = list(dict.fromkeys(sorted(cells, key=lambda c: (not c.startswith("H1"), c))))
+    fig = new_figure(figsize=(11.0, 4.2))
+    ax1, ax2 = fig.subplots(1, 2, width_ratios=[1.6, 1])
+    rng = np.random.default_rng(0)
+    for i, c in enumerate(order):
+        m = cells == c
+        x = i + rng.uniform(-0.15, 0.15, m.sum())
+        g = 100 * logs["gain"][m]
+        ax1.scatter(x[c1[m] == 1], g[c1[m] == 1], s=14, color="C0", label="converged at 20,000" if i == 0 else None)
+        ax1.scatter(x[c1[m] != 1], g[c1[m] != 1], s=18, marker="x", color="C3",
+                    label="not converged at 20,000" if i == 0 else None)
+    ax1.axhline(0, color="0.5", lw=0.8)
+    ax1.set_xticks(range(len(order)), [c.replace(" ", "\n", 1) for c in order], fontsize=7)
+    ax1.set_ylabel("reconstruction gained after the stop, % of R(T0)")
+    ax1.set_title("(a) what 20,000 steps add to the criterion's stop", fontsize=9)
+    ax1.legend(fontsize=7)
+    h1 = np.char.startswith(cells.astype(str), "H1")
+    for sel, lab, col in ((h1, "H1 (toy_blobs, β-VAE)", "C0"),
+                          (~h1 & np.char.startswith(cells.astype(str), "beta"), "toy_context β-VAE", "C1"),
+                          (np.char.startswith(cells.astype(str), "ordered"), "toy_context ordered AE", "C2")):
+        ax2.scatter(a0[sel], a1[sel], s=14, color=col, label=lab, alpha=0.8)
+    ax2.plot([0, 1], [0, 1], color="0.5", lw=0.8)
+    ax2.set_xlim(-0.02, 1.0)
+    ax2.set_ylim(-0.02, 1.0)
+    ax2.set_xlabel("active MIG at the criterion's stop (T0)")
+    ax2.set_ylabel("active MIG at 20,000 steps")
+    ax2.set_title("(b) the same runs, trained on", fontsize=9)
+    ax2.legend(fontsize=7)
+    fig.suptitle(f"Training length: {numbers['n_pairs']} toy runs at their stop and at 20,000 steps", fontsize=10)
+    save(fig, out, "training_length")
+    return numbers
+
+
+if __name__ == "__main__":
+    from ._common import script_main
+
+    raise SystemExit(script_main(__spec__.name))
