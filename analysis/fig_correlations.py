@@ -1,8 +1,8 @@
 """Measures × scores, each family of the zoo on its own, at each pair's unit of analysis.
 
 Data: every finished run of the zoo (``varstruct.collect``) but the baselines, the
-channel-masked runs (the mask series is a treatment, section 8 of RESULTS) and the group
-``toy_longer`` (zoo runs trained on, section 11). The toy runs (toy_blobs and
+channel-masked runs (the mask series is a treatment, section 8 of RESULTS) and the groups
+``toy_longer`` and ``toy_longer_40k`` (zoo runs trained on, section 11). The toy runs (toy_blobs and
 toy_context) and the dSprites-family runs (dsprites, color_dsprites, noisy_dsprites, shapes3d) are analysed
 separately: pooled, the family alone separates low from high scores. ``varstruct.correlate``
 finds each variable's unit from its values (docs/studies.md#units-of-analysis): a dataset
@@ -47,10 +47,11 @@ def family(study, name):
     """The trained models of a family. Not part of a correlation: baselines (``baseline`` != ""),
     channel-masked models (``mask_mode`` != "": a treatment of the mask series, which would
     pull their configuration's mean score away from that of the unmasked models) and the group
-    ``toy_longer`` (zoo runs trained on: the same models again, which would count them twice)."""
+    ``toy_longer`` and ``toy_longer_40k`` (zoo runs trained on: the same models again, which would
+    count them twice)."""
     keep = np.isin(study["dataset"].values, FAMILIES[name])
     if "group" in study.coords:
-        keep &= study["group"].values != "toy_longer"
+        keep &= ~np.isin(study["group"].values, ("toy_longer", "toy_longer_40k"))
     for coord in ("baseline", "mask_mode"):
         if coord in study.coords:
             keep &= np.asarray(study[coord].values).astype(str) == ""

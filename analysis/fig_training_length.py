@@ -22,7 +22,9 @@ at 20,000 steps, per run (the diagonal: no change). Tests (numbers.json ``cells`
 mean paired change of active MIG (and of A's) with a sign-flip permutation p and a bootstrap CI
 (``varstruct.study.contrasts.paired``), Holm over all cells' changes as one family; H1 failures
 before and after by the exact McNemar test; on the 20,000-step runs, H2/H3's contrasts and
-interaction again (5 seeds a cell), next to the same seeds at T0.
+interaction again (5 seeds a cell), next to the same seeds at T0. ``at_40000``: where the zoo
+has the group ``toy_longer_40k`` (``studies/zoo_toy_context_40k.toml``: seed 0 of four
+toy_context cells trained to 40,000 steps), each such run's scores at T0, 20,000 and 40,000 steps.
 """
 from __future__ import annotations
 
@@ -111,21 +113,59 @@ def summarise(zoo) -> dict:
         out["cells"][c].update(t)
     out["contrasts_at_20000"] = _profile_contrasts(longer, cells)
     out["contrasts_at_stop_same_seeds"] = _profile_contrasts(twins, cells)
+    out["at_40000"] = _at_40000(zoo, longer, twins)
     return out, (cells, logs, a0, a1, c1)
 
 
+def _at_40000(zoo, longer, twins) -> dict:
+    """The runs of the optional group ``toy_longer_40k`` (the same runs trained to 40,000 steps):
+    per run its scores at T0, 20,000 and 40,000 steps and the reconstruction gained from 20,000
+    to 40,000 (the same windowed means). Empty without the group."""
+    try:
+        far = with_factor_scores(zoo.select("toy_longer_40k"))
+    except Missing:
+        return {}
+    rel = {m.split("/", 1)[1]: i for i, m in enumerate(longer["model"].values.astype(str))}
+    out = {}
+    for j, m in enumerate(far["model"].values.astype(str)):
+        key = m.split("/", 1)[1]
+        if key not in rel:
+            continue
+        i = rel[key]
+        log = zoo.run(m).read_log()
+        T = float(log["step"].iloc[-1])
+        row = {"recon_gain_20000_to_end": round((_recon_at(log, 20000) - _recon_at(log, T)) / _recon_at(log, 20000), 4),
+               "steps": int(T), "converged": bool(values(far, "converged")[j] == 1)}
+        for score in ("active_mig", "active_mig_A", "active_mig_B", "active_mig_C"):
+            v = [values(s, score)[k] for s, k in ((twins, i), (longer, i), (far, j))]
+            if np.isfinite(v).all():
+                row[score] = [round(float(x), 3) for x in v]
+        row["stages"] = [int(active_latents(s)[k]) for s, k in ((twins, i), (longer, i), (far, j))]
+        out[key] = row
+    return out
+
+
 def _profile_contrasts(study, cells) -> dict:
-    """H2's noflip − flip and none − flip (β-VAE) and H3's interaction on the toy_context pairs."""
+    """H2's β-VAE contrasts noflip − flip and none − flip (overall active MIG and each factor's)
+    and H3's interaction (the ordered AE's drop none → flip minus the β-VAE's) on the toy_context
+    pairs of ``study``."""
     from varstruct.study.contrasts import contrast, interaction
 
-    A = values(study, "active_mig_A")
-    get = {c: A[cells == c] for c in dict.fromkeys(cells) if not c.startswith("H1")}
-    if not all(f"{m} {p}" in get for m in ("beta_vae", "ordered_ae") for p in ("none", "noflip", "flip")):
+    ctx = [c for c in dict.fromkeys(cells) if not c.startswith("H1")]
+    if not all(f"{m} {p}" in ctx for m in ("beta_vae", "ordered_ae") for p in ("none", "noflip", "flip")):
         return {}
-    return {"h2_beta_vae_noflip_minus_flip_A": contrast(get["beta_vae noflip"], get["beta_vae flip"]),
-            "h2_beta_vae_none_minus_flip_A": contrast(get["beta_vae none"], get["beta_vae flip"]),
-            "h3_interaction_A": interaction(get["ordered_ae none"], get["ordered_ae flip"],
-                                            get["beta_vae none"], get["beta_vae flip"])}
+    out = {}
+    for score in ("active_mig", "active_mig_A", "active_mig_B", "active_mig_C"):
+        v = values(study, score)
+        get = {c: v[cells == c] for c in ctx}
+        if not np.isfinite(v[np.isin(cells, ctx)]).any():
+            continue
+        out[score] = {"h2_noflip_minus_flip": contrast(get["beta_vae noflip"], get["beta_vae flip"]),
+                      "h2_none_minus_flip": contrast(get["beta_vae none"], get["beta_vae flip"]),
+                      "h3_interaction": interaction(get["ordered_ae none"], get["ordered_ae flip"],
+                                                    get["beta_vae none"], get["beta_vae flip"]),
+                      "means": {c: round(float(np.mean(get[c])), 3) for c in ctx}}
+    return out
 
 
 def make(zoo, out) -> dict:

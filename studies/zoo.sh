@@ -20,13 +20,21 @@ for spec in zoo_dsprites_betas zoo_dsprites_variants zoo_dsprites_tc_factor zoo_
   $PY -m varstruct sweep studies/$spec.toml --out "$WORK" --workers 2 --threads 1 || exit $?
 done
 $PY -m varstruct.study.keep_converged "$WORK" "$OUT/dsprites" || exit $?
+# the training-length check: toy zoo runs trained again to a fixed 20,000 steps (RESULTS section 11);
+# only their config, log and scores are kept (no figure reads their measures; the zoo stays < 80 MB)
+for spec in zoo_toy_h1_longer zoo_toy_h1_longer_b zoo_toy_context_longer; do
+  $PY -m varstruct sweep studies/$spec.toml --out "$OUT/toy_longer" --workers 2 --threads 1 || exit $?
+done
+$PY -m varstruct sweep studies/zoo_toy_context_40k.toml --out "$OUT/toy_longer_40k" --workers 2 --threads 1 || exit $?
+find "$OUT/toy_longer" "$OUT/toy_longer_40k" -name measures.nc -delete
 # float16 weights (loading upcasts to float32) and the manifest with every run's sha256; the toy
-# runs of seed >= 1 and the untrained baselines of color_dsprites, noisy_dsprites and shapes3d (no
+# runs of seed >= 1, every toy_longer run and the untrained baselines of color_dsprites, noisy_dsprites and shapes3d (no
 # figure loads them) are kept as results without weights (their config.json retrains them)
 RELEASE=()
 for d in $(cd "$OUT" && find toy_context toy_h1 mask toy_baselines -type d -name 'seed*' ! -name seed0 2>/dev/null | sort); do
   RELEASE+=(--without-weights "$d")
 done
+for g in toy_longer toy_longer_40k; do [ -d "$OUT/$g" ] && RELEASE+=(--without-weights $g); done
 for d in color_dsprites noisy_dsprites shapes3d; do
   [ -d "$OUT/dsprites_baselines/$d" ] && RELEASE+=(--without-weights "dsprites_baselines/$d")
 done
