@@ -170,7 +170,9 @@ def _profile_contrasts(study, cells) -> dict:
 
 def make(zoo, out) -> dict:
     numbers, (cells, logs, a0, a1, c1) = summarise(zoo)
-    order = list(dict.fromkeys(sorted(cells, key=lambda c: (not c.startswith("H1"), c))))
+    prof = {"none": 0, "noflip": 1, "flip": 2}
+    order = sorted(dict.fromkeys(cells), key=lambda c: (0, float(c.split()[-1]), "") if c.startswith("H1")
+                   else (1, prof.get(c.split()[1], 3), c.split()[0]))
     fig = new_figure(figsize=(11.0, 4.2))
     ax1, ax2 = fig.subplots(1, 2, width_ratios=[1.6, 1])
     rng = np.random.default_rng(0)
@@ -182,7 +184,9 @@ def make(zoo, out) -> dict:
         ax1.scatter(x[c1[m] != 1], g[c1[m] != 1], s=18, marker="x", color="C3",
                     label="not converged at 20,000" if i == 0 else None)
     ax1.axhline(0, color="0.5", lw=0.8)
-    ax1.set_xticks(range(len(order)), [c.replace(" ", "\n", 1) for c in order], fontsize=7)
+    names = {"beta_vae": "β-VAE", "ordered_ae": "ordered AE"}
+    ax1.set_xticks(range(len(order)), [c.replace("H1 ", "H1\n") if c.startswith("H1")
+                                       else f"{names.get(c.split()[0], c.split()[0])}\n{c.split()[1]}" for c in order], fontsize=7)
     ax1.set_ylabel("reconstruction gained after the stop, % of R(T0)")
     ax1.set_title("(a) what 20,000 steps add to the criterion's stop", fontsize=9)
     ax1.legend(fontsize=7)
