@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import Missing, new_figure, save
+from ._common import TRAINED_ON_GROUPS, Missing, new_figure, save
 
 MODEL_X = ("local_global_discrepancy", "local_global_discrepancy_tau", "near_degeneracy", "local_nonorthogonality",
            "local_pca_alignment", "n_active", "encoding_inconsistency_mean", "encoding_entropy_mean",
@@ -51,7 +51,7 @@ def family(study, name):
     count them twice)."""
     keep = np.isin(study["dataset"].values, FAMILIES[name])
     if "group" in study.coords:
-        keep &= ~np.isin(study["group"].values, ("toy_longer", "toy_longer_40k"))
+        keep &= ~np.isin(study["group"].values, TRAINED_ON_GROUPS)
     for coord in ("baseline", "mask_mode"):
         if coord in study.coords:
             keep &= np.asarray(study[coord].values).astype(str) == ""
