@@ -20,7 +20,7 @@ Per pair:
 Panels: (a) reconstruction gained after the stop, per run, by cell; (b) active MIG at T0 against
 at 20,000 steps, per run (the diagonal: no change). Tests (numbers.json ``cells``): per cell the
 mean paired change of active MIG (and of A's) with a sign-flip permutation p and a bootstrap CI
-(``varstruct.study.contrasts.paired``), Holm over all cells' changes as one family; H1 failures
+(``varstruct.study.contrasts.paired``), Holm over all cells' changes (active MIG and A's) as one family; H1 failures
 before and after by the exact McNemar test; on the 20,000-step runs, H2/H3's contrasts and
 interaction again (5 seeds a cell), next to the same seeds at T0. ``at_40000``: where the zoo
 has the group ``toy_longer_40k`` (``studies/zoo_toy_context_40k.toml``: seed 0 of four
@@ -90,7 +90,7 @@ def summarise(zoo) -> dict:
            "converged_at_stop": int(np.nansum(c0 == 1)), "converged_at_20000": int(np.nansum(c1 == 1)),
            "improvement_se_at_stop_median": float(np.nanmedian(se0)),
            "improvement_se_at_20000_median": float(np.nanmedian(se1)),
-           "recon_gain_median": float(np.median(logs["gain"])),
+           "recon_gain_median": float(np.median(logs["gain"])), "recon_improved": int(np.sum(logs["gain"] > 0)),
            "recon_gain_quartiles": np.quantile(logs["gain"], [0.25, 0.75]).round(4).tolist(),
            "stage_changed": int(np.sum(s0 != s1)), "stage_up": int(np.sum(s1 > s0)), "stage_down": int(np.sum(s1 < s0))}
     tests = {}
@@ -147,7 +147,7 @@ def _at_40000(zoo, longer, twins) -> dict:
 
 def _profile_contrasts(study, cells) -> dict:
     """H2's β-VAE contrasts noflip − flip and none − flip (overall active MIG and each factor's)
-    and H3's interaction (the ordered AE's drop none → flip minus the β-VAE's) on the toy_context
+    and H3's interaction (the β-VAE's drop none → flip minus the ordered AE's, fig_h3's sign) on the toy_context
     pairs of ``study``."""
     from varstruct.study.contrasts import contrast, interaction
 
@@ -162,8 +162,8 @@ def _profile_contrasts(study, cells) -> dict:
             continue
         out[score] = {"h2_noflip_minus_flip": contrast(get["beta_vae noflip"], get["beta_vae flip"]),
                       "h2_none_minus_flip": contrast(get["beta_vae none"], get["beta_vae flip"]),
-                      "h3_interaction": interaction(get["ordered_ae none"], get["ordered_ae flip"],
-                                                    get["beta_vae none"], get["beta_vae flip"]),
+                      "h3_interaction": interaction(get["beta_vae none"], get["beta_vae flip"],
+                                                    get["ordered_ae none"], get["ordered_ae flip"]),
                       "means": {c: round(float(np.mean(get[c])), 3) for c in ctx}}
     return out
 
