@@ -214,9 +214,6 @@ def training_summary(study) -> dict:
             "budget_steps": np.unique(values(study, "steps")).tolist()}
 
 
-TRAINED_ON_GROUPS = ("toy_longer", "toy_longer_40k")  # zoo runs trained on (figure training_length): the same models again
-
-
 def group_or(zoo, groups, **coords):
     """``zoo.select(group, **coords)`` of the first of ``groups`` the zoo has (Missing if none)."""
     last = None

@@ -1,8 +1,7 @@
 """Measures × scores, each family of the zoo on its own, at each pair's unit of analysis.
 
-Data: every finished run of the zoo (``varstruct.collect``) but the baselines, the
-channel-masked runs (the mask series is a treatment, section 8 of RESULTS) and the groups
-``toy_longer`` and ``toy_longer_40k`` (zoo runs trained on, section 11). The toy runs (toy_blobs and
+Data: every finished run of the zoo (``varstruct.collect``) but the baselines and the
+channel-masked runs (the mask series is a treatment, section 8 of RESULTS). The toy runs (toy_blobs and
 toy_context) and the dSprites-family runs (dsprites, color_dsprites, noisy_dsprites, shapes3d) are analysed
 separately: pooled, the family alone separates low from high scores. ``varstruct.correlate``
 finds each variable's unit from its values (docs/studies.md#units-of-analysis): a dataset
@@ -20,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import TRAINED_ON_GROUPS, Missing, new_figure, save
+from ._common import Missing, new_figure, save
 
 MODEL_X = ("local_global_discrepancy", "local_global_discrepancy_tau", "near_degeneracy", "local_nonorthogonality",
            "local_pca_alignment", "n_active", "encoding_inconsistency_mean", "encoding_entropy_mean",
@@ -44,14 +43,10 @@ def _present(study, names, dims):
 
 
 def family(study, name):
-    """The trained models of a family. Not part of a correlation: baselines (``baseline`` != ""),
-    channel-masked models (``mask_mode`` != "": a treatment of the mask series, which would
-    pull their configuration's mean score away from that of the unmasked models) and the group
-    ``toy_longer`` and ``toy_longer_40k`` (zoo runs trained on: the same models again, which would
-    count them twice)."""
+    """The trained models of a family. Not part of a correlation: baselines (``baseline`` != "")
+    and channel-masked models (``mask_mode`` != "": a treatment of the mask series, which would
+    pull their configuration's mean score away from that of the unmasked models)."""
     keep = np.isin(study["dataset"].values, FAMILIES[name])
-    if "group" in study.coords:
-        keep &= ~np.isin(study["group"].values, TRAINED_ON_GROUPS)
     for coord in ("baseline", "mask_mode"):
         if coord in study.coords:
             keep &= np.asarray(study[coord].values).astype(str) == ""

@@ -27,7 +27,7 @@ import json
 
 import numpy as np
 
-from ._common import BASELINE_STYLE, TRAINED_ON_GROUPS, Missing, active_latents, bootstrap_ci, new_figure, save, toy_baselines, values
+from ._common import BASELINE_STYLE, Missing, active_latents, bootstrap_ci, new_figure, save, toy_baselines, values
 
 METRICS = (("mig", "MIG"), ("active_mig", "active MIG"), ("dci_disentanglement", "DCI disentanglement"),
            ("modularity", "Modularity"))
@@ -97,7 +97,6 @@ def make(zoo, out) -> dict:
     for k, vals in ref.items():
         cand &= np.isin(np.asarray(full[k].values).astype(str), list(vals))
     cand &= ~np.isfinite(mask_l1(zoo, full["model"].values))
-    cand &= ~np.isin(full["group"].values, TRAINED_ON_GROUPS)  # the same models again, trained longer
     base = full.isel(model=np.flatnonzero(cand))
 
     units = unit_numbers(zoo, masked)

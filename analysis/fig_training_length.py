@@ -1,7 +1,9 @@
 """Training length: do the toy zoo's scores change when its runs train four times longer?
 
-Data: the zoo's group ``toy_longer`` (``studies/zoo_toy_h1_longer*.toml``,
-``studies/zoo_toy_context_longer.toml``): toy runs of the H1 and H2/H3 zoos (``toy_h1``,
+Data: the run dirs under ``benchmarks/results/training_length/toy_longer``
+(``studies/zoo_toy_h1_longer*.toml``, ``studies/zoo_toy_context_longer.toml``; kept out of
+``pretrained/``, whose runs meet the convergence criterion, since these fixed-budget runs need not):
+toy runs of the H1 and H2/H3 zoos (``toy_h1``,
 ``toy_context``) trained again with the same config and seed for a fixed 20,000 steps instead of
 until the convergence criterion held. Every batch is a pure function of (seed, step), so a
 longer run replays its twin's steps bit for bit and then goes on: each pair is one model seen at
@@ -22,24 +24,29 @@ at 20,000 steps, per run (the diagonal: no change). Tests (numbers.json ``cells`
 mean paired change of active MIG (and of A's) with a sign-flip permutation p and a bootstrap CI
 (``varstruct.study.contrasts.paired``), Holm over all cells' changes (active MIG and A's) as one family; H1 failures
 before and after by the exact McNemar test; on the 20,000-step runs, H2/H3's contrasts and
-interaction again (5 seeds a cell), next to the same seeds at T0. ``at_40000``: where the zoo
-has the group ``toy_longer_40k`` (``studies/zoo_toy_context_40k.toml``: seed 0 of four
+interaction again (5 seeds a cell), next to the same seeds at T0. ``at_40000``: where
+``training_length/`` has the group ``toy_longer_40k`` (``studies/zoo_toy_context_40k.toml``: seed 0 of four
 toy_context cells trained to 40,000 steps), each such run's scores at T0, 20,000 and 40,000 steps.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ._common import Missing, active_latents, new_figure, save, values, with_factor_scores
+from pathlib import Path
+
+from ._common import Missing, Zoo, active_latents, new_figure, save, values, with_factor_scores
+
+LONGER = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "training_length"
 
 TWINS = ("toy_h1", "toy_context")
 FAIL = 0.6  # H1's failure threshold (fig_h1.THRESHOLD)
 WINDOW = 1000  # steps of log rows averaged for R(T)
 
 
-def _pairs(zoo):
-    """(longer study, twin study) aligned model by model (the same path under each group)."""
-    longer = with_factor_scores(zoo.select("toy_longer"))
+def _pairs(zoo, runs):
+    """(longer study, twin study) aligned model by model: the runs' group ``toy_longer`` against
+    the zoo's groups ``toy_h1`` and ``toy_context`` (the same path under each group)."""
+    longer = with_factor_scores(runs.select("toy_longer"))
     names = [m.split("/", 1)[1] for m in longer["model"].values.astype(str)]
     twins = with_factor_scores(zoo.study.isel(model=np.flatnonzero(np.isin(zoo.study["group"].values, TWINS))))
     index = {m.split("/", 1)[1]: i for i, m in enumerate(twins["model"].values.astype(str))}
@@ -55,11 +62,11 @@ def _recon_at(log, step: float) -> float:
     return float(np.mean(r[m])) if m.any() else float("nan")
 
 
-def _logs(zoo, longer, twins) -> dict:
+def _logs(zoo, runs, longer, twins) -> dict:
     """Per pair: T0, R(T0), R(20,000) from the longer log, and whether it replays the twin's rows."""
     t0, gain, replay = [], [], []
     for a, b in zip(longer["model"].values.astype(str), twins["model"].values.astype(str)):
-        la, lb = zoo.run(a).read_log(), zoo.run(b).read_log()
+        la, lb = runs.run(a).read_log(), zoo.run(b).read_log()
         T0, T = float(lb["step"].iloc[-1]), float(la["step"].iloc[-1])
         r0, r1 = _recon_at(la, T0), _recon_at(la, T)
         t0.append(T0)
@@ -75,11 +82,14 @@ def _cells(study) -> np.ndarray:
     return np.array([f"H1 r = {rv:g}" if d == "toy_blobs" else f"{m} {p}" for d, m, rv, p in zip(ds, meth, r, prof)])
 
 
-def summarise(zoo) -> dict:
+def summarise(zoo, runs=None) -> dict:
+    """``zoo``: the twins' zoo (pretrained/); ``runs``: where the longer runs are (default
+    :data:`LONGER`)."""
     from varstruct.study.contrasts import mcnemar, paired, with_holm
 
-    longer, twins = _pairs(zoo)
-    logs = _logs(zoo, longer, twins)
+    runs = runs if runs is not None else Zoo(LONGER)
+    longer, twins = _pairs(zoo, runs)
+    logs = _logs(zoo, runs, longer, twins)
     cells = _cells(twins)
     a0, a1 = values(twins, "active_mig"), values(longer, "active_mig")
     A0, A1 = values(twins, "active_mig_A"), values(longer, "active_mig_A")
@@ -113,34 +123,37 @@ def summarise(zoo) -> dict:
         out["cells"][c].update(t)
     out["contrasts_at_20000"] = _profile_contrasts(longer, cells)
     out["contrasts_at_stop_same_seeds"] = _profile_contrasts(twins, cells)
-    out["at_40000"] = _at_40000(zoo, longer, twins)
+    out["at_40000"] = _at_40000(runs, longer, twins)
     return out, (cells, logs, a0, a1, c1)
 
 
-def _at_40000(zoo, longer, twins) -> dict:
+def _at_40000(runs, longer, twins) -> dict:
     """The runs of the optional group ``toy_longer_40k`` (the same runs trained to 40,000 steps):
     per run its scores at T0, 20,000 and 40,000 steps and the reconstruction gained from 20,000
     to 40,000 (the same windowed means). Empty without the group."""
     try:
-        far = with_factor_scores(zoo.select("toy_longer_40k"))
+        far = with_factor_scores(runs.select("toy_longer_40k"))
     except Missing:
         return {}
     rel = {m.split("/", 1)[1]: i for i, m in enumerate(longer["model"].values.astype(str))}
+    studies = (twins, longer, far)
+    scores = {sc: [values(st, sc) for st in studies] for sc in ("active_mig", "active_mig_A", "active_mig_B", "active_mig_C")}
+    stages, converged = [active_latents(st) for st in studies], values(far, "converged")
     out = {}
     for j, m in enumerate(far["model"].values.astype(str)):
         key = m.split("/", 1)[1]
         if key not in rel:
             continue
-        i = rel[key]
-        log = zoo.run(m).read_log()
+        at = (rel[key], rel[key], j)  # the run's index in twins, longer, far
+        log = runs.run(m).read_log()
         T = float(log["step"].iloc[-1])
         row = {"recon_gain_20000_to_end": round((_recon_at(log, 20000) - _recon_at(log, T)) / _recon_at(log, 20000), 4),
-               "steps": int(T), "converged": bool(values(far, "converged")[j] == 1)}
-        for score in ("active_mig", "active_mig_A", "active_mig_B", "active_mig_C"):
-            v = [values(s, score)[k] for s, k in ((twins, i), (longer, i), (far, j))]
+               "steps": int(T), "converged": bool(converged[j] == 1)}
+        for sc, cols in scores.items():
+            v = [col[k] for col, k in zip(cols, at)]
             if np.isfinite(v).all():
-                row[score] = [round(float(x), 3) for x in v]
-        row["stages"] = [int(active_latents(s)[k]) for s, k in ((twins, i), (longer, i), (far, j))]
+                row[sc] = [round(float(x), 3) for x in v]
+        row["stages"] = [int(col[k]) for col, k in zip(stages, at)]
         out[key] = row
     return out
 
@@ -168,8 +181,8 @@ def _profile_contrasts(study, cells) -> dict:
     return out
 
 
-def make(zoo, out) -> dict:
-    numbers, (cells, logs, a0, a1, c1) = summarise(zoo)
+def make(zoo, out, runs=None) -> dict:
+    numbers, (cells, logs, a0, a1, c1) = summarise(zoo, runs)
     prof = {"none": 0, "noflip": 1, "flip": 2}
     order = sorted(dict.fromkeys(cells), key=lambda c: (0, float(c.split()[-1]), "") if c.startswith("H1")
                    else (1, prof.get(c.split()[1], 3), c.split()[0]))

@@ -20,26 +20,29 @@ for spec in zoo_dsprites_betas zoo_dsprites_variants zoo_dsprites_tc_factor zoo_
   $PY -m varstruct sweep studies/$spec.toml --out "$WORK" --workers 2 --threads 1 || exit $?
 done
 $PY -m varstruct.study.keep_converged "$WORK" "$OUT/dsprites" || exit $?
-# the training-length check: toy zoo runs trained again to a fixed 20,000 steps (RESULTS section 11);
-# only their config, log and scores are kept (no figure reads their measures; the zoo stays < 80 MB)
+# the training-length check (RESULTS section 11): toy zoo runs trained again to a fixed 20,000 (or
+# 40,000) steps. They need not meet the convergence criterion, so they stay out of $OUT, in
+# benchmarks/results/training_length; only their config, log and scores are kept (no figure reads
+# their measures or weights)
+LEN=${TRAINING_LENGTH:-benchmarks/results/training_length}
 for spec in zoo_toy_h1_longer zoo_toy_h1_longer_b zoo_toy_context_longer; do
-  $PY -m varstruct sweep studies/$spec.toml --out "$OUT/toy_longer" --workers 2 --threads 1 || exit $?
+  $PY -m varstruct sweep studies/$spec.toml --out "$LEN/toy_longer" --workers 2 --threads 1 || exit $?
 done
-$PY -m varstruct sweep studies/zoo_toy_context_40k.toml --out "$OUT/toy_longer_40k" --workers 2 --threads 1 || exit $?
-# no figure reads the measures of these groups or of the baselines (recompute them with
-# `varstruct measure model DIR`): they are not kept, so the zoo stays under 80 MB
-find "$OUT/toy_longer" "$OUT/toy_longer_40k" "$OUT/toy_baselines" -name measures.nc -delete
+$PY -m varstruct sweep studies/zoo_toy_context_40k.toml --out "$LEN/toy_longer_40k" --workers 2 --threads 1 || exit $?
+find "$LEN" -name measures.nc -delete
+$PY -m varstruct.study.manifest "$LEN" --half float16 --without-weights toy_longer --without-weights toy_longer_40k || exit $?
 # float16 weights (loading upcasts to float32) and the manifest with every run's sha256; the toy
-# runs of seed >= 1, every toy_longer run and the untrained baselines of color_dsprites, noisy_dsprites and shapes3d (no
+# runs of seed >= 1 and the untrained baselines of color_dsprites, noisy_dsprites and shapes3d (no
 # figure loads them) are kept as results without weights (their config.json retrains them)
 RELEASE=()
 for d in $(cd "$OUT" && find toy_context toy_h1 mask toy_baselines -type d -name 'seed*' ! -name seed0 2>/dev/null | sort); do
   RELEASE+=(--without-weights "$d")
 done
-for g in toy_longer toy_longer_40k; do [ -d "$OUT/$g" ] && RELEASE+=(--without-weights $g); done
 for d in color_dsprites noisy_dsprites shapes3d; do
   [ -d "$OUT/dsprites_baselines/$d" ] && RELEASE+=(--without-weights "dsprites_baselines/$d")
 done
 $PY -m varstruct.study.manifest "$OUT" --half float16 "${RELEASE[@]}" || exit $?
 # the dataset-measure cache ($OUT/_dataset_measures), so that correlate needs no computing
 $PY -m varstruct collect "$OUT" --out "${TMPDIR:-/tmp}/zoo_study.nc"
+# and the training-length runs' own cache (figure training_length reads them with collect)
+$PY -m varstruct collect "$LEN" --out "${TMPDIR:-/tmp}/training_length_study.nc"

@@ -244,7 +244,7 @@ def _training_length_zoo():
 
 def test_training_length_pairs_each_run_with_its_twin(tmp_path):
     mod, zoo = _training_length_zoo()
-    nums, (cells, logs, a0, a1, c1) = mod.summarise(zoo)
+    nums, (cells, logs, a0, a1, c1) = mod.summarise(zoo, zoo)  # the fake zoo holds twins and longer runs
     assert nums["n_pairs"] == 4
     assert nums["replayed"] == 3                                  # one longer log differs from its twin at step 100
     np.testing.assert_allclose(logs["gain"], 0.25)               # R(5000) = 2.0 (rows 4050-5000), R(20000) = 1.5
@@ -263,5 +263,5 @@ def test_training_length_pairs_each_run_with_its_twin(tmp_path):
     ps = [h1["change_active_mig"]["p"], ctx["change_active_mig"]["p"], ctx["change_active_mig_A"]["p"]]
     np.testing.assert_allclose([h1["change_active_mig"]["p_holm"], ctx["change_active_mig"]["p_holm"],
                                 ctx["change_active_mig_A"]["p_holm"]], holm(ps))
-    out = mod.make(zoo, tmp_path)
+    out = mod.make(zoo, tmp_path, zoo)
     assert out["n_pairs"] == 4 and (tmp_path / "training_length.png").is_file()

@@ -140,7 +140,7 @@ def mcnemar(before, after) -> dict:
     if x.shape != y.shape:
         raise ValueError(f"mcnemar: before and after must have one length, got {x.shape} and {y.shape}")
     b, c = int(np.sum(~x & y)), int(np.sum(x & ~y))
-    p = 1.0 if b + c == 0 else float(min(1.0, 2 * stats.binom.cdf(min(b, c), b + c, 0.5)))
+    p = 1.0 if b + c == 0 else float(stats.binomtest(b, b + c, 0.5).pvalue)
     return {"b": b, "c": c, "p": p, "n": int(x.size)}
 
 
