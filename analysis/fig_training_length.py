@@ -9,7 +9,8 @@ until the convergence criterion held. Every batch is a pure function of (seed, s
 longer run replays its twin's steps bit for bit and then goes on: each pair is one model seen at
 its stopping step T0 and at 20,000 (``replayed``: how many longer logs equal their twin's rows).
 Pairs: H1's r = 1 and 1.25 cells (all 20 seeds; the cells whose failure rates carry H1's trend),
-its r = 1.5, 2, 3 cells (seeds 0-2) and every toy_context cell (seeds 0-4).
+its r = 1.5, 2, 3 cells (the seeds ``studies/zoo_toy_h1_longer_b.toml`` names) and every toy_context
+cell (all 10 seeds: 0-4 trained at stop 28, 5-9 at stop 29).
 
 Per pair:
 - *reconstruction gained after the stop*: (R(T0) − R(20,000)) / R(T0), with R the mean recon of
@@ -20,13 +21,19 @@ Per pair:
   the learning stage (latents with mean KL >= 0.05) and, on H1, of failure (active MIG < 0.6).
 
 Panels: (a) reconstruction gained after the stop, per run, by cell; (b) active MIG at T0 against
-at 20,000 steps, per run (the diagonal: no change). Tests (numbers.json ``cells``): per cell the
+at 20,000 steps, per run (the diagonal: no change); (c) where there are 40,000-step runs, each
+one's active MIG at T0, 20,000 and 40,000 steps. Tests (numbers.json ``cells``): per cell the
 mean paired change of active MIG (and of A's) with a sign-flip permutation p and a bootstrap CI
-(``varstruct.study.contrasts.paired``), Holm over all cells' changes (active MIG and A's) as one family; H1 failures
-before and after by the exact McNemar test; on the 20,000-step runs, H2/H3's contrasts and
-interaction again (5 seeds a cell), next to the same seeds at T0. ``at_40000``: where
-``training_length/`` has the group ``toy_longer_40k`` (``studies/zoo_toy_context_40k.toml``: seed 0 of four
-toy_context cells trained to 40,000 steps), each such run's scores at T0, 20,000 and 40,000 steps.
+(``varstruct.study.contrasts.paired``), Holm over all cells' changes (active MIG and A's) as one
+family; H1 failures before and after by the exact McNemar test. ``h1_at_20000``: H1's failures
+and collapses per r at the stop and at 20,000 steps on the same seeds, with the Cochran–Armitage
+trends (all r, and from r = 1.25 on). ``contrasts_at_20000`` / ``contrasts_at_stop_same_seeds``:
+H2's contrasts and H3's interaction on the toy_context pairs at each length (Holm over the 12
+tests of each). ``at_40000``: where ``training_length/`` has the group ``toy_longer_40k``
+(``studies/zoo_toy_context_40k*.toml``: seeds 0-4 of the β-VAE cells, seed 0 of two ordered-AE
+cells), each such run's scores at T0, 20,000 and 40,000 steps; ``settled_20000_to_40000``: per
+cell, whether active MIG and A's settled, a paired TOST that the mean change lies within ±MARGIN
+(0.05; ``contrasts.equivalence``), from 20,000 to 40,000 steps and, for contrast, from T0 to 20,000.
 """
 from __future__ import annotations
 
@@ -41,6 +48,11 @@ LONGER = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "train
 TWINS = ("toy_h1", "toy_context")
 FAIL = 0.6  # H1's failure threshold (fig_h1.THRESHOLD)
 WINDOW = 1000  # steps of log rows averaged for R(T)
+# "Settled" from 20,000 to 40,000 steps: a cell's mean paired change of active MIG (and of A's) lies
+# within ±MARGIN by a paired TOST at α = 0.05 (contrasts.equivalence). Fixed before the 40,000-step
+# runs of seeds 1-4 were scored: a quarter of the smallest effect section 5 reads (0.19), and under
+# a third of the smallest change the criterion's stop left (0.16, β-VAE flip).
+MARGIN = 0.05
 
 
 def _pairs(zoo, runs):
@@ -123,23 +135,51 @@ def summarise(zoo, runs=None) -> dict:
         out["cells"][c].update(t)
     out["contrasts_at_20000"] = _profile_contrasts(longer, cells)
     out["contrasts_at_stop_same_seeds"] = _profile_contrasts(twins, cells)
-    out["at_40000"] = _at_40000(runs, longer, twins)
-    return out, (cells, logs, a0, a1, c1)
+    out["h1_at_20000"] = _h1_trend(cells, a0, a1, s0, s1)
+    out["at_40000"], out["settled_20000_to_40000"], curves = _at_40000(runs, longer, twins, cells)
+    return out, (cells, logs, a0, a1, c1, curves)
 
 
-def _at_40000(runs, longer, twins) -> dict:
-    """The runs of the optional group ``toy_longer_40k`` (the same runs trained to 40,000 steps):
-    per run its scores at T0, 20,000 and 40,000 steps and the reconstruction gained from 20,000
-    to 40,000 (the same windowed means). Empty without the group."""
+def _h1_trend(cells, a0, a1, s0, s1) -> dict:
+    """H1 on the pairs, at the stop and at 20,000 steps: per r the failures (active MIG < FAIL) and
+    collapses (no latent of KL >= 0.05), with the Cochran–Armitage trend over r (r as the score)
+    over all r and from r = 1.25 on. Empty with fewer than two H1 cells."""
+    from varstruct.study.contrasts import trend_test
+
+    rs = sorted({float(c.split()[-1]) for c in cells if c.startswith("H1")})
+    if len(rs) < 2:
+        return {}
+    out = {"r": rs}
+    for when, a, st in (("at_stop", a0, s0), ("at_20000", a1, s1)):
+        n = np.array([np.sum(cells == f"H1 r = {r:g}") for r in rs])
+        fail = np.array([np.sum((cells == f"H1 r = {r:g}") & (a < FAIL)) for r in rs])
+        coll = np.array([np.sum((cells == f"H1 r = {r:g}") & (st == 0)) for r in rs])
+        far = np.array(rs) >= 1.25
+        out[when] = {"n": n.tolist(), "failures": fail.tolist(), "collapses": coll.tolist(),
+                     "failure_trend": trend_test(fail, n, rs), "collapse_trend": trend_test(coll, n, rs),
+                     "failure_trend_from_1.25": trend_test(fail[far], n[far], np.array(rs)[far])}
+    return out
+
+
+def _at_40000(runs, longer, twins, cells) -> tuple[dict, dict, dict]:
+    """The runs of the optional group ``toy_longer_40k`` (the same runs trained to 40,000 steps).
+
+    Returns (per run: its scores at T0, 20,000 and 40,000 steps and the reconstruction gained from
+    20,000 to the end (the same windowed means); per cell with ≥ 2 such runs: whether active MIG
+    and A's settled from 20,000 to 40,000 (``equivalence`` within ±MARGIN, the paired TOST), next
+    to the same test from T0 to 20,000; per run the active-MIG learning curve for the figure).
+    All empty without the group."""
+    from varstruct.study.contrasts import equivalence
+
     try:
         far = with_factor_scores(runs.select("toy_longer_40k"))
     except Missing:
-        return {}
+        return {}, {}, {}
     rel = {m.split("/", 1)[1]: i for i, m in enumerate(longer["model"].values.astype(str))}
     studies = (twins, longer, far)
     scores = {sc: [values(st, sc) for st in studies] for sc in ("active_mig", "active_mig_A", "active_mig_B", "active_mig_C")}
     stages, converged = [active_latents(st) for st in studies], values(far, "converged")
-    out = {}
+    out, curves, by_cell = {}, {}, {}
     for j, m in enumerate(far["model"].values.astype(str)):
         key = m.split("/", 1)[1]
         if key not in rel:
@@ -155,14 +195,26 @@ def _at_40000(runs, longer, twins) -> dict:
                 row[sc] = [round(float(x), 3) for x in v]
         row["stages"] = [int(col[k]) for col, k in zip(stages, at)]
         out[key] = row
-    return out
+        curves[key] = (cells[rel[key]], [float(scores["active_mig"][i][k]) for i, k in enumerate(at)])
+        by_cell.setdefault(cells[rel[key]], []).append(at)
+    settled = {}
+    for c, ats in by_cell.items():
+        if len(ats) < 2:
+            continue
+        row = {"n": len(ats)}
+        for sc in ("active_mig", "active_mig_A"):
+            t0, t1, t2 = (np.array([scores[sc][i][a[i]] for a in ats]) for i in range(3))
+            if np.isfinite(np.r_[t0, t1, t2]).all():
+                row[sc] = {"20000_to_40000": equivalence(t2, t1, MARGIN), "stop_to_20000": equivalence(t1, t0, MARGIN)}
+        settled[c] = row
+    return out, settled, curves
 
 
 def _profile_contrasts(study, cells) -> dict:
     """H2's β-VAE contrasts noflip − flip and none − flip (overall active MIG and each factor's)
     and H3's interaction (the β-VAE's drop none → flip minus the ordered AE's, fig_h3's sign) on the toy_context
     pairs of ``study``."""
-    from varstruct.study.contrasts import contrast, interaction
+    from varstruct.study.contrasts import contrast, interaction, with_holm
 
     ctx = [c for c in dict.fromkeys(cells) if not c.startswith("H1")]
     if not all(f"{m} {p}" in ctx for m in ("beta_vae", "ordered_ae") for p in ("none", "noflip", "flip")):
@@ -177,17 +229,19 @@ def _profile_contrasts(study, cells) -> dict:
                       "h2_none_minus_flip": contrast(get["beta_vae none"], get["beta_vae flip"]),
                       "h3_interaction": interaction(get["beta_vae none"], get["beta_vae flip"],
                                                     get["ordered_ae none"], get["ordered_ae flip"]),
-                      "means": {c: round(float(np.mean(get[c])), 3) for c in ctx}}
-    return out
+                      "means": {c: round(float(np.mean(get[c])), 3) for c in ctx},
+                      "n": {c: int(np.isfinite(get[c]).sum()) for c in ctx}}
+    return with_holm(out)  # the 12 tests (3 per score) as one family
 
 
 def make(zoo, out, runs=None) -> dict:
-    numbers, (cells, logs, a0, a1, c1) = summarise(zoo, runs)
+    numbers, (cells, logs, a0, a1, c1, curves) = summarise(zoo, runs)
     prof = {"none": 0, "noflip": 1, "flip": 2}
     order = sorted(dict.fromkeys(cells), key=lambda c: (0, float(c.split()[-1]), "") if c.startswith("H1")
                    else (1, prof.get(c.split()[1], 3), c.split()[0]))
-    fig = new_figure(figsize=(11.0, 4.2))
-    ax1, ax2 = fig.subplots(1, 2, width_ratios=[1.6, 1])
+    fig = new_figure(figsize=(15.0 if curves else 11.0, 4.2))
+    axes = fig.subplots(1, 3 if curves else 2, width_ratios=[1.6, 1, 1] if curves else [1.6, 1])
+    ax1, ax2 = axes[0], axes[1]
     rng = np.random.default_rng(0)
     for i, c in enumerate(order):
         m = cells == c
@@ -215,6 +269,22 @@ def make(zoo, out, runs=None) -> dict:
     ax2.set_ylabel("active MIG at 20,000 steps")
     ax2.set_title("(b) the same runs, trained on", fontsize=9)
     ax2.legend(fontsize=7)
+    if curves:
+        ax3, styles = axes[2], {"beta_vae": ("C1", "-"), "ordered_ae": ("C2", "--")}
+        seen = set()
+        for key, (cell, v) in sorted(curves.items()):
+            meth, prof = cell.split()[0], cell.split()[-1]
+            col, ls = styles.get(meth, ("C0", ":"))
+            lab = f"{names.get(meth, meth)}" if meth not in seen else None
+            seen.add(meth)
+            ax3.plot([0, 1, 2], v, color=col, ls=ls, marker={"none": "o", "noflip": "s", "flip": "^"}.get(prof, "."),
+                     ms=4, lw=0.9, alpha=0.8, label=lab)
+        ax3.set_xticks([0, 1, 2], ["stop (T0)", "20,000", "40,000"])
+        ax3.set_ylim(-0.02, 1.0)
+        ax3.set_xlabel("training length (steps); markers: none ○, noflip □, flip △")
+        ax3.set_ylabel("active MIG")
+        ax3.set_title(f"(c) runs trained on to 40,000 steps ({len(curves)})", fontsize=9)
+        ax3.legend(fontsize=7)
     fig.suptitle(f"Training length: {numbers['n_pairs']} toy runs at their stop and at 20,000 steps", fontsize=10)
     save(fig, out, "training_length")
     return numbers

@@ -28,7 +28,9 @@ LEN=${TRAINING_LENGTH:-benchmarks/results/training_length}
 for spec in zoo_toy_h1_longer zoo_toy_h1_longer_b zoo_toy_context_longer; do
   $PY -m varstruct sweep studies/$spec.toml --out "$LEN/toy_longer" --workers 2 --threads 1 || exit $?
 done
-$PY -m varstruct sweep studies/zoo_toy_context_40k.toml --out "$LEN/toy_longer_40k" --workers 2 --threads 1 || exit $?
+for spec in zoo_toy_context_40k zoo_toy_context_40k_b; do
+  $PY -m varstruct sweep studies/$spec.toml --out "$LEN/toy_longer_40k" --workers 2 --threads 1 || exit $?
+done
 find "$LEN" -name measures.nc -delete
 $PY -m varstruct.study.manifest "$LEN" --half float16 --without-weights toy_longer --without-weights toy_longer_40k || exit $?
 # float16 weights (loading upcasts to float32) and the manifest with every run's sha256; the toy

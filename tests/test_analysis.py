@@ -200,9 +200,10 @@ def test_longitudinal_arms_from_method_and_changeable():
     assert arms(s.drop_vars("hp_changeable")).tolist() == ["any", "any", "beta", ""]
 
 
-def _training_length_zoo():
+def _training_length_zoo(far: bool = False):
     """Two H1 seeds (r = 1) and two toy_context β-VAE flip seeds, each at its stop (toy_h1,
-    toy_context) and trained on (toy_longer), with hand-made logs."""
+    toy_context) and trained on (toy_longer), with hand-made logs; with ``far`` the two
+    toy_context seeds also trained to 40,000 steps (toy_longer_40k)."""
     import pandas as pd
     from types import SimpleNamespace
 
@@ -210,25 +211,28 @@ def _training_length_zoo():
 
     cells = [("toy_blobs", "toy_h1", "none", "r1", s) for s in (0, 1)] + [("toy_context", "toy_context", "flip", "c", s) for s in (0, 1)]
     models, coords = [], {k: [] for k in ("dataset", "method", "data_r", "data_profile", "converged", "recon_improvement_se", "group")}
-    amig = {"toy_h1": [0.1, 0.7, 0.3, 0.5], "toy_context": [0.1, 0.7, 0.3, 0.5], "toy_longer": [0.8, 0.75, 0.6, 0.7]}
-    kl = []
-    for group in ("toy_h1", "toy_context", "toy_longer"):
+    amig = {"toy_h1": [0.1, 0.7, 0.3, 0.5], "toy_context": [0.1, 0.7, 0.3, 0.5], "toy_longer": [0.8, 0.75, 0.6, 0.7],
+            "toy_longer_40k": [None, None, 0.62, 0.69]}
+    kl, a = [], []
+    for group in ("toy_h1", "toy_context", "toy_longer") + (("toy_longer_40k",) if far else ()):
         for i, (ds, twin, prof, cell, seed) in enumerate(cells):
-            if group not in ("toy_longer", twin):
+            if group not in ("toy_longer", "toy_longer_40k", twin) or amig[group][i] is None:
                 continue
             models.append(f"{group}/{ds}-{cell}/m/seed{seed}")
             for k, v in zip(coords, (ds, "beta_vae", 1.0 if ds == "toy_blobs" else 1.5, prof,
-                                     0.0 if group == "toy_longer" else 1.0, 0.01, group)):
+                                     0.0 if group.startswith("toy_longer") else 1.0, 0.01, group)):
                 coords[k].append(v)
-            kl.append([1.0, 1.0 if group == "toy_longer" or seed == 1 else 0.0, 0.0])
-    a = np.array([amig[g][i % 4] for g, i in zip(coords["group"], [0, 1, 2, 3, 0, 1, 2, 3])])
+            kl.append([1.0, 1.0 if group.startswith("toy_longer") or seed == 1 else 0.0, 0.0])
+            a.append(amig[group][i])
+    a = np.array(a)
     study = xr.Dataset({"active_mig": ("model", a), "latent_kl": (("model", "latent"), np.array(kl)),
                         "active_mig_per_factor": (("model", "factor"), np.c_[a / 2, a])},
                        coords={"model": models, "factor": ["A", "B"], **{k: ("model", v) for k, v in coords.items()}})
-    steps = np.arange(50, 20001, 50)
+    steps = np.arange(50, 40001, 50)
     twin_log = pd.DataFrame({"step": steps[steps <= 5000], "recon": 2.0})
-    longer = pd.DataFrame({"step": steps, "recon": np.where(steps <= 5000, 2.0, np.where(steps <= 19000, 1.8, 1.5))})
-    logs = {m: (longer if m.startswith("toy_longer") else twin_log) for m in models}
+    longer = pd.DataFrame({"step": steps[steps <= 20000], "recon": np.where(steps <= 5000, 2.0, np.where(steps <= 19000, 1.8, 1.5))[steps <= 20000]})
+    farlog = pd.DataFrame({"step": steps, "recon": np.where(steps <= 19000, 1.8, np.where(steps <= 39000, 1.5, 1.2))})
+    logs = {m: (farlog if m.startswith("toy_longer_40k") else longer if m.startswith("toy_longer") else twin_log) for m in models}
     logs["toy_longer/toy_context-c/m/seed1"] = longer.assign(recon=longer["recon"].where(longer["step"] != 100, 2.5))
 
     class FakeZoo(_common.Zoo):
@@ -244,7 +248,7 @@ def _training_length_zoo():
 
 def test_training_length_pairs_each_run_with_its_twin(tmp_path):
     mod, zoo = _training_length_zoo()
-    nums, (cells, logs, a0, a1, c1) = mod.summarise(zoo, zoo)  # the fake zoo holds twins and longer runs
+    nums, (cells, logs, a0, a1, c1, curves) = mod.summarise(zoo, zoo)  # the fake zoo holds twins and longer runs
     assert nums["n_pairs"] == 4
     assert nums["replayed"] == 3                                  # one longer log differs from its twin at step 100
     np.testing.assert_allclose(logs["gain"], 0.25)               # R(5000) = 2.0 (rows 4050-5000), R(20000) = 1.5
@@ -265,3 +269,39 @@ def test_training_length_pairs_each_run_with_its_twin(tmp_path):
                                 ctx["change_active_mig_A"]["p_holm"]], holm(ps))
     out = mod.make(zoo, tmp_path, zoo)
     assert out["n_pairs"] == 4 and (tmp_path / "training_length.png").is_file()
+    assert out["at_40000"] == {} and out["settled_20000_to_40000"] == {} and out["h1_at_20000"] == {}
+
+
+def test_training_length_40000_steps_settled_by_tost(tmp_path):
+    mod, zoo = _training_length_zoo(far=True)
+    nums, (*_, curves) = mod.summarise(zoo, zoo)
+    assert nums["n_pairs"] == 4  # the 40,000-step runs are not pairs of their own
+    run = nums["at_40000"]["toy_context-c/m/seed0"]
+    assert run["active_mig"] == [0.3, 0.6, 0.62] and run["steps"] == 40000
+    assert run["recon_gain_20000_to_end"] == pytest.approx(0.2)  # R(20,000) = 1.5, R(40,000) = 1.2
+    assert curves["toy_context-c/m/seed1"] == ("beta_vae flip", pytest.approx([0.5, 0.7, 0.69]))
+    st = nums["settled_20000_to_40000"]["beta_vae flip"]["active_mig"]["20000_to_40000"]
+    # changes 0.02 and -0.01: mean 0.005, se = s / sqrt(2) = 0.015; on 1 df (Cauchy) F(t) = 1/2 + atan(t)/pi
+    assert st["diff"] == pytest.approx(0.005) and st["n"] == 2
+    assert st["p"] == pytest.approx(max(0.5 - np.arctan(0.055 / 0.015) / np.pi, 0.5 - np.arctan(0.045 / 0.015) / np.pi))
+    assert st["equivalent"] is False  # two runs cannot show it at this spread
+    assert nums["settled_20000_to_40000"]["beta_vae flip"]["active_mig"]["stop_to_20000"]["diff"] == pytest.approx(0.25)
+    mod.make(zoo, tmp_path, zoo)
+    assert (tmp_path / "training_length.png").is_file()
+
+
+def test_training_length_h1_trend_counts():
+    from analysis.fig_training_length import _h1_trend
+    from varstruct.study.contrasts import trend_test
+
+    cells = np.array(["H1 r = 1"] * 3 + ["H1 r = 1.25"] * 2 + ["H1 r = 2"] * 3 + ["beta_vae flip"])
+    a0 = np.array([0.1, 0.2, 0.9, 0.1, 0.8, 0.9, 0.9, 0.9, 0.1])
+    a1 = np.array([0.1, 0.8, 0.9, 0.1, 0.8, 0.9, 0.9, 0.9, 0.1])
+    s0 = np.array([0, 2, 2, 0, 2, 2, 2, 2, 0])
+    out = _h1_trend(cells, a0, a1, s0, s0)
+    assert out["r"] == [1.0, 1.25, 2.0]
+    assert out["at_stop"]["n"] == [3, 2, 3] and out["at_stop"]["failures"] == [2, 1, 0]
+    assert out["at_20000"]["failures"] == [1, 1, 0] and out["at_20000"]["collapses"] == [1, 1, 0]
+    assert out["at_stop"]["failure_trend"] == trend_test([2, 1, 0], [3, 2, 3], [1.0, 1.25, 2.0])
+    assert out["at_stop"]["failure_trend_from_1.25"]["n"] == 5
+    assert _h1_trend(cells[:3], a0[:3], a1[:3], s0[:3], s0[:3]) == {}

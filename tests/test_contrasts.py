@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from varstruct.study.contrasts import contrast, holm, interaction, mcnemar, paired, trend_test, with_holm
+from varstruct.study.contrasts import contrast, equivalence, holm, interaction, mcnemar, paired, trend_test, with_holm
 
 
 def test_cochran_armitage_on_agresti_s_malformation_table():
@@ -108,6 +108,36 @@ def test_paired_drops_nan_pairs_and_handles_no_change():
     assert np.isnan(paired([1.0], [0.0])["p"])
     with pytest.raises(ValueError):
         paired([1.0, 2.0], [1.0])
+
+
+def _t2_cdf(t):
+    # Student's t with 2 degrees of freedom in closed form: F(t) = 1/2 + t / (2 sqrt(2 + t^2))
+    return 0.5 + t / (2 * np.sqrt(2 + t * t))
+
+
+def test_equivalence_tost_closed_form_on_two_degrees_of_freedom():
+    # differences -1, 0, 1: mean 0, s = 1, se = 1/sqrt(3); margin 2: both one-sided t = 2 sqrt(3)
+    v = equivalence(np.array([4.0, 5.0, 6.0]), np.full(3, 5.0), margin=2.0)
+    assert v["diff"] == pytest.approx(0.0, abs=1e-15) and v["n"] == 3
+    assert v["p"] == pytest.approx(1 - _t2_cdf(np.sqrt(12)), rel=1e-12) and v["equivalent"] is True
+    # 90% t interval on 2 df: t_0.95 = 0.9 / sqrt(2 * 0.95 * 0.05)
+    half = 0.9 / np.sqrt(0.095) / np.sqrt(3)
+    assert (v["ci_low"], v["ci_high"]) == pytest.approx((-half, half), rel=1e-9)
+    # differences 0, 1, 2 (mean 1): the upper test decides, t = (1 - 2) sqrt(3)
+    w = equivalence([0.0, 1.0, 2.0], [0.0, 0.0, 0.0], margin=2.0)
+    assert w["p"] == pytest.approx(_t2_cdf(-np.sqrt(3)), rel=1e-12) and w["equivalent"] is False
+    assert w["ci_high"] == pytest.approx(1 + half, rel=1e-9) and w["ci_high"] > 2  # the interval leaves the margin
+
+
+def test_equivalence_edge_cases():
+    assert equivalence([0.51, 0.52], [0.50, 0.51], margin=0.05)["p"] == 0.0  # no spread, inside
+    assert equivalence([0.6, 0.7], [0.5, 0.6], margin=0.05)["equivalent"] is False  # no spread, outside
+    v = equivalence([1.0, np.nan], [0.5, 0.5], margin=0.05)
+    assert v["n"] == 1 and np.isnan(v["p"]) and v["equivalent"] is None
+    with pytest.raises(ValueError):
+        equivalence([1.0, 2.0], [1.0, 2.0], margin=0.0)
+    with pytest.raises(ValueError):
+        equivalence([1.0, 2.0], [1.0], margin=0.1)
 
 
 def test_mcnemar_exact_binomial():

@@ -27,6 +27,13 @@ same dataset configuration, and the hypotheses compare cells, so seeds are the r
 - :func:`mcnemar`: the exact McNemar test of a change in a binary outcome on the same units
   (b units switch 0 → 1, c switch 1 → 0): two-sided binomial p of min(b, c) in b + c trials
   at ½, p = min(1, 2·P[Bin(b + c, ½) <= min(b, c)]); 1 when nothing switches.
+- :func:`equivalence`: a paired two one-sided tests (TOST; Schuirmann 1987) that the mean
+  change d̄ of a_i − b_i lies within ±margin ("the score has settled": the same models trained
+  on change by less than the margin). With s the differences' standard deviation and
+  se = s/√n, t_lo = (d̄ + margin)/se and t_hi = (d̄ − margin)/se on n − 1 degrees of freedom,
+  p = max(P[T ≥ t_lo], P[T ≤ t_hi]); equivalent at level α ⇔ p < α ⇔ the (1 − 2α) t interval
+  of d̄ lies inside (−margin, margin). Differences without spread (s = 0) give p = 0 when
+  |d̄| < margin and 1 otherwise.
 
 - :func:`holm`: Holm–Bonferroni adjusted p-values for a family of m tests (step-down): with the
   p sorted ascending, p̃_(i) = max_{j ≤ i} min(1, (m − j + 1)·p_(j)); rejecting p̃ < α keeps the
@@ -130,6 +137,34 @@ def paired(a, b, n_resamples: int = 9999, confidence_level: float = 0.95, seed: 
                                      random_state=rng)
         out["p"] = float(res.pvalue)
     out["ci_low"], out["ci_high"] = _percentiles(_boot_means(d, n_resamples, rng), confidence_level)
+    return out
+
+
+def equivalence(a, b, margin: float, alpha: float = 0.05) -> dict:
+    """Paired TOST of |mean(a − b)| < margin over pairs (a_i, b_i) [n] (NaN pairs dropped).
+    Returns {diff, p, ci_low, ci_high (the 1 − 2α t interval of the mean change), margin,
+    equivalent (p < α), n}; fewer than 2 pairs give NaNs and equivalent None."""
+    if not margin > 0 or not 0 < alpha < 0.5:
+        raise ValueError(f"equivalence: need margin > 0 and 0 < alpha < 0.5, got {margin}, {alpha}")
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"equivalence: a and b must have one length, got {a.shape} and {b.shape}")
+    d = (a - b)[np.isfinite(a) & np.isfinite(b)]
+    n = len(d)
+    out = {"diff": float("nan"), "p": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
+           "margin": float(margin), "equivalent": None, "n": n}
+    if n < 2:
+        return out
+    mean, se = float(d.mean()), float(d.std(ddof=1) / np.sqrt(n))
+    out["diff"] = mean
+    if se == 0:
+        out["p"], out["ci_low"], out["ci_high"] = (0.0 if abs(mean) < margin else 1.0), mean, mean
+    else:
+        t = stats.t(df=n - 1)
+        out["p"] = float(max(t.sf((mean + margin) / se), t.cdf((mean - margin) / se)))
+        half = float(t.ppf(1 - alpha) * se)
+        out["ci_low"], out["ci_high"] = mean - half, mean + half
+    out["equivalent"] = bool(out["p"] < alpha)
     return out
 
 
