@@ -30,8 +30,7 @@ and collapses per r at the stop and at 20,000 steps on the same seeds, with the 
 trends (all r, and from r = 1.25 on). ``contrasts_at_20000`` / ``contrasts_at_stop_same_seeds``:
 H2's contrasts and H3's interaction on the toy_context pairs at each length (Holm over the 12
 tests of each). ``at_40000``: where ``training_length/`` has the group ``toy_longer_40k``
-(``studies/zoo_toy_context_40k*.toml``: seeds 0-4 of the β-VAE cells, seed 0 of two ordered-AE
-cells), each such run's scores at T0, 20,000 and 40,000 steps; ``settled_20000_to_40000``: per
+(``studies/zoo_toy_context_40k*.toml``: seeds 0-4 of every toy_context cell), each such run's scores at T0, 20,000 and 40,000 steps; ``settled_20000_to_40000``: per
 cell, whether active MIG and A's settled, a paired TOST that the mean change lies within ±MARGIN
 (0.05; ``contrasts.equivalence``), from 20,000 to 40,000 steps and, for contrast, from T0 to 20,000.
 """
