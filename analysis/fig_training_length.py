@@ -28,11 +28,13 @@ mean paired change of active MIG (and of A's) with a sign-flip permutation p and
 family; H1 failures before and after by the exact McNemar test. ``h1_at_20000``: H1's failures
 and collapses per r at the stop and at 20,000 steps on the same seeds, with the Cochran–Armitage
 trends (all r, and from r = 1.25 on). ``contrasts_at_20000`` / ``contrasts_at_stop_same_seeds``:
-H2's contrasts and H3's interaction on the toy_context pairs at each length (Holm over the 12
-tests of each). ``at_40000``: where ``training_length/`` has the group ``toy_longer_40k``
-(``studies/zoo_toy_context_40k*.toml``: seeds 0-4 of every toy_context cell), each such run's scores at T0, 20,000 and 40,000 steps; ``settled_20000_to_40000``: per
-cell, whether active MIG and A's settled, a paired TOST that the mean change lies within ±MARGIN
-(0.05; ``contrasts.equivalence``), from 20,000 to 40,000 steps and, for contrast, from T0 to 20,000.
+H2's contrasts and H3's interaction on the toy_context pairs at each length, with the oracle
+readout's ceilings and H2's noflip − flip relative to them (Holm over the tests of each length).
+``at_40000``: where ``training_length/`` has the group ``toy_longer_40k``
+(``studies/zoo_toy_context_40k*.toml``: seeds 0-4 of every toy_context cell), each such run's
+scores at T0, 20,000 and 40,000 steps; ``settled_20000_to_40000``: per cell, whether active MIG and
+A's settled, a paired TOST that the mean change lies within ±MARGIN (0.05;
+``contrasts.equivalence``), from 20,000 to 40,000 steps and, for contrast, from T0 to 20,000.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ import numpy as np
 
 from pathlib import Path
 
-from ._common import Missing, Zoo, active_latents, new_figure, save, values, with_factor_scores
+from ._common import Missing, Zoo, active_latents, new_figure, save, toy_baselines, values, with_factor_scores
 
 LONGER = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "training_length"
 
@@ -132,8 +134,9 @@ def summarise(zoo, runs=None) -> dict:
     tests = with_holm(tests)
     for c, t in tests.items():
         out["cells"][c].update(t)
-    out["contrasts_at_20000"] = _profile_contrasts(longer, cells)
-    out["contrasts_at_stop_same_seeds"] = _profile_contrasts(twins, cells)
+    ceilings = _ceilings(zoo, twins)
+    out["contrasts_at_20000"] = _profile_contrasts(longer, cells, ceilings)
+    out["contrasts_at_stop_same_seeds"] = _profile_contrasts(twins, cells, ceilings)
     out["h1_at_20000"] = _h1_trend(cells, a0, a1, s0, s1)
     out["at_40000"], out["settled_20000_to_40000"], curves = _at_40000(runs, longer, twins, cells)
     return out, (cells, logs, a0, a1, c1, curves)
@@ -209,10 +212,22 @@ def _at_40000(runs, longer, twins, cells) -> tuple[dict, dict, dict]:
     return out, settled, curves
 
 
-def _profile_contrasts(study, cells) -> dict:
+def _ceilings(zoo, twins) -> dict:
+    """{profile: {score: the oracle readout's score}} on the toy_context configurations of the
+    pairs (the zoo's group ``toy_baselines``; {} without it or without toy_context pairs)."""
+    ctx = np.flatnonzero(twins["dataset"].values.astype(str) == "toy_context")
+    if not len(ctx):
+        return {}
+    return {p: k["oracle"] for p, k in toy_baselines(zoo, twins.isel(model=ctx), "data_profile").items() if "oracle" in k}
+
+
+def _profile_contrasts(study, cells, ceilings=None) -> dict:
     """H2's β-VAE contrasts noflip − flip and none − flip (overall active MIG and each factor's)
     and H3's interaction (the β-VAE's drop none → flip minus the ordered AE's, fig_h3's sign) on the toy_context
-    pairs of ``study``."""
+    pairs of ``study``. With ``ceilings`` ({profile: {score: oracle}}, :func:`_ceilings`): each
+    score's ceilings, the ceiling's own noflip − flip, and H2's noflip − flip on the scores divided
+    by their profile's ceiling (``h2_noflip_minus_flip_over_oracle``: does the flip cost more than
+    the design lowers what a score can reach?)."""
     from varstruct.study.contrasts import contrast, interaction, with_holm
 
     ctx = [c for c in dict.fromkeys(cells) if not c.startswith("H1")]
@@ -230,7 +245,13 @@ def _profile_contrasts(study, cells) -> dict:
                                                     get["ordered_ae none"], get["ordered_ae flip"]),
                       "means": {c: round(float(np.mean(get[c])), 3) for c in ctx},
                       "n": {c: int(np.isfinite(get[c]).sum()) for c in ctx}}
-    return with_holm(out)  # the 12 tests (3 per score) as one family
+        ceil = {p: (ceilings or {}).get(p, {}).get(score) for p in ("none", "noflip", "flip")}
+        if all(ceil.values()):
+            out[score]["ceiling"] = ceil
+            out[score]["ceiling_change_noflip_minus_flip"] = round(ceil["noflip"] - ceil["flip"], 4)
+            out[score]["h2_noflip_minus_flip_over_oracle"] = contrast(get["beta_vae noflip"] / ceil["noflip"],
+                                                                      get["beta_vae flip"] / ceil["flip"])
+    return with_holm(out)  # the tests of all scores as one family (12, or 16 with ceilings)
 
 
 def make(zoo, out, runs=None) -> dict:
