@@ -305,3 +305,20 @@ def test_training_length_h1_trend_counts():
     assert out["at_stop"]["failure_trend"] == trend_test([2, 1, 0], [3, 2, 3], [1.0, 1.25, 2.0])
     assert out["at_stop"]["failure_trend_from_1.25"]["n"] == 5
     assert _h1_trend(cells[:3], a0[:3], a1[:3], s0[:3], s0[:3]) == {}
+
+
+def test_training_length_h2_relative_to_the_ceiling():
+    from analysis.fig_training_length import _profile_contrasts
+
+    cells = np.array([f"{m} {p}" for m in ("beta_vae", "ordered_ae") for p in ("none", "noflip", "flip") for _ in range(3)])
+    v = np.r_[[0.8, 0.8, 0.8], [0.6, 0.7, 0.8], [0.2, 0.3, 0.4], [0.5] * 9]
+    study = xr.Dataset({"active_mig": ("model", v)}, coords={"model": np.arange(18)})
+    ceil = {"none": {"active_mig": 0.9}, "noflip": {"active_mig": 0.8}, "flip": {"active_mig": 0.4}}
+    out = _profile_contrasts(study, cells, ceil)["active_mig"]
+    assert out["h2_noflip_minus_flip"]["diff"] == pytest.approx(0.4)
+    assert out["ceiling_change_noflip_minus_flip"] == pytest.approx(0.4)
+    # relative to the ceiling: noflip 0.7 / 0.8 = 0.875, flip 0.3 / 0.4 = 0.75
+    assert out["h2_noflip_minus_flip_over_oracle"]["diff"] == pytest.approx(0.125)
+    assert out["h3_interaction"]["diff"] == pytest.approx((0.8 - 0.3) - 0.0)
+    assert "p_holm" in out["h2_noflip_minus_flip_over_oracle"]
+    assert "h2_noflip_minus_flip_over_oracle" not in _profile_contrasts(study, cells)["active_mig"]
