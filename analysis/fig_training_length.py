@@ -35,6 +35,9 @@ readout's ceilings and H2's noflip − flip relative to them (Holm over the test
 scores at T0, 20,000 and 40,000 steps; ``settled_20000_to_40000``: per cell, whether active MIG and
 A's settled, a paired TOST that the mean change lies within ±MARGIN (0.05;
 ``contrasts.equivalence``), from 20,000 to 40,000 steps and, for contrast, from T0 to 20,000.
+``bc_mixed``: each toy_context β-VAE seed's per-factor active MIG at both lengths, and how many
+mix B and C (B's or C's active MIG < MIXED, 0.3), with Fisher's exact test of flip against each
+control (panel (d) shows the per-factor scores at 20,000 steps against the oracle's ceilings).
 """
 from __future__ import annotations
 
@@ -54,6 +57,10 @@ WINDOW = 1000  # steps of log rows averaged for R(T)
 # runs of seeds 1-4 were scored: a quarter of the smallest effect section 5 reads (0.19), and under
 # a third of the smallest change the criterion's stop left (0.16, β-VAE flip).
 MARGIN = 0.05
+# A seed "mixes B and C" when its active MIG of B or of C is below MIXED (post hoc, after figure
+# (d) showed the β-VAE's flip seeds at 20,000 steps in two groups, ≤ 0.13 and ≥ 0.55 on both: any
+# threshold in that gap gives the same counts).
+MIXED = 0.3
 
 
 def _pairs(zoo, runs):
@@ -139,7 +146,35 @@ def summarise(zoo, runs=None) -> dict:
     out["contrasts_at_stop_same_seeds"] = _profile_contrasts(twins, cells, ceilings)
     out["h1_at_20000"] = _h1_trend(cells, a0, a1, s0, s1)
     out["at_40000"], out["settled_20000_to_40000"], curves = _at_40000(runs, longer, twins, cells)
-    return out, (cells, logs, a0, a1, c1, curves)
+    factors = {sc: values(longer, sc) for sc in ("active_mig_A", "active_mig_B", "active_mig_C")}
+    out["bc_mixed"] = _bc_mixed(cells, twins, longer)
+    return out, (cells, logs, a0, a1, c1, curves, factors)
+
+
+def _bc_mixed(cells, twins, longer) -> dict:
+    """Per toy_context β-VAE cell, at the stop and at 20,000 steps: each seed's active MIG of A, B
+    and C, and how many seeds mix B and C (B's or C's < MIXED); Fisher's exact test (two-sided) of
+    flip against each control. Empty without the three β-VAE cells."""
+    from scipy.stats import fisher_exact
+
+    names = [f"beta_vae {p}" for p in ("none", "noflip", "flip")]
+    if not all(np.any(cells == c) for c in names):
+        return {}
+    out = {"threshold": MIXED}
+    for when, st in (("at_stop", twins), ("at_20000", longer)):
+        f = {k: values(st, f"active_mig_{k}") for k in "ABC"}
+        row = {}
+        for c in names:
+            m = cells == c
+            row[c] = {k: np.round(f[k][m], 3).tolist() for k in "ABC"}
+            row[c]["mixed"] = int(np.sum((f["B"][m] < MIXED) | (f["C"][m] < MIXED)))
+            row[c]["n"] = int(m.sum())
+        for ctrl in names[:2]:
+            a, b = row["beta_vae flip"], row[ctrl]
+            row[f"fisher_flip_vs_{ctrl.split()[1]}"] = float(fisher_exact([[a["mixed"], a["n"] - a["mixed"]],
+                                                                           [b["mixed"], b["n"] - b["mixed"]]])[1])
+        out[when] = row
+    return out
 
 
 def _h1_trend(cells, a0, a1, s0, s1) -> dict:
@@ -255,12 +290,14 @@ def _profile_contrasts(study, cells, ceilings=None) -> dict:
 
 
 def make(zoo, out, runs=None) -> dict:
-    numbers, (cells, logs, a0, a1, c1, curves) = summarise(zoo, runs)
+    numbers, (cells, logs, a0, a1, c1, curves, factors) = summarise(zoo, runs)
     prof = {"none": 0, "noflip": 1, "flip": 2}
     order = sorted(dict.fromkeys(cells), key=lambda c: (0, float(c.split()[-1]), "") if c.startswith("H1")
                    else (1, prof.get(c.split()[1], 3), c.split()[0]))
-    fig = new_figure(figsize=(15.0 if curves else 11.0, 4.2))
-    axes = fig.subplots(1, 3 if curves else 2, width_ratios=[1.6, 1, 1] if curves else [1.6, 1])
+    h2 = numbers["contrasts_at_20000"]
+    wide = bool(curves or h2)
+    fig = new_figure(figsize=(12.0, 8.4) if wide else (11.0, 4.2))
+    axes = fig.subplots(2, 2, width_ratios=[1.4, 1]).ravel() if wide else fig.subplots(1, 2, width_ratios=[1.6, 1])
     ax1, ax2 = axes[0], axes[1]
     rng = np.random.default_rng(0)
     for i, c in enumerate(order):
@@ -305,9 +342,43 @@ def make(zoo, out, runs=None) -> dict:
         ax3.set_ylabel("active MIG")
         ax3.set_title(f"(c) runs trained on to 40,000 steps ({len(curves)})", fontsize=9)
         ax3.legend(fontsize=7)
+    elif wide:
+        axes[2].set_axis_off()
+    if h2:
+        _draw_factors(axes[3], cells, factors, h2, names)
+    elif wide:
+        axes[3].set_axis_off()
     fig.suptitle(f"Training length: {numbers['n_pairs']} toy runs at their stop and at 20,000 steps", fontsize=10)
     save(fig, out, "training_length")
     return numbers
+
+
+def _draw_factors(ax, cells, factors, h2, names) -> None:
+    """(d) each factor's active MIG at 20,000 steps by profile: seeds (dots), means (bars) of both
+    methods, and the oracle readout's ceiling (dashed) on each profile."""
+    profiles = ("none", "noflip", "flip")
+    for f, sc in enumerate(("active_mig_A", "active_mig_B", "active_mig_C")):
+        for j, p in enumerate(profiles):
+            x = 4 * f + j
+            for dx, meth, col in ((-0.17, "beta_vae", "C1"), (0.17, "ordered_ae", "C2")):
+                v = factors[sc][cells == f"{meth} {p}"]
+                v = v[np.isfinite(v)]
+                if not len(v):
+                    continue
+                ax.scatter(np.full(len(v), x + dx), v, s=8, color=col, alpha=0.6,
+                           label=names[meth] if (f, j) == (0, 0) else None)
+                ax.hlines(np.mean(v), x + dx - 0.14, x + dx + 0.14, colors=col, lw=2)
+            ceil = h2.get(sc, {}).get("ceiling", {}).get(p)
+            if ceil is not None:
+                ax.hlines(ceil, x - 0.4, x + 0.4, colors="k", linestyles="--", lw=1,
+                          label="oracle readout (ceiling)" if (f, j) == (0, 0) else None)
+    ax.set_xticks([4 * f + j for f in range(3) for j in range(3)],
+                  [f"{p}\n{fac if j == 1 else ''}" for fac in ("A", "B", "C") for j, p in enumerate(profiles)], fontsize=7)
+    ax.set_ylim(-0.02, 1.0)
+    ax.set_xlabel("profile, by factor (toy_context)")
+    ax.set_ylabel("active MIG of the factor at 20,000 steps")
+    ax.set_title("(d) H2/H3 per factor at 20,000 steps", fontsize=9)
+    ax.legend(fontsize=7)
 
 
 if __name__ == "__main__":

@@ -248,7 +248,7 @@ def _training_length_zoo(far: bool = False):
 
 def test_training_length_pairs_each_run_with_its_twin(tmp_path):
     mod, zoo = _training_length_zoo()
-    nums, (cells, logs, a0, a1, c1, curves) = mod.summarise(zoo, zoo)  # the fake zoo holds twins and longer runs
+    nums, (cells, logs, a0, a1, c1, curves, factors) = mod.summarise(zoo, zoo)  # the fake zoo holds twins and longer runs
     assert nums["n_pairs"] == 4
     assert nums["replayed"] == 3                                  # one longer log differs from its twin at step 100
     np.testing.assert_allclose(logs["gain"], 0.25)               # R(5000) = 2.0 (rows 4050-5000), R(20000) = 1.5
@@ -274,7 +274,7 @@ def test_training_length_pairs_each_run_with_its_twin(tmp_path):
 
 def test_training_length_40000_steps_settled_by_tost(tmp_path):
     mod, zoo = _training_length_zoo(far=True)
-    nums, (*_, curves) = mod.summarise(zoo, zoo)
+    nums, (*_, curves, factors) = mod.summarise(zoo, zoo)
     assert nums["n_pairs"] == 4  # the 40,000-step runs are not pairs of their own
     run = nums["at_40000"]["toy_context-c/m/seed0"]
     assert run["active_mig"] == [0.3, 0.6, 0.62] and run["steps"] == 40000
@@ -322,3 +322,20 @@ def test_training_length_h2_relative_to_the_ceiling():
     assert out["h3_interaction"]["diff"] == pytest.approx((0.8 - 0.3) - 0.0)
     assert "p_holm" in out["h2_noflip_minus_flip_over_oracle"]
     assert "h2_noflip_minus_flip_over_oracle" not in _profile_contrasts(study, cells)["active_mig"]
+
+
+def test_training_length_bc_mixed_counts_and_fisher():
+    from analysis.fig_training_length import _bc_mixed
+
+    cells = np.array([f"beta_vae {p}" for p in ("none", "noflip", "flip") for _ in range(4)])
+    b = np.array([0.8] * 8 + [0.1, 0.05, 0.7, 0.6])
+    c = np.array([0.8] * 7 + [0.2] + [0.7, 0.1, 0.7, 0.6])
+    study = xr.Dataset({"active_mig_A": ("model", np.full(12, 0.8)), "active_mig_B": ("model", b),
+                        "active_mig_C": ("model", c)}, coords={"model": np.arange(12)})
+    out = _bc_mixed(cells, study, study)["at_20000"]
+    assert (out["beta_vae none"]["mixed"], out["beta_vae noflip"]["mixed"], out["beta_vae flip"]["mixed"]) == (0, 1, 2)
+    assert out["beta_vae flip"]["B"] == [0.1, 0.05, 0.7, 0.6]
+    # Fisher's exact, flip 2/4 against none 0/4 (2 mixed of 8): P(X = k) = C(4,k) C(4,2-k) / C(8,2) = 6, 16, 6 / 28;
+    # the tables as or less likely than the observed X = 2 are X = 0 and X = 2
+    assert out["fisher_flip_vs_none"] == pytest.approx(12 / 28)
+    assert _bc_mixed(cells[:8], study.isel(model=slice(0, 8)), study.isel(model=slice(0, 8))) == {}
