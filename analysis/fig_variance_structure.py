@@ -8,7 +8,8 @@ toy_blobs ``none`` r = 2 at the H1 zoo's amplitude 0.35, the three toy_context p
 H2/H3 zoo (r = 1.5, amplitude 0.3, c_ratio 2.15), dsprites, color_dsprites, noisy_dsprites and the
 procedural shapes3d. Definitions: docs/measures.md (variance_share, variance_cv,
 factor_discrepancy, local_pca_alignment: mean over PCA anchors, local_global_discrepancy,
-near_degeneracy). Categorical factors (shape) have no direction and take part in the variance
+near_degeneracy; numbers.json also gives each pair's order_inversion, the fraction of anchors
+where the pair's local variance order inverts the global one). Categorical factors (shape) have no direction and take part in the variance
 measures like the others.
 """
 from __future__ import annotations
@@ -78,6 +79,9 @@ def make(zoo, out, n_anchors: int = 300, n_pca_anchors: int = 60, datasets=DATAS
         f = [str(x) for x in m["factor"].values]
         res[label] = {var: dict(zip(f, np.round(m[var].values.astype(float), 3).tolist())) for var, _ in PER_FACTOR}
         res[label].update({var: round(scalar(m, var), 3) for var, _ in SCALARS})
+        oi = m["order_inversion"].values
+        res[label]["order_inversion"] = {f"{f[i]}-{f[j]}": round(float(oi[i, j]), 3)
+                                         for i in range(len(f)) for j in range(i + 1, len(f)) if np.isfinite(oi[i, j])}
     return res
 
 
