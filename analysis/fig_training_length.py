@@ -29,7 +29,8 @@ family; H1 failures before and after by the exact McNemar test. ``h1_at_20000``:
 and collapses per r at the stop and at 20,000 steps on the same seeds, with the Cochran–Armitage
 trends (all r, and from r = 1.25 on). ``contrasts_at_20000`` / ``contrasts_at_stop_same_seeds``:
 H2's contrasts and H3's interaction on the toy_context pairs at each length, with the oracle
-readout's ceilings and H2's noflip − flip relative to them (Holm over the tests of each length).
+readout's ceilings and H2's noflip − flip relative to them (Holm over the tests of each length;
+``contrasts_at_40000`` the same on the 40,000-step runs, once they cover every cell).
 ``at_40000``: where ``training_length/`` has the group ``toy_longer_40k``
 (``studies/zoo_toy_context_40k*.toml``: seeds 0-4 of every toy_context cell), each such run's
 scores at T0, 20,000 and 40,000 steps; ``settled_20000_to_40000``: per cell, whether active MIG and
@@ -145,7 +146,8 @@ def summarise(zoo, runs=None) -> dict:
     out["contrasts_at_20000"] = _profile_contrasts(longer, cells, ceilings)
     out["contrasts_at_stop_same_seeds"] = _profile_contrasts(twins, cells, ceilings)
     out["h1_at_20000"] = _h1_trend(cells, a0, a1, s0, s1)
-    out["at_40000"], out["settled_20000_to_40000"], curves = _at_40000(runs, longer, twins, cells)
+    out["at_40000"], out["settled_20000_to_40000"], curves, (far, far_cells) = _at_40000(runs, longer, twins, cells)
+    out["contrasts_at_40000"] = _profile_contrasts(far, far_cells, ceilings) if far is not None else {}
     factors = {sc: values(longer, sc) for sc in ("active_mig_A", "active_mig_B", "active_mig_C")}
     out["bc_mixed"] = _bc_mixed(cells, twins, longer)
     return out, (cells, logs, a0, a1, c1, curves, factors)
@@ -198,7 +200,7 @@ def _h1_trend(cells, a0, a1, s0, s1) -> dict:
     return out
 
 
-def _at_40000(runs, longer, twins, cells) -> tuple[dict, dict, dict]:
+def _at_40000(runs, longer, twins, cells) -> tuple[dict, dict, dict, tuple]:
     """The runs of the optional group ``toy_longer_40k`` (the same runs trained to 40,000 steps).
 
     Returns (per run: its scores at T0, 20,000 and 40,000 steps and the reconstruction gained from
@@ -211,16 +213,17 @@ def _at_40000(runs, longer, twins, cells) -> tuple[dict, dict, dict]:
     try:
         far = with_factor_scores(runs.select("toy_longer_40k"))
     except Missing:
-        return {}, {}, {}
+        return {}, {}, {}, (None, None)
     rel = {m.split("/", 1)[1]: i for i, m in enumerate(longer["model"].values.astype(str))}
     studies = (twins, longer, far)
     scores = {sc: [values(st, sc) for st in studies] for sc in ("active_mig", "active_mig_A", "active_mig_B", "active_mig_C")}
     stages, converged = [active_latents(st) for st in studies], values(far, "converged")
-    out, curves, by_cell = {}, {}, {}
+    out, curves, by_cell, kept = {}, {}, {}, []
     for j, m in enumerate(far["model"].values.astype(str)):
         key = m.split("/", 1)[1]
         if key not in rel:
             continue
+        kept.append(j)
         at = (rel[key], rel[key], j)  # the run's index in twins, longer, far
         log = runs.run(m).read_log()
         T = float(log["step"].iloc[-1])
@@ -244,7 +247,7 @@ def _at_40000(runs, longer, twins, cells) -> tuple[dict, dict, dict]:
             if np.isfinite(np.r_[t0, t1, t2]).all():
                 row[sc] = {"20000_to_40000": equivalence(t2, t1, MARGIN), "stop_to_20000": equivalence(t1, t0, MARGIN)}
         settled[c] = row
-    return out, settled, curves
+    return out, settled, curves, (far.isel(model=kept), np.array([cells[rel[m.split("/", 1)[1]]] for m in far["model"].values.astype(str)[kept]]))
 
 
 def _ceilings(zoo, twins) -> dict:

@@ -286,6 +286,7 @@ def test_training_length_40000_steps_settled_by_tost(tmp_path):
     assert st["p"] == pytest.approx(max(0.5 - np.arctan(0.055 / 0.015) / np.pi, 0.5 - np.arctan(0.045 / 0.015) / np.pi))
     assert st["equivalent"] is False  # two runs cannot show it at this spread
     assert nums["settled_20000_to_40000"]["beta_vae flip"]["active_mig"]["stop_to_20000"]["diff"] == pytest.approx(0.25)
+    assert nums["contrasts_at_40000"] == {}  # one cell at 40,000 steps: no contrast
     mod.make(zoo, tmp_path, zoo)
     assert (tmp_path / "training_length.png").is_file()
 
