@@ -203,8 +203,9 @@ def _h1_trend(cells, a0, a1, s0, s1) -> dict:
 def _at_40000(runs, longer, twins, cells) -> tuple[dict, dict, dict, tuple]:
     """The runs of the optional group ``toy_longer_40k`` (the same runs trained to 40,000 steps).
 
-    Returns (per run: its scores at T0, 20,000 and 40,000 steps and the reconstruction gained from
-    20,000 to the end (the same windowed means); per cell with ≥ 2 such runs: whether active MIG
+    Returns (per run: its scores at T0, 20,000 and 40,000 steps, the reconstruction gained from
+    20,000 to the end (the same windowed means) and whether its log's rows up to 20,000 steps equal
+    its 20,000-step twin's (``replays_20000``); per cell with ≥ 2 such runs: whether active MIG
     and A's settled from 20,000 to 40,000 (``equivalence`` within ±MARGIN, the paired TOST), next
     to the same test from T0 to 20,000; per run the active-MIG learning curve for the figure).
     All empty without the group."""
@@ -227,8 +228,10 @@ def _at_40000(runs, longer, twins, cells) -> tuple[dict, dict, dict, tuple]:
         at = (rel[key], rel[key], j)  # the run's index in twins, longer, far
         log = runs.run(m).read_log()
         T = float(log["step"].iloc[-1])
+        mid = runs.run(longer["model"].values.astype(str)[rel[key]]).read_log()["recon"].to_numpy()
         row = {"recon_gain_20000_to_end": round((_recon_at(log, 20000) - _recon_at(log, T)) / _recon_at(log, 20000), 4),
-               "steps": int(T), "converged": bool(converged[j] == 1)}
+               "steps": int(T), "converged": bool(converged[j] == 1),
+               "replays_20000": bool(len(log) >= len(mid) and np.array_equal(log["recon"].to_numpy()[:len(mid)], mid))}
         for sc, cols in scores.items():
             v = [col[k] for col, k in zip(cols, at)]
             if np.isfinite(v).all():

@@ -234,6 +234,8 @@ def _training_length_zoo(far: bool = False):
     farlog = pd.DataFrame({"step": steps, "recon": np.where(steps <= 19000, 1.8, np.where(steps <= 39000, 1.5, 1.2))})
     logs = {m: (farlog if m.startswith("toy_longer_40k") else longer if m.startswith("toy_longer") else twin_log) for m in models}
     logs["toy_longer/toy_context-c/m/seed1"] = longer.assign(recon=longer["recon"].where(longer["step"] != 100, 2.5))
+    if far:  # seed 0's 40,000-step log goes on from its 20,000-step twin's rows; seed 1's does not
+        logs["toy_longer_40k/toy_context-c/m/seed0"] = pd.concat([longer, farlog[farlog["step"] > 20000]], ignore_index=True)
 
     class FakeZoo(_common.Zoo):
         def __init__(self):
@@ -279,6 +281,7 @@ def test_training_length_40000_steps_settled_by_tost(tmp_path):
     run = nums["at_40000"]["toy_context-c/m/seed0"]
     assert run["active_mig"] == [0.3, 0.6, 0.62] and run["steps"] == 40000
     assert run["recon_gain_20000_to_end"] == pytest.approx(0.2)  # R(20,000) = 1.5, R(40,000) = 1.2
+    assert run["replays_20000"] is True and nums["at_40000"]["toy_context-c/m/seed1"]["replays_20000"] is False
     assert curves["toy_context-c/m/seed1"] == ("beta_vae flip", pytest.approx([0.5, 0.7, 0.69]))
     st = nums["settled_20000_to_40000"]["beta_vae flip"]["active_mig"]["20000_to_40000"]
     # changes 0.02 and -0.01: mean 0.005, se = s / sqrt(2) = 0.015; on 1 df (Cauchy) F(t) = 1/2 + atan(t)/pi
