@@ -9,7 +9,8 @@ H2/H3 zoo (r = 1.5, amplitude 0.3, c_ratio 2.15), dsprites, color_dsprites, nois
 procedural shapes3d. Definitions: docs/measures.md (variance_share, variance_cv,
 factor_discrepancy, local_pca_alignment: mean over PCA anchors, local_global_discrepancy,
 near_degeneracy; numbers.json also gives each pair's order_inversion, the fraction of anchors
-where the pair's local variance order inverts the global one). Categorical factors (shape) have no direction and take part in the variance
+where the pair's local variance order inverts the global one, and for toy_context the share of C's
+global variance that is B's blob moving, ``variance()["cross_C"] / variance()["C"]``). Categorical factors (shape) have no direction and take part in the variance
 measures like the others.
 """
 from __future__ import annotations
@@ -82,6 +83,12 @@ def make(zoo, out, n_anchors: int = 300, n_pca_anchors: int = 60, datasets=DATAS
         oi = m["order_inversion"].values
         res[label]["order_inversion"] = {f"{f[i]}-{f[j]}": round(float(oi[i, j]), 3)
                                          for i in range(len(f)) for j in range(i + 1, len(f)) if np.isfinite(oi[i, j])}
+    import varstruct
+
+    for label, name, params in datasets:  # toy_context's closed form: how much of C's variance is B's blob moving
+        if name == "toy_context":
+            v = varstruct.datasets.get(name, **params).variance()
+            res[label]["cross_C_share_of_C"] = round(float(v["cross_C"] / v["C"]), 4)
     return res
 
 
