@@ -295,51 +295,51 @@ def test_training_length_40000_steps_settled_by_tost(tmp_path):
 
 
 def test_training_length_h1_trend_counts():
-    from analysis.fig_training_length import _h1_trend
+    from analysis._length_tests import h1_trend
     from varstruct.study.contrasts import trend_test
 
     cells = np.array(["H1 r = 1"] * 3 + ["H1 r = 1.25"] * 2 + ["H1 r = 2"] * 3 + ["beta_vae flip"])
     a0 = np.array([0.1, 0.2, 0.9, 0.1, 0.8, 0.9, 0.9, 0.9, 0.1])
     a1 = np.array([0.1, 0.8, 0.9, 0.1, 0.8, 0.9, 0.9, 0.9, 0.1])
     s0 = np.array([0, 2, 2, 0, 2, 2, 2, 2, 0])
-    out = _h1_trend(cells, a0, a1, s0, s0)
+    out = h1_trend(cells, a0, a1, s0, s0)
     assert out["r"] == [1.0, 1.25, 2.0]
     assert out["at_stop"]["n"] == [3, 2, 3] and out["at_stop"]["failures"] == [2, 1, 0]
     assert out["at_20000"]["failures"] == [1, 1, 0] and out["at_20000"]["collapses"] == [1, 1, 0]
     assert out["at_stop"]["failure_trend"] == trend_test([2, 1, 0], [3, 2, 3], [1.0, 1.25, 2.0])
     assert out["at_stop"]["failure_trend_from_1.25"]["n"] == 5
-    assert _h1_trend(cells[:3], a0[:3], a1[:3], s0[:3], s0[:3]) == {}
+    assert h1_trend(cells[:3], a0[:3], a1[:3], s0[:3], s0[:3]) == {}
 
 
 def test_training_length_h2_relative_to_the_ceiling():
-    from analysis.fig_training_length import _profile_contrasts
+    from analysis._length_tests import profile_contrasts
 
     cells = np.array([f"{m} {p}" for m in ("beta_vae", "ordered_ae") for p in ("none", "noflip", "flip") for _ in range(3)])
     v = np.r_[[0.8, 0.8, 0.8], [0.6, 0.7, 0.8], [0.2, 0.3, 0.4], [0.5] * 9]
     study = xr.Dataset({"active_mig": ("model", v)}, coords={"model": np.arange(18)})
     ceil = {"none": {"active_mig": 0.9}, "noflip": {"active_mig": 0.8}, "flip": {"active_mig": 0.4}}
-    out = _profile_contrasts(study, cells, ceil)["active_mig"]
+    out = profile_contrasts(study, cells, ceil)["active_mig"]
     assert out["h2_noflip_minus_flip"]["diff"] == pytest.approx(0.4)
     assert out["ceiling_change_noflip_minus_flip"] == pytest.approx(0.4)
     # relative to the ceiling: noflip 0.7 / 0.8 = 0.875, flip 0.3 / 0.4 = 0.75
     assert out["h2_noflip_minus_flip_over_oracle"]["diff"] == pytest.approx(0.125)
     assert out["h3_interaction"]["diff"] == pytest.approx((0.8 - 0.3) - 0.0)
     assert "p_holm" in out["h2_noflip_minus_flip_over_oracle"]
-    assert "h2_noflip_minus_flip_over_oracle" not in _profile_contrasts(study, cells)["active_mig"]
+    assert "h2_noflip_minus_flip_over_oracle" not in profile_contrasts(study, cells)["active_mig"]
 
 
 def test_training_length_bc_mixed_counts_and_fisher():
-    from analysis.fig_training_length import _bc_mixed
+    from analysis._length_tests import bc_mixed
 
     cells = np.array([f"beta_vae {p}" for p in ("none", "noflip", "flip") for _ in range(4)])
     b = np.array([0.8] * 8 + [0.1, 0.05, 0.7, 0.6])
     c = np.array([0.8] * 7 + [0.2] + [0.7, 0.1, 0.7, 0.6])
     study = xr.Dataset({"active_mig_A": ("model", np.full(12, 0.8)), "active_mig_B": ("model", b),
                         "active_mig_C": ("model", c)}, coords={"model": np.arange(12)})
-    out = _bc_mixed(cells, study, study)["at_20000"]
+    out = bc_mixed(cells, study, study)["at_20000"]
     assert (out["beta_vae none"]["mixed"], out["beta_vae noflip"]["mixed"], out["beta_vae flip"]["mixed"]) == (0, 1, 2)
     assert out["beta_vae flip"]["B"] == [0.1, 0.05, 0.7, 0.6]
     # Fisher's exact, flip 2/4 against none 0/4 (2 mixed of 8): P(X = k) = C(4,k) C(4,2-k) / C(8,2) = 6, 16, 6 / 28;
     # the tables as or less likely than the observed X = 2 are X = 0 and X = 2
     assert out["fisher_flip_vs_none"] == pytest.approx(12 / 28)
-    assert _bc_mixed(cells[:8], study.isel(model=slice(0, 8)), study.isel(model=slice(0, 8))) == {}
+    assert bc_mixed(cells[:8], study.isel(model=slice(0, 8)), study.isel(model=slice(0, 8))) == {}
