@@ -17,8 +17,9 @@ Per pair:
   the log rows in the 1,000 steps up to the step (20 rows: batch noise ≈ 1%);
 - the convergence verdict at T0 (the twin's) and at 20,000 (the longer run's own), with the
   improvement's standard error (``varstruct.training.convergence``);
-- the change of active MIG (and, on toy_context, of factor A's active MIG, H2/H3's outcome), of
-  the learning stage (latents with mean KL >= 0.05) and, on H1, of failure (active MIG < 0.6).
+- the change of active MIG (and, on toy_context, of factor A's active MIG, H2/H3's outcome; each
+  cell's plain MIG and DCI disentanglement at both lengths, ``mig_at_stop`` …), of the learning
+  stage (latents with mean KL >= 0.05) and, on H1, of failure (active MIG < 0.6).
 
 Panels: (a) reconstruction gained after the stop, per run, by cell; (b) active MIG at T0 against
 at 20,000 steps, per run (the diagonal: no change); (c) where there are 40,000-step runs, each
@@ -111,6 +112,7 @@ def summarise(zoo, runs=None) -> dict:
     a0, a1 = values(twins, "active_mig"), values(longer, "active_mig")
     A0, A1 = values(twins, "active_mig_A"), values(longer, "active_mig_A")
     s0, s1 = active_latents(twins), active_latents(longer)
+    plain = {k: (values(twins, k), values(longer, k)) for k in ("mig", "dci_disentanglement")}  # the scores without "active"
     c0, c1 = values(twins, "converged"), values(longer, "converged")
     se0, se1 = values(twins, "recon_improvement_se"), values(longer, "recon_improvement_se")
     out = {"n_pairs": int(len(cells)), "replayed": int(logs["replay"].sum()),
@@ -127,6 +129,8 @@ def summarise(zoo, runs=None) -> dict:
                "converged_at_stop": int(np.nansum(c0[m] == 1)), "converged_at_20000": int(np.nansum(c1[m] == 1)),
                "recon_gain_median": round(float(np.median(logs["gain"][m])), 4),
                "active_mig_at_stop": round(float(np.mean(a0[m])), 3), "active_mig_at_20000": round(float(np.mean(a1[m])), 3),
+               **{f"{k}_at_{w}": round(float(np.mean(v[m])), 3) for k, vs in plain.items()
+                  for w, v in zip(("stop", "20000"), vs) if np.isfinite(v[m]).all()},
                "stages_at_stop": s0[m].astype(int).tolist(), "stages_at_20000": s1[m].astype(int).tolist()}
         tests[c] = {"change_active_mig": paired(a1[m], a0[m], seed=0)}
         if np.isfinite(A0[m]).all() and not c.startswith("H1"):
