@@ -33,11 +33,10 @@ def h1_trend(cells, a0, a1, s0, s1) -> dict:
     if len(rs) < 2:
         return {}
     out = {"r": rs}
+    cell = np.array([cells == f"H1 r = {r:g}" for r in rs])  # [R, M]
+    n, far = cell.sum(axis=1), np.array(rs) >= 1.25
     for when, a, st in (("at_stop", a0, s0), ("at_20000", a1, s1)):
-        n = np.array([np.sum(cells == f"H1 r = {r:g}") for r in rs])
-        fail = np.array([np.sum((cells == f"H1 r = {r:g}") & (a < FAIL)) for r in rs])
-        coll = np.array([np.sum((cells == f"H1 r = {r:g}") & (st == 0)) for r in rs])
-        far = np.array(rs) >= 1.25
+        fail, coll = (cell & (a < FAIL)).sum(axis=1), (cell & (st == 0)).sum(axis=1)
         out[when] = {"n": n.tolist(), "failures": fail.tolist(), "collapses": coll.tolist(),
                      "failure_trend": trend_test(fail, n, rs), "collapse_trend": trend_test(coll, n, rs),
                      "failure_trend_from_1.25": trend_test(fail[far], n[far], np.array(rs)[far])}

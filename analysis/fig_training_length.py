@@ -80,18 +80,24 @@ def _recon_at(log, step: float) -> float:
     return float(np.mean(r[m])) if m.any() else float("nan")
 
 
+def _replays(longer, shorter) -> bool:
+    """Whether a longer run's recon rows [R] begin with its shorter twin's rows, bit for bit."""
+    return bool(len(longer) >= len(shorter) and np.array_equal(longer[:len(shorter)], shorter))
+
+
 def _logs(zoo, runs, longer, twins) -> dict:
-    """Per pair: T0, R(T0), R(20,000) from the longer log, and whether it replays the twin's rows."""
-    t0, gain, replay = [], [], []
+    """Per pair: T0, the reconstruction gained from T0 to the longer run's end, whether the longer
+    log replays the twin's rows, and the longer log's recon rows (for its 40,000-step twin)."""
+    t0, gain, replay, recon = [], [], [], []
     for a, b in zip(longer["model"].values.astype(str), twins["model"].values.astype(str)):
         la, lb = runs.run(a).read_log(), zoo.run(b).read_log()
         T0, T = float(lb["step"].iloc[-1]), float(la["step"].iloc[-1])
         r0, r1 = _recon_at(la, T0), _recon_at(la, T)
         t0.append(T0)
         gain.append((r0 - r1) / r0)
-        n = len(lb)
-        replay.append(bool(len(la) >= n and np.array_equal(la["recon"].to_numpy()[:n], lb["recon"].to_numpy())))
-    return {"t0": np.array(t0), "gain": np.array(gain), "replay": np.array(replay)}
+        recon.append(la["recon"].to_numpy())
+        replay.append(_replays(recon[-1], lb["recon"].to_numpy()))
+    return {"t0": np.array(t0), "gain": np.array(gain), "replay": np.array(replay), "recon": recon}
 
 
 def _cells(study) -> np.ndarray:
@@ -146,53 +152,55 @@ def summarise(zoo, runs=None) -> dict:
     out["contrasts_at_20000"] = profile_contrasts(longer, cells, ceilings)
     out["contrasts_at_stop_same_seeds"] = profile_contrasts(twins, cells, ceilings)
     out["h1_at_20000"] = h1_trend(cells, a0, a1, s0, s1)
-    out["at_40000"], out["settled_20000_to_40000"], curves, (far, far_cells) = _at_40000(runs, longer, twins, cells)
+    out["at_40000"], out["settled_20000_to_40000"], (far, far_cells) = _at_40000(runs, longer, twins, cells, logs["recon"])
     out["contrasts_at_40000"] = profile_contrasts(far, far_cells, ceilings) if far is not None else {}
     factors = {sc: values(longer, sc) for sc in ("active_mig_A", "active_mig_B", "active_mig_C")}
     out["bc_mixed"] = bc_mixed(cells, twins, longer)
-    return out, (cells, logs, a0, a1, c1, curves, factors)
+    return out, (cells, logs, a0, a1, c1, factors)
 
 
-def _at_40000(runs, longer, twins, cells) -> tuple[dict, dict, dict, tuple]:
+def _at_40000(runs, longer, twins, cells, recon20) -> tuple[dict, dict, tuple]:
     """The runs of the optional group ``toy_longer_40k`` (the same runs trained to 40,000 steps).
 
-    Returns (per run: its scores at T0, 20,000 and 40,000 steps, the reconstruction gained from
-    20,000 to the end (the same windowed means) and whether its log's rows up to 20,000 steps equal
-    its 20,000-step twin's (``replays_20000``); per cell with ≥ 2 such runs: whether active MIG
-    and A's settled from 20,000 to 40,000 (``equivalence`` within ±MARGIN, the paired TOST), next
-    to the same test from T0 to 20,000; per run the active-MIG learning curve for the figure).
-    All empty without the group."""
+    ``recon20``: the 20,000-step runs' recon rows, aligned with ``longer``. Returns (per run: its
+    cell, its scores at T0, 20,000 and 40,000 steps, the reconstruction gained from 20,000 to the
+    end (the same windowed means) and whether its log's rows up to 20,000 steps equal its
+    20,000-step twin's (``replays_20000``); per cell with ≥ 2 such runs: whether active MIG and A's
+    settled from 20,000 to 40,000 (``equivalence`` within ±MARGIN, the paired TOST), next to the
+    same test from T0 to 20,000; (the 40,000-step runs that have a pair, their cells) for H2/H3's
+    contrasts at that length). Empty (and (None, None)) without the group."""
     from varstruct.study.contrasts import equivalence
 
     try:
         far = with_factor_scores(runs.select("toy_longer_40k"))
     except Missing:
-        return {}, {}, {}, (None, None)
+        return {}, {}, (None, None)
     rel = {m.split("/", 1)[1]: i for i, m in enumerate(longer["model"].values.astype(str))}
     studies = (twins, longer, far)
     scores = {sc: [values(st, sc) for st in studies] for sc in ("active_mig", "active_mig_A", "active_mig_B", "active_mig_C")}
     stages, converged = [active_latents(st) for st in studies], values(far, "converged")
-    out, curves, by_cell, kept = {}, {}, {}, []
+    out, by_cell, kept, far_cells = {}, {}, [], []
     for j, m in enumerate(far["model"].values.astype(str)):
         key = m.split("/", 1)[1]
         if key not in rel:
             continue
+        cell = cells[rel[key]]
         kept.append(j)
+        far_cells.append(cell)
         at = (rel[key], rel[key], j)  # the run's index in twins, longer, far
         log = runs.run(m).read_log()
         T = float(log["step"].iloc[-1])
-        mid = runs.run(longer["model"].values.astype(str)[rel[key]]).read_log()["recon"].to_numpy()
-        row = {"recon_gain_20000_to_end": round((_recon_at(log, 20000) - _recon_at(log, T)) / _recon_at(log, 20000), 4),
+        row = {"cell": str(cell),
+               "recon_gain_20000_to_end": round((_recon_at(log, 20000) - _recon_at(log, T)) / _recon_at(log, 20000), 4),
                "steps": int(T), "converged": bool(converged[j] == 1),
-               "replays_20000": bool(len(log) >= len(mid) and np.array_equal(log["recon"].to_numpy()[:len(mid)], mid))}
+               "replays_20000": _replays(log["recon"].to_numpy(), recon20[rel[key]])}
         for sc, cols in scores.items():
             v = [col[k] for col, k in zip(cols, at)]
             if np.isfinite(v).all():
                 row[sc] = [round(float(x), 3) for x in v]
         row["stages"] = [int(col[k]) for col, k in zip(stages, at)]
         out[key] = row
-        curves[key] = (cells[rel[key]], [float(scores["active_mig"][i][k]) for i, k in enumerate(at)])
-        by_cell.setdefault(cells[rel[key]], []).append(at)
+        by_cell.setdefault(cell, []).append(at)
     settled = {}
     for c, ats in by_cell.items():
         if len(ats) < 2:
@@ -203,11 +211,12 @@ def _at_40000(runs, longer, twins, cells) -> tuple[dict, dict, dict, tuple]:
             if np.isfinite(np.r_[t0, t1, t2]).all():
                 row[sc] = {"20000_to_40000": equivalence(t2, t1, MARGIN), "stop_to_20000": equivalence(t1, t0, MARGIN)}
         settled[c] = row
-    return out, settled, curves, (far.isel(model=kept), np.array([cells[rel[m.split("/", 1)[1]]] for m in far["model"].values.astype(str)[kept]]))
+    return out, settled, (far.isel(model=kept), np.array(far_cells))
 
 
 def make(zoo, out, runs=None) -> dict:
-    numbers, (cells, logs, a0, a1, c1, curves, factors) = summarise(zoo, runs)
+    numbers, (cells, logs, a0, a1, c1, factors) = summarise(zoo, runs)
+    curves = numbers["at_40000"]  # each 40,000-step run's cell and active MIG at T0, 20,000, 40,000
     prof = {"none": 0, "noflip": 1, "flip": 2}
     order = sorted(dict.fromkeys(cells), key=lambda c: (0, float(c.split()[-1]), "") if c.startswith("H1")
                    else (1, prof.get(c.split()[1], 3), c.split()[0]))
@@ -246,8 +255,8 @@ def make(zoo, out, runs=None) -> dict:
     if curves:
         ax3, styles = axes[2], {"beta_vae": ("C1", "-"), "ordered_ae": ("C2", "--")}
         seen = set()
-        for key, (cell, v) in sorted(curves.items()):
-            meth, prof = cell.split()[0], cell.split()[-1]
+        for key, run in sorted(curves.items()):
+            meth, prof, v = run["cell"].split()[0], run["cell"].split()[-1], run["active_mig"]
             col, ls = styles.get(meth, ("C0", ":"))
             lab = f"{names.get(meth, meth)}" if meth not in seen else None
             seen.add(meth)

@@ -10,8 +10,8 @@ procedural shapes3d. Definitions: docs/measures.md (variance_share, variance_cv,
 factor_discrepancy, local_pca_alignment: mean over PCA anchors, local_global_discrepancy,
 near_degeneracy; numbers.json also gives each pair's order_inversion, the fraction of anchors
 where the pair's local variance order inverts the global one, and for toy_context the share of C's
-global variance that is B's blob moving, ``variance()["cross_C"] / variance()["C"]``). Categorical factors (shape) have no direction and take part in the variance
-measures like the others.
+global variance that is B's blob moving, ``variance()["cross_C"] / variance()["C"]``). Categorical
+factors (shape) have no direction and take part in the variance measures like the others.
 """
 from __future__ import annotations
 
@@ -73,20 +73,20 @@ def plot(measures: dict, fig=None):
 
 
 def make(zoo, out, n_anchors: int = 300, n_pca_anchors: int = 60, datasets=DATASETS) -> dict:
+    import varstruct
+
     measures = measure_all(datasets, n_anchors, n_pca_anchors)
     save(plot(measures), out, "variance_structure")
     res = {"n_anchors": n_anchors, "n_pca_anchors": n_pca_anchors}
-    for label, m in measures.items():
+    for label, name, params in datasets:
+        m = measures[label]
         f = [str(x) for x in m["factor"].values]
         res[label] = {var: dict(zip(f, np.round(m[var].values.astype(float), 3).tolist())) for var, _ in PER_FACTOR}
         res[label].update({var: round(scalar(m, var), 3) for var, _ in SCALARS})
         oi = m["order_inversion"].values
         res[label]["order_inversion"] = {f"{f[i]}-{f[j]}": round(float(oi[i, j]), 3)
                                          for i in range(len(f)) for j in range(i + 1, len(f)) if np.isfinite(oi[i, j])}
-    import varstruct
-
-    for label, name, params in datasets:  # toy_context's closed form: how much of C's variance is B's blob moving
-        if name == "toy_context":
+        if name == "toy_context":  # closed form: how much of C's variance is B's blob moving
             v = varstruct.datasets.get(name, **params).variance()
             res[label]["cross_C_share_of_C"] = round(float(v["cross_C"] / v["C"]), 4)
     return res

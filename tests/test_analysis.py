@@ -250,7 +250,7 @@ def _training_length_zoo(far: bool = False):
 
 def test_training_length_pairs_each_run_with_its_twin(tmp_path):
     mod, zoo = _training_length_zoo()
-    nums, (cells, logs, a0, a1, c1, curves, factors) = mod.summarise(zoo, zoo)  # the fake zoo holds twins and longer runs
+    nums, (cells, logs, a0, a1, c1, factors) = mod.summarise(zoo, zoo)  # the fake zoo holds twins and longer runs
     assert nums["n_pairs"] == 4
     assert nums["replayed"] == 3                                  # one longer log differs from its twin at step 100
     np.testing.assert_allclose(logs["gain"], 0.25)               # R(5000) = 2.0 (rows 4050-5000), R(20000) = 1.5
@@ -276,7 +276,8 @@ def test_training_length_pairs_each_run_with_its_twin(tmp_path):
 
 def test_training_length_40000_steps_settled_by_tost(tmp_path):
     mod, zoo = _training_length_zoo(far=True)
-    nums, (*_, curves, factors) = mod.summarise(zoo, zoo)
+    nums, _ = mod.summarise(zoo, zoo)
+    curves = {k: (r["cell"], r["active_mig"]) for k, r in nums["at_40000"].items()}
     assert nums["n_pairs"] == 4  # the 40,000-step runs are not pairs of their own
     run = nums["at_40000"]["toy_context-c/m/seed0"]
     assert run["active_mig"] == [0.3, 0.6, 0.62] and run["steps"] == 40000

@@ -32,8 +32,8 @@ same dataset configuration, and the hypotheses compare cells, so seeds are the r
   on change by less than the margin). With s the differences' standard deviation and
   se = s/√n, t_lo = (d̄ + margin)/se and t_hi = (d̄ − margin)/se on n − 1 degrees of freedom,
   p = max(P[T ≥ t_lo], P[T ≤ t_hi]); equivalent at level α ⇔ p < α ⇔ the (1 − 2α) t interval
-  of d̄ lies inside (−margin, margin). Differences without spread (s = 0) give p = 0 when
-  |d̄| < margin and 1 otherwise.
+  of d̄ lies inside (−margin, margin) (``scipy.stats.ttest_1samp``, one-sided against ∓margin).
+  Differences without spread (s = 0) give p = 0 when |d̄| < margin and 1 otherwise.
 
 - :func:`holm`: Holm–Bonferroni adjusted p-values for a family of m tests (step-down): with the
   p sorted ascending, p̃_(i) = max_{j ≤ i} min(1, (m − j + 1)·p_(j)); rejecting p̃ < α keeps the
@@ -155,15 +155,14 @@ def equivalence(a, b, margin: float, alpha: float = 0.05) -> dict:
            "margin": float(margin), "equivalent": None, "n": n}
     if n < 2:
         return out
-    mean, se = float(d.mean()), float(d.std(ddof=1) / np.sqrt(n))
-    out["diff"] = mean
-    if se == 0:
+    mean = out["diff"] = float(d.mean())
+    if np.all(d == d[0]):  # no spread: the t statistics are undefined
         out["p"], out["ci_low"], out["ci_high"] = (0.0 if abs(mean) < margin else 1.0), mean, mean
     else:
-        t = stats.t(df=n - 1)
-        out["p"] = float(max(t.sf((mean + margin) / se), t.cdf((mean - margin) / se)))
-        half = float(t.ppf(1 - alpha) * se)
-        out["ci_low"], out["ci_high"] = mean - half, mean + half
+        out["p"] = float(max(stats.ttest_1samp(d, -margin, alternative="greater").pvalue,
+                             stats.ttest_1samp(d, margin, alternative="less").pvalue))
+        ci = stats.ttest_1samp(d, 0.0).confidence_interval(confidence_level=1 - 2 * alpha)
+        out["ci_low"], out["ci_high"] = float(ci.low), float(ci.high)
     out["equivalent"] = bool(out["p"] < alpha)
     return out
 
